@@ -1,0 +1,1 @@
+"""Consent and legal basis per party, Dutch age rules, disclosure decisions."""

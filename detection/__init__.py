@@ -1,0 +1,1 @@
+"""Maltreatment-signal detection: pure functions from a Presentation to Findings (no I/O)."""

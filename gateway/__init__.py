@@ -1,0 +1,1 @@
+"""Gateway: FastAPI app, settings, CLI, process supervisor, web pages."""

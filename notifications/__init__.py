@@ -1,0 +1,1 @@
+"""Rosters, escalation, channels, signed acknowledgement links, Veilig Thuis melding."""

@@ -1,0 +1,1 @@
+"""Database engine and migrations, inbox/outbox, field encryption, audit log."""

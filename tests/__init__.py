@@ -1,0 +1,1 @@
+"""Test suite: runs against real Redis, PostgreSQL, MLLP sockets, HTTP and Chromium."""

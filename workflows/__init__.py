@@ -1,0 +1,1 @@
+"""Case state machine, joint intake, safe discharge, durable timers and worker tasks."""
