@@ -1,0 +1,82 @@
+"""The one settings object: every knob comes from an environment variable `SPOEDPLEIN_*` or its default.
+
+The embedded default keeps everything in one data directory (`./var`): the SQLite database, the
+server-less Celery broker, the generated encryption key and API token. Production points
+`SPOEDPLEIN_DATABASE_URL` at PostgreSQL and `SPOEDPLEIN_BROKER_URL` at Redis.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SPOEDPLEIN_", extra="ignore")
+
+    data_dir: Path = Path("var")
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL; default: SQLite file in the data directory"
+    )
+    broker_url: str | None = Field(
+        default=None, description="Celery broker; default: kombu's SQLAlchemy transport on a SQLite file"
+    )
+    encryption_key: str | None = Field(
+        default=None,
+        description="base64 of 32 bytes for AES-GCM; default: generated into the data directory once",
+    )
+    api_token: str | None = Field(
+        default=None, description="bearer token for /api; default: generated into the data directory once"
+    )
+    sqlite_synchronous: str = Field(
+        default="FULL", description="SQLite synchronous pragma; FULL survives power loss, NORMAL a crash"
+    )
+
+    http_host: str = "127.0.0.1"
+    http_port: int = 8000
+    mllp_host: str = "127.0.0.1"
+    mllp_port: int = 2575
+    mllp_tls_cert: Path | None = None
+    mllp_tls_key: Path | None = None
+    mllp_tls_ca: Path | None = None
+    mllp_max_message_bytes: int = 1024 * 1024
+    mllp_idle_timeout_s: float = 300.0
+
+    hl7_default_charset: str = Field(
+        default="UNICODE UTF-8", description="charset for messages whose MSH-18 is empty"
+    )
+    timezone: str = Field(default="Europe/Amsterdam", description="zone for timestamps sent without one")
+
+    relay_interval_s: float = 0.2
+    relay_batch_size: int = 100
+    relay_redeliver_after_s: float = 60.0
+
+    log_level: str = "INFO"
+
+    @field_validator("sqlite_synchronous")
+    @classmethod
+    def _known_sync_mode(cls, value: str) -> str:
+        value = value.upper()
+        if value not in {"OFF", "NORMAL", "FULL", "EXTRA"}:
+            raise ValueError("must be one of OFF, NORMAL, FULL, EXTRA")
+        return value
+
+    @cached_property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.data_dir / 'spoedplein.sqlite').resolve()}"
+
+    @cached_property
+    def resolved_broker_url(self) -> str:
+        return self.broker_url or f"sqla+sqlite:///{(self.data_dir / 'broker.sqlite').resolve()}"
+
+    @property
+    def is_embedded(self) -> bool:
+        return self.resolved_database_url.startswith("sqlite")
+
+
+def get_settings() -> Settings:
+    """A fresh settings object read from the environment (cheap; callers keep the one they need)."""
+    return Settings()

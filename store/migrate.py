@@ -1,0 +1,68 @@
+"""Schema migrations: Alembic, one branch per domain package, applied at start with `upgrade heads`.
+
+Each domain that owns tables keeps its revisions in `<package>/migrations/versions/` with its own
+branch label, so packages evolve their tables without rebasing onto each other; a revision that needs
+another domain's table says so with `depends_on`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+
+from store.db import Base
+
+ROOT = Path(__file__).resolve().parent.parent
+DOMAINS_WITH_TABLES = ("store", "workflows", "consent", "notifications", "adapters.fhir", "gateway")
+MODEL_MODULES = (
+    "store.inbox",
+    "store.outbox",
+    "store.audit",
+    "store.presentations",
+    "workflows.models",
+    "consent.models",
+    "notifications.models",
+    "adapters.fhir.models",
+    "gateway.auth.models",
+)
+
+
+def import_all_models() -> None:
+    """Import every module that declares tables, so `Base.metadata` is complete."""
+    for name in MODEL_MODULES:
+        try:
+            importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name and not name.startswith(str(exc.name)):
+                raise
+
+
+def version_locations() -> list[str]:
+    locations = []
+    for package in DOMAINS_WITH_TABLES:
+        folder = ROOT.joinpath(*package.split("."), "migrations", "versions")
+        if folder.is_dir():
+            locations.append(str(folder))
+    return locations
+
+
+def alembic_config(database_url: str) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(ROOT / "store" / "migrations"))
+    config.set_main_option("version_locations", " ".join(version_locations()))
+    config.set_main_option("path_separator", "space")
+    config.attributes["database_url"] = database_url
+    return config
+
+
+def upgrade(database_url: str) -> None:
+    """Bring the database to the newest revision of every branch (idempotent)."""
+    command.upgrade(alembic_config(database_url), "heads")
+
+
+def metadata_tables() -> list[str]:
+    import_all_models()
+    return sorted(Base.metadata.tables)

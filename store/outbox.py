@@ -1,0 +1,97 @@
+"""The transactional outbox: work a state change implies, written in the same transaction as the change.
+
+A relay hands pending rows to Celery; the task that does the work marks the row done in the same
+transaction as the work itself, so a crash between the two re-runs the work at most once more, and an
+idempotent handler turns that into exactly once. Rows that were handed out but not finished within
+`redeliver_after` are handed out again: Celery is never the only place where work lives.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Integer, String, Text, or_, select, update
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from store.db import Base, Database, UTCDateTime, claim_rows, utcnow
+
+PK = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class OutboxItem(Base):
+    __tablename__ = "outbox_item"
+
+    id: Mapped[int] = mapped_column(PK, primary_key=True, autoincrement=True)
+    topic: Mapped[str] = mapped_column(String(64), index=True)
+    key: Mapped[str] = mapped_column(String(200), unique=True)  # idempotency key of the work
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)  # ids only, never patient data
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    available_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    dispatched_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    dispatch_count: Mapped[int] = mapped_column(Integer, default=0)
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True, index=True)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+
+
+def enqueue(session: Session, *, topic: str, key: str, payload: dict[str, Any]) -> None:
+    """Add work inside the caller's transaction; a second call with the same key adds nothing."""
+    exists = session.execute(select(OutboxItem.id).where(OutboxItem.key == key)).first()
+    if exists is None:
+        session.add(OutboxItem(topic=topic, key=key, payload=payload))
+
+
+def claim_for_dispatch(
+    db: Database, *, limit: int, redeliver_after: timedelta, now: datetime | None = None
+) -> list[tuple[int, str]]:
+    """Mark up to `limit` due rows as dispatched and return (id, topic) for the relay to publish."""
+    now = now or utcnow()
+    with db.write() as session:
+        query = claim_rows(
+            select(OutboxItem.id, OutboxItem.topic)
+            .where(
+                OutboxItem.done_at.is_(None),
+                OutboxItem.available_at <= now,
+                or_(
+                    OutboxItem.dispatched_at.is_(None),
+                    OutboxItem.dispatched_at < now - redeliver_after,
+                ),
+            )
+            .order_by(OutboxItem.id)
+            .limit(limit),
+            db,
+        )
+        rows = [(row.id, row.topic) for row in session.execute(query)]
+        if rows:
+            session.execute(
+                update(OutboxItem)
+                .where(OutboxItem.id.in_([r[0] for r in rows]))
+                .values(dispatched_at=now, dispatch_count=OutboxItem.dispatch_count + 1)
+            )
+        return rows
+
+
+def mark_done(session: Session, item_id: int) -> bool:
+    """Mark done inside the work's transaction; False if another run already finished it."""
+    result = session.execute(
+        update(OutboxItem)
+        .where(OutboxItem.id == item_id, OutboxItem.done_at.is_(None))
+        .values(done_at=utcnow(), last_error="")
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def record_failure(db: Database, item_id: int, error: str, *, retry_in: timedelta) -> None:
+    """Keep the row pending, back it off, and note why (no patient data in `error`)."""
+    with db.write() as session:
+        session.execute(
+            update(OutboxItem)
+            .where(OutboxItem.id == item_id, OutboxItem.done_at.is_(None))
+            .values(last_error=error[:2000], available_at=utcnow() + retry_in, dispatched_at=None)
+        )
+
+
+def pending_count(session: Session) -> int:
+    from sqlalchemy import func
+
+    return int(session.scalar(select(func.count()).where(OutboxItem.done_at.is_(None))) or 0)

@@ -1,0 +1,91 @@
+"""Stored presentations: the normalised `Presentation` of each processed message, encrypted at rest.
+
+Only pseudonymous references (patient, encounter), the event, the channel and times sit in clear
+columns, so the API can list and link presentations without decrypting patient data.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, ForeignKey, Integer, LargeBinary, String, select
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from detection.models import Presentation
+from store.crypto import FieldCipher, Pseudonymizer
+from store.db import Base, UTCDateTime, utcnow
+
+PK = BigInteger().with_variant(Integer(), "sqlite")
+DATA_AAD = b"presentation:data"
+
+
+class PresentationRecord(Base):
+    __tablename__ = "presentation"
+
+    id: Mapped[int] = mapped_column(PK, primary_key=True, autoincrement=True)
+    inbox_message_id: Mapped[int | None] = mapped_column(
+        ForeignKey("inbox_message.id"), unique=True, nullable=True
+    )
+    channel: Mapped[str] = mapped_column(String(16))
+    event: Mapped[str] = mapped_column(String(16))
+    patient_ref: Mapped[str] = mapped_column(String(64), index=True)
+    encounter_ref: Mapped[str] = mapped_column(String(64), index=True)
+    arrival_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    data: Mapped[bytes] = mapped_column(LargeBinary)  # encrypted Presentation JSON
+
+
+def patient_ref(pseudonyms: Pseudonymizer, presentation: Presentation) -> str:
+    """Link by BSN when there is one, else by the first identifier with its system, else unlinkable."""
+    patient = presentation.patient
+    if patient.bsn:
+        return pseudonyms.ref("bsn", patient.bsn)
+    if patient.identifiers:
+        ident = patient.identifiers[0]
+        return pseudonyms.ref("pid", f"{ident.system}|{ident.value}")
+    return pseudonyms.ref("anon", f"{presentation.source.sender}|{presentation.source.control_id}")
+
+
+def encounter_ref(pseudonyms: Pseudonymizer, presentation: Presentation) -> str:
+    """The same encounter across A01, A08 and A03, so updates join the open case instead of a new one."""
+    visit = presentation.encounter.visit_number
+    if visit:
+        return pseudonyms.ref("enc", f"{presentation.source.sender}|{visit}")
+    return pseudonyms.ref(
+        "enc", f"{patient_ref(pseudonyms, presentation)}|{presentation.encounter.arrival_at}"
+    )
+
+
+def save(
+    session: Session,
+    *,
+    cipher: FieldCipher,
+    pseudonyms: Pseudonymizer,
+    presentation: Presentation,
+    inbox_message_id: int | None,
+) -> PresentationRecord:
+    record = PresentationRecord(
+        inbox_message_id=inbox_message_id,
+        channel=presentation.source.channel,
+        event=presentation.event.value,
+        patient_ref=patient_ref(pseudonyms, presentation),
+        encounter_ref=encounter_ref(pseudonyms, presentation),
+        arrival_at=presentation.encounter.arrival_at,
+        data=cipher.encrypt(presentation.model_dump_json().encode(), DATA_AAD),
+    )
+    session.add(record)
+    session.flush()
+    return record
+
+
+def load(cipher: FieldCipher, record: PresentationRecord) -> Presentation:
+    return Presentation.model_validate_json(cipher.decrypt(record.data, DATA_AAD))
+
+
+def latest_for_encounter(session: Session, encounter: str) -> PresentationRecord | None:
+    return session.execute(
+        select(PresentationRecord)
+        .where(PresentationRecord.encounter_ref == encounter)
+        .order_by(PresentationRecord.id.desc())
+        .limit(1)
+    ).scalar_one_or_none()

@@ -1,0 +1,113 @@
+"""The store on SQLite and PostgreSQL: encrypted inbox, dedupe, outbox claims, tamper-evident audit log."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select, text, update
+
+from store import audit
+from store.crypto import DecryptionError, FieldCipher
+from store.db import Database, utcnow
+from store.inbox import InboxMessage, NewMessage, dedupe_key, read_raw, store_messages
+from store.outbox import OutboxItem, claim_for_dispatch, mark_done
+
+RAW = "MSH|^~\\&|EPIC|ETZ|SPOED|ETZ|20261123||ADT^A01|C1|P|2.5\rPID|||123||Müller^Jan".encode()
+
+
+def new_message(control_id: str, raw: bytes = RAW) -> NewMessage:
+    return NewMessage(
+        channel="hl7v2",
+        dedupe_key=dedupe_key("hl7v2", "EPIC", "ETZ", control_id),
+        sender="EPIC|ETZ",
+        control_id=control_id,
+        message_type="ADT^A01",
+        raw=raw,
+        ack_code="AA",
+        ack=f"ACK for {control_id}".encode(),
+    )
+
+
+def test_raw_message_is_encrypted_at_rest_and_decrypts_back(db: Database, cipher: FieldCipher) -> None:
+    with db.write() as session:
+        (answer,) = store_messages(session, cipher, [new_message("C1")])
+    with db.read() as session:
+        stored = session.execute(text("SELECT raw FROM inbox_message")).scalar_one()
+        row = session.get(InboxMessage, answer.message_id)
+        assert row is not None
+        assert b"M\xc3\xbcller" not in bytes(stored) and b"PID" not in bytes(stored)
+        assert read_raw(cipher, row) == RAW
+
+
+def test_ciphertext_moved_to_another_purpose_does_not_decrypt(cipher: FieldCipher) -> None:
+    stored = cipher.encrypt(b"secret", b"inbox:raw")
+    with pytest.raises(DecryptionError):
+        cipher.decrypt(stored, b"presentation:data")
+    with pytest.raises(DecryptionError):
+        FieldCipher(bytes(32)).decrypt(stored, b"inbox:raw")
+
+
+def test_duplicate_control_id_gets_first_answer_and_one_outbox_row(db: Database, cipher: FieldCipher) -> None:
+    with db.write() as session:
+        first = store_messages(session, cipher, [new_message("C1"), new_message("C1")])
+    with db.write() as session:
+        (again,) = store_messages(session, cipher, [new_message("C1", raw=RAW + b"changed")])
+    assert [a.duplicate for a in first] == [False, True]
+    assert again.duplicate and again.message_id == first[0].message_id and again.ack == b"ACK for C1"
+    with db.read() as session:
+        assert session.scalar(select(text("count(*)")).select_from(InboxMessage)) == 1
+        assert session.scalar(select(text("count(*)")).select_from(OutboxItem)) == 1
+        row = session.get(InboxMessage, first[0].message_id)
+        assert row is not None and row.resend_count == 1
+
+
+def test_outbox_claim_redelivers_only_after_the_timeout_and_never_after_done(
+    db: Database, cipher: FieldCipher
+) -> None:
+    with db.write() as session:
+        store_messages(session, cipher, [new_message("A"), new_message("B")])
+    now = utcnow()
+    first = claim_for_dispatch(db, limit=10, redeliver_after=timedelta(seconds=60), now=now)
+    assert len(first) == 2
+    assert claim_for_dispatch(db, limit=10, redeliver_after=timedelta(seconds=60), now=now) == []
+    with db.write() as session:
+        assert mark_done(session, first[0][0]) is True
+        assert mark_done(session, first[0][0]) is False
+    later = now + timedelta(seconds=61)
+    again = claim_for_dispatch(db, limit=10, redeliver_after=timedelta(seconds=60), now=later)
+    assert again == [first[1]]
+
+
+def test_audit_chain_detects_an_edited_entry(db: Database) -> None:
+    with db.write() as session:
+        for n in range(3):
+            audit.record(
+                session,
+                actor="arts:1",
+                action=audit.AuditAction.READ,
+                resource_type="Case",
+                resource_id=n,
+                patient_ref="bsn:abc",
+                client="127.0.0.1",
+            )
+    with db.read() as session:
+        assert audit.verify_chain(session) is None
+        second = session.execute(select(audit.AuditEntry.id).order_by(audit.AuditEntry.id)).all()[1][0]
+    with db.write() as session:
+        session.execute(update(audit.AuditEntry).where(audit.AuditEntry.id == second).values(actor="someone"))
+    with db.read() as session:
+        assert audit.verify_chain(session) == second
+
+
+def test_audit_chain_detects_removed_newest_entry(db: Database) -> None:
+    with db.write() as session:
+        for n in range(2):
+            audit.record(
+                session, actor="a", action=audit.AuditAction.READ, resource_type="Case", resource_id=n
+            )
+    with db.write() as session:
+        last = session.scalar(select(audit.AuditEntry.id).order_by(audit.AuditEntry.id.desc()).limit(1))
+        session.execute(audit.AuditEntry.__table__.delete().where(audit.AuditEntry.id == last))
+    with db.read() as session:
+        assert audit.verify_chain(session) == -1
