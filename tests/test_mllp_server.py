@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
-from adapters.hl7.client import AsyncMLLPClient, ConnectionClosedBeforeAck, MLLPClient
+from adapters.hl7.client import AsyncMLLPClient, ConnectionClosedBeforeAck, MLLPClient, MLLPClientError
 from adapters.hl7.framing import Event, Framer, Message, frame
 from adapters.hl7.server import MLLPServer, Peer
 
@@ -306,3 +306,55 @@ def test_peer_reports_the_loopback_address_and_no_tls():
             assert peer.client_cert_subject is None
 
     run(scenario)
+
+
+def test_frame_cut_off_by_the_client_closing_is_counted_and_never_handled():
+    async def scenario() -> None:
+        handler = RecordingHandler()
+        async with MLLPServer(handler, host="127.0.0.1", port=0) as server:
+            _reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+            writer.write(b"\x0bMSH|half a message")
+            await writer.drain()
+            writer.close()
+            await writer.wait_closed()
+            while server.counters.connections_active:
+                await asyncio.sleep(0.01)
+            assert server.counters.incomplete_frames == 1
+            assert handler.received == []
+
+    run(scenario)
+
+
+def test_client_drops_the_connection_when_an_ack_exceeds_its_limit():
+    async def huge_ack(payload: bytes, peer: Peer) -> bytes:
+        return b"A" * 5000
+
+    async def scenario() -> None:
+        async with MLLPServer(huge_ack, host="127.0.0.1", port=0) as server:
+            client = AsyncMLLPClient("127.0.0.1", server.port, max_ack_bytes=1000)
+            with pytest.raises(MLLPClientError):
+                await client.send(message(1))
+            assert not client.connected
+
+    run(scenario)
+
+
+def test_client_refuses_to_send_a_payload_containing_block_characters():
+    async def scenario() -> None:
+        handler = RecordingHandler()
+        async with MLLPServer(handler, host="127.0.0.1", port=0) as server:
+            async with AsyncMLLPClient("127.0.0.1", server.port) as client:
+                with pytest.raises(ValueError):
+                    await client.send(b"MSH|\x0b|x")
+                assert await client.send(message(1)) == expected_ack(message(1))
+            assert [p for p, _ in handler.received] == [message(1)]
+
+    run(scenario)
+
+
+def test_client_reports_a_refused_connection_as_oserror():
+    with socket.socket() as placeholder:
+        placeholder.bind(("127.0.0.1", 0))
+        free_port = placeholder.getsockname()[1]
+    with pytest.raises(OSError):
+        MLLPClient("127.0.0.1", free_port, timeout_s=2).send(message(1))

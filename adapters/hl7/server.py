@@ -43,7 +43,8 @@ class Peer:
     host: str
     port: int
     tls: bool
-    client_cert_subject: str | None = None  # RFC 4514-ish "CN=...,O=..." when mutual TLS was used
+    # With mutual TLS: the client certificate's subject as "commonName=...,organizationName=...".
+    client_cert_subject: str | None = None
 
 
 Handler = Callable[[bytes, Peer], Awaitable[bytes]]
