@@ -1,0 +1,94 @@
+"""The MLLP message handler: read the MSH, store durably, and only then answer with the ACK.
+
+Per message: `read_header` (fast, no structure parsing) → an ACK is built → the raw bytes, the ACK and
+an outbox row are committed together (group commit) → the stored ACK goes back. A resend of the same
+(MSH-3, MSH-4, MSH-10) gets the ACK stored the first time. A message whose MSH cannot be read gets an
+AR/CR (or AE/CE) with an ERR segment and is not stored. If the store cannot commit, the answer is an
+AR/CR with error 207 so the sender resends; never a positive ACK.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from adapters.hl7.ack import build_ack, build_ack_for_error, internal_error
+from adapters.hl7.errors import ErrorCode, ErrorLocation, HL7Error
+from adapters.hl7.msh import read_header
+from adapters.hl7.server import Peer
+from store.group_commit import GroupCommitWriter, StoreUnavailable
+from store.inbox import Channel, NewMessage, dedupe_key
+
+log = logging.getLogger(__name__)
+
+
+class HL7Receiver:
+    def __init__(
+        self, writer: GroupCommitWriter, *, default_charset: str, timezone: str, max_message_bytes: int
+    ) -> None:
+        self._writer = writer
+        self._default_charset = default_charset
+        self._zone = timezone
+        self._max_message_bytes = max_message_bytes
+        self.accepted = 0
+        self.duplicates = 0
+        self.rejected = 0
+
+    async def handle(self, payload: bytes, peer: Peer) -> bytes:
+        try:
+            header = read_header(payload, default_charset=self._default_charset)
+        except HL7Error as error:
+            self.rejected += 1
+            log.info("rejected a message from connection %d: %s", peer.connection_id, error.code.name)
+            return build_ack_for_error(error, zone=self._zone)
+        ack = build_ack(header, zone=self._zone)
+        message = NewMessage(
+            channel=Channel.HL7V2,
+            dedupe_key=dedupe_key(
+                Channel.HL7V2, header.sending_application, header.sending_facility, header.control_id
+            ),
+            sender=header.sender,
+            control_id=header.control_id,
+            message_type=header.message_type_code,
+            raw=payload,
+            ack_code=ack_code_of(ack, header.delimiters.field),
+            ack=ack,
+        )
+        try:
+            answer = await self._writer.submit(message)
+        except StoreUnavailable:
+            self.rejected += 1
+            return build_ack(header, error=internal_error(), zone=self._zone)
+        if answer.duplicate:
+            self.duplicates += 1
+        else:
+            self.accepted += 1
+        return answer.ack
+
+    async def handle_oversized(self, prefix: bytes, peer: Peer) -> bytes:
+        """Reject a message over the size limit, echoing its MSH when the prefix holds one."""
+        self.rejected += 1
+        error = HL7Error(
+            ErrorCode.VALUE_TOO_LONG,
+            f"message larger than the limit of {self._max_message_bytes} bytes",
+            location=ErrorLocation("MSH", 1),
+            reject=True,
+        )
+        try:
+            header = read_header(_first_segment(prefix), default_charset=self._default_charset)
+        except HL7Error:
+            return build_ack_for_error(error, zone=self._zone)
+        return build_ack(header, error=error, zone=self._zone)
+
+
+def ack_code_of(ack: bytes, field_separator: str) -> str:
+    """MSA-1 of an ACK we built: the two characters after `MSA<fs>`."""
+    start = ack.find(b"MSA" + field_separator.encode("latin-1"))
+    return ack[start + 4 : start + 6].decode("ascii") if start >= 0 else ""
+
+
+def _first_segment(prefix: bytes) -> bytes:
+    """MSH alone: the rest of a cut-off message may end mid-character, which must not fail decoding."""
+    for end in (prefix.find(b"\r"), prefix.find(b"\n")):
+        if end > 0:
+            return prefix[:end]
+    return prefix

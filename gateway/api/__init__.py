@@ -1,0 +1,1 @@
+"""HTTP routes of the gateway itself (health, messages, presentations); domains bring their own routers."""

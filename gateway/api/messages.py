@@ -1,0 +1,70 @@
+"""`/api/messages`: where each received message stands (received, processed, ignored, failed and why).
+
+Only metadata: sender application, control id, type, status. The raw message is patient data and is
+not served here.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query
+from pydantic import BaseModel
+from sqlalchemy import select
+
+from gateway.deps import CallerDep, ReadSession
+from store.inbox import InboxMessage, MessageStatus
+
+router = APIRouter(prefix="/api/messages", tags=["messages"])
+
+
+class MessageRead(BaseModel):
+    id: int
+    channel: str
+    sender: str
+    control_id: str
+    message_type: str
+    received_at: datetime
+    ack_code: str
+    status: MessageStatus
+    status_reason: str
+    processed_at: datetime | None
+    resend_count: int
+
+    @classmethod
+    def of(cls, row: InboxMessage) -> MessageRead:
+        return cls(
+            id=row.id,
+            channel=row.channel,
+            sender=row.sender,
+            control_id=row.control_id,
+            message_type=row.message_type,
+            received_at=row.received_at,
+            ack_code=row.ack_code,
+            status=MessageStatus(row.status),
+            status_reason=row.status_reason,
+            processed_at=row.processed_at,
+            resend_count=row.resend_count,
+        )
+
+
+@router.get("", response_model=list[MessageRead])
+def list_messages(
+    session: ReadSession,
+    _caller: CallerDep,
+    status: MessageStatus | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> list[MessageRead]:
+    query = select(InboxMessage).order_by(InboxMessage.id.desc()).limit(limit)
+    if status is not None:
+        query = query.where(InboxMessage.status == status.value)
+    return [MessageRead.of(row) for row in session.execute(query).scalars()]
+
+
+@router.get("/{message_id}", response_model=MessageRead)
+def get_message(message_id: int, session: ReadSession, _caller: CallerDep) -> MessageRead:
+    row = session.get(InboxMessage, message_id)
+    if row is None:
+        raise HTTPException(404, detail=f"no message {message_id}")
+    return MessageRead.of(row)

@@ -1,0 +1,66 @@
+"""`/api/presentations`: the normalised presentations. The list holds no patient data; reading one
+decrypts it, and that read is written to the audit log in the same transaction."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query
+from pydantic import BaseModel
+from sqlalchemy import select
+
+from detection.models import Presentation
+from gateway.deps import CallerDep, ReadSession, RuntimeDep, WriteSession, audit_read
+from store import presentations
+from store.presentations import PresentationRecord
+
+router = APIRouter(prefix="/api/presentations", tags=["presentations"])
+
+
+class PresentationSummary(BaseModel):
+    id: int
+    channel: str
+    event: str
+    inbox_message_id: int | None
+    arrival_at: datetime | None
+    created_at: datetime
+    patient_ref: str
+    encounter_ref: str
+
+    @classmethod
+    def of(cls, row: PresentationRecord) -> PresentationSummary:
+        return cls(
+            id=row.id,
+            channel=row.channel,
+            event=row.event,
+            inbox_message_id=row.inbox_message_id,
+            arrival_at=row.arrival_at,
+            created_at=row.created_at,
+            patient_ref=row.patient_ref,
+            encounter_ref=row.encounter_ref,
+        )
+
+
+class PresentationRead(PresentationSummary):
+    presentation: Presentation
+
+
+@router.get("", response_model=list[PresentationSummary])
+def list_presentations(
+    session: ReadSession, _caller: CallerDep, limit: Annotated[int, Query(ge=1, le=1000)] = 100
+) -> list[PresentationSummary]:
+    rows = session.execute(select(PresentationRecord).order_by(PresentationRecord.id.desc()).limit(limit))
+    return [PresentationSummary.of(row) for row in rows.scalars()]
+
+
+@router.get("/{presentation_id}", response_model=PresentationRead)
+def get_presentation(
+    presentation_id: int, session: WriteSession, caller: CallerDep, runtime: RuntimeDep
+) -> PresentationRead:
+    row = session.get(PresentationRecord, presentation_id)
+    if row is None:
+        raise HTTPException(404, detail=f"no presentation {presentation_id}")
+    audit_read(session, caller, resource_type="Presentation", resource_id=row.id, patient_ref=row.patient_ref)
+    summary = PresentationSummary.of(row)
+    return PresentationRead(**summary.model_dump(), presentation=presentations.load(runtime.cipher, row))

@@ -1,0 +1,33 @@
+"""The FastAPI application: health, the API routers of each domain, and error answers without traces."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from gateway.api import health, messages, presentations
+from gateway.runtime import Runtime
+from workflows import views as case_views
+
+log = logging.getLogger(__name__)
+
+
+def create_app(runtime: Runtime) -> FastAPI:
+    app = FastAPI(
+        title="Spoedplein gateway",
+        version="0.1.0",
+        description="HL7 v2 / FHIR ingest, maltreatment-signal detection and the one-stop-shop workflow.",
+    )
+    app.state.runtime = runtime
+    for router in (health.router, messages.router, presentations.router, case_views.router):
+        app.include_router(router)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # The type only: an exception's text may quote patient data.
+        log.error("unhandled %s on %s %s", type(exc).__name__, request.method, request.url.path)
+        return JSONResponse({"detail": "internal error; the request changed nothing"}, status_code=500)
+
+    return app

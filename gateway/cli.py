@@ -1,0 +1,131 @@
+"""The `spoedplein` command line: run the embedded gateway, its parts, and the HL7 tools.
+
+`spoedplein run` is the embedded default (one data directory, SQLite, server-less broker); `serve`,
+`worker` and `beat` are the parts it supervises, also used one by one in production.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import threading
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from gateway.commands import hl7 as hl7_commands
+from gateway.settings import get_settings
+
+app = typer.Typer(
+    help="Spoedplein: HL7 v2 / FHIR gateway for the Integraal Spoedplein.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+hl7_commands.register(app)
+try:
+    from gateway.commands import detection as detection_commands
+except ImportError:  # pragma: no cover - while the detection commands are not installed
+    detection_commands = None  # type: ignore[assignment]
+if detection_commands is not None:
+    detection_commands.register(app)
+
+
+def _configure_logging() -> None:
+    level = os.environ.get("SPOEDPLEIN_LOG_LEVEL", "INFO").upper()
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+@app.command()
+def run(
+    data_dir: Annotated[Path | None, typer.Option(help="where the embedded store keeps everything")] = None,
+    http_port: Annotated[int | None, typer.Option(help="HTTP port (API, pages, FHIR, CDS Hooks)")] = None,
+    mllp_port: Annotated[int | None, typer.Option(help="MLLP port for HL7 v2")] = None,
+    http_host: Annotated[str | None, typer.Option(help="HTTP bind address")] = None,
+    mllp_host: Annotated[str | None, typer.Option(help="MLLP bind address")] = None,
+    mllp_tls_cert: Annotated[Path | None, typer.Option(help="PEM certificate: MLLP over TLS")] = None,
+    mllp_tls_key: Annotated[Path | None, typer.Option(help="PEM private key of --mllp-tls-cert")] = None,
+    mllp_tls_ca: Annotated[Path | None, typer.Option(help="CA bundle: require client certificates")] = None,
+) -> None:
+    """Start HTTP, MLLP, worker and beat (embedded default: SQLite and a broker in ./var)."""
+    from gateway.runtime import Runtime
+    from gateway.supervisor import child_environment, supervise
+
+    _configure_logging()
+    overrides = {
+        "SPOEDPLEIN_DATA_DIR": data_dir,
+        "SPOEDPLEIN_HTTP_PORT": http_port,
+        "SPOEDPLEIN_MLLP_PORT": mllp_port,
+        "SPOEDPLEIN_HTTP_HOST": http_host,
+        "SPOEDPLEIN_MLLP_HOST": mllp_host,
+        "SPOEDPLEIN_MLLP_TLS_CERT": mllp_tls_cert,
+        "SPOEDPLEIN_MLLP_TLS_KEY": mllp_tls_key,
+        "SPOEDPLEIN_MLLP_TLS_CA": mllp_tls_ca,
+    }
+    env_overrides = {k: str(v.resolve() if isinstance(v, Path) else v) for k, v in overrides.items() if v}
+    os.environ.update(env_overrides)
+    settings = get_settings()
+    runtime = Runtime.start(settings)  # migrates and creates the secrets once, before the children start
+    runtime.close()
+
+    def _announce() -> None:
+        tls = " (TLS)" if settings.mllp_tls_cert else ""
+        typer.echo(f"Spoedplein is running. Data directory: {settings.data_dir.resolve()}")
+        typer.echo(f"  HTTP   http://{settings.http_host}:{settings.http_port}  (API docs at /docs)")
+        typer.echo(f"  MLLP   {settings.mllp_host}:{settings.mllp_port}{tls}")
+        typer.echo(f"  store  {settings.resolved_database_url}")
+        typer.echo(f"  broker {settings.resolved_broker_url}")
+        typer.echo(f"  API token: {runtime.api_token}")
+        typer.echo("Stop with Ctrl-C.")
+
+    raise typer.Exit(supervise(child_environment(env_overrides), on_started=_announce))
+
+
+@app.command()
+def serve() -> None:
+    """Run the gateway process alone: HTTP and MLLP (applies migrations first)."""
+    from gateway.runtime import Runtime
+    from gateway.serve import serve as serve_gateway
+
+    _configure_logging()
+    runtime = Runtime.start(get_settings())
+    try:
+        asyncio.run(serve_gateway(runtime))
+    finally:
+        runtime.close()
+
+
+@app.command()
+def worker(
+    concurrency: Annotated[int, typer.Option(help="worker threads (1 = solo pool)")] = 1,
+) -> None:
+    """Run a Celery worker that processes stored messages and other outbox work."""
+    from gateway.worker import celery_app
+
+    _configure_logging()
+    pool = ["--pool=solo"] if concurrency <= 1 else ["--pool=threads", f"--concurrency={concurrency}"]
+    celery_app.worker_main(
+        ["worker", "--loglevel=WARNING", "--without-gossip", "--without-mingle", "--without-heartbeat", *pool]
+    )
+
+
+@app.command()
+def beat() -> None:
+    """Run the outbox relay and the periodic timer tick (one per deployment is enough; more are safe)."""
+    import signal
+
+    from gateway.relay import run_relay
+    from gateway.runtime import Runtime
+    from gateway.worker import celery_app
+
+    _configure_logging()
+    runtime = Runtime.start(get_settings(), migrate=False)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    try:
+        run_relay(runtime, celery_app, stop)
+    finally:
+        runtime.close()

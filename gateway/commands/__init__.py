@@ -1,0 +1,1 @@
+"""CLI sub-commands that belong to one domain each; `gateway.cli` mounts them."""

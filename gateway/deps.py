@@ -1,0 +1,85 @@
+"""FastAPI dependencies every router uses: the runtime, the API token, the caller, the audit call.
+
+One way to do each: routers never read settings or open sessions on their own.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.orm import Session
+
+from gateway.runtime import Runtime
+from store import audit
+
+_bearer = HTTPBearer(auto_error=False, description="SPOEDPLEIN_API_TOKEN (printed by `spoedplein run`)")
+
+
+def get_runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who is asking, for the audit log: an API client (token) or, later, a logged-in person."""
+
+    actor: str
+    client: str
+
+
+def require_token(
+    request: Request,
+    runtime: RuntimeDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Caller:
+    if credentials is None or not hmac.compare_digest(
+        credentials.credentials.encode(), runtime.api_token.encode()
+    ):
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            detail="a valid bearer token is required",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    client = request.client.host if request.client else ""
+    return Caller(actor="api-token", client=client)
+
+
+CallerDep = Annotated[Caller, Depends(require_token)]
+
+
+def read_session(runtime: RuntimeDep) -> Iterator[Session]:
+    with runtime.db.read() as session:
+        yield session
+
+
+def write_session(runtime: RuntimeDep) -> Iterator[Session]:
+    with runtime.db.write() as session:
+        yield session
+
+
+ReadSession = Annotated[Session, Depends(read_session)]
+WriteSession = Annotated[Session, Depends(write_session)]
+
+
+def audit_read(
+    session: Session, caller: Caller, *, resource_type: str, resource_id: str | int, patient_ref: str
+) -> None:
+    """Log a read of patient data in the caller's transaction (NEN 7513): no log, no data."""
+    audit.record(
+        session,
+        actor=caller.actor,
+        action=audit.AuditAction.READ,
+        resource_type=resource_type,
+        resource_id=resource_id,
+        patient_ref=patient_ref,
+        client=caller.client,
+    )

@@ -1,0 +1,59 @@
+"""Runs outbox items: each handler in the transaction that marks its row done.
+
+A batch is first tried in one transaction (one commit for many messages: the worker's throughput);
+if anything in it fails, the batch is rolled back and each item is run on its own, so one bad item
+never holds up the others and its failure is recorded against it alone.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from gateway.runtime import Runtime
+from store.handlers import handler_for
+from store.outbox import OutboxItem, mark_done, record_failure
+
+log = logging.getLogger(__name__)
+MAX_BACKOFF = timedelta(minutes=10)
+
+
+def _run_one(runtime: Runtime, session: Session, item_id: int) -> bool:
+    item = session.execute(
+        select(OutboxItem).where(OutboxItem.id == item_id).with_for_update()
+    ).scalar_one_or_none()
+    if item is None or item.done_at is not None:
+        return False
+    handler_for(item.topic)(runtime, session, dict(item.payload))
+    return mark_done(session, item.id)
+
+
+def run_items(runtime: Runtime, item_ids: list[int]) -> int:
+    """Run the given outbox items; returns how many were done by this call."""
+    if not item_ids:
+        return 0
+    if len(item_ids) > 1:
+        try:
+            with runtime.db.write() as session:
+                return sum(_run_one(runtime, session, item_id) for item_id in item_ids)
+        except Exception:
+            log.info("batch of %d failed; running its items one by one", len(item_ids))
+    done = 0
+    for item_id in item_ids:
+        try:
+            with runtime.db.write() as session:
+                done += _run_one(runtime, session, item_id)
+        except Exception as exc:
+            attempts = _dispatch_count(runtime, item_id)
+            backoff = min(MAX_BACKOFF, timedelta(seconds=2 ** min(attempts, 10)))
+            log.warning("outbox item %s failed (%s); retry in %s", item_id, type(exc).__name__, backoff)
+            record_failure(runtime.db, item_id, f"{type(exc).__name__}: {exc}", retry_in=backoff)
+    return done
+
+
+def _dispatch_count(runtime: Runtime, item_id: int) -> int:
+    with runtime.db.read() as session:
+        return int(session.scalar(select(OutboxItem.dispatch_count).where(OutboxItem.id == item_id)) or 0)

@@ -1,0 +1,50 @@
+"""The outbox relay: claims pending outbox rows and hands their ids to Celery, in batches.
+
+Rows stay pending until the task that does the work marks them done; rows handed out but not done after
+`relay_redeliver_after_s` are handed out again, so a lost broker message or a killed worker delays work
+but never loses it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import defaultdict
+from datetime import timedelta
+
+from celery import Celery
+
+from gateway.runtime import Runtime
+from gateway.worker import TASK_NAME
+from store.outbox import claim_for_dispatch
+
+log = logging.getLogger(__name__)
+
+
+def relay_once(runtime: Runtime, celery: Celery) -> int:
+    """Hand out one round of due rows; returns how many were published."""
+    settings = runtime.settings
+    claimed = claim_for_dispatch(
+        runtime.db,
+        limit=settings.relay_batch_size,
+        redeliver_after=timedelta(seconds=settings.relay_redeliver_after_s),
+    )
+    by_topic: dict[str, list[int]] = defaultdict(list)
+    for item_id, topic in claimed:
+        by_topic[topic].append(item_id)
+    for ids in by_topic.values():
+        for start in range(0, len(ids), 50):
+            celery.send_task(TASK_NAME, args=[ids[start : start + 50]])
+    return len(claimed)
+
+
+def run_relay(runtime: Runtime, celery: Celery, stop: threading.Event) -> None:
+    """Relay until `stop` is set; a full round goes again at once, an empty one waits an interval."""
+    while not stop.is_set():
+        try:
+            published = relay_once(runtime, celery)
+        except Exception:
+            log.exception("relay round failed; retrying")
+            published = 0
+        if published < runtime.settings.relay_batch_size:
+            stop.wait(runtime.settings.relay_interval_s)

@@ -1,0 +1,96 @@
+"""The gateway process: HTTP (uvicorn) and the MLLP listener in one asyncio loop, sharing one store.
+
+Stops gracefully on SIGTERM/SIGINT: the MLLP server stops accepting and finishes the messages it is
+storing (their ACKs still go out), the group-commit writer drains, then uvicorn shuts down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import ssl
+
+import uvicorn
+
+from adapters.hl7.receiver import HL7Receiver
+from adapters.hl7.server import MLLPServer
+from gateway.app import create_app
+from gateway.runtime import Runtime
+from store.group_commit import GroupCommitWriter
+
+log = logging.getLogger(__name__)
+
+
+def mllp_ssl_context(runtime: Runtime) -> ssl.SSLContext | None:
+    settings = runtime.settings
+    if settings.mllp_tls_cert is None:
+        return None
+    from adapters.hl7.tls import server_context
+
+    if settings.mllp_tls_key is None:
+        raise ValueError("--mllp-tls-cert needs --mllp-tls-key")
+    return server_context(settings.mllp_tls_cert, settings.mllp_tls_key, ca=settings.mllp_tls_ca)
+
+
+async def serve(runtime: Runtime, *, on_ready: asyncio.Event | None = None) -> None:
+    settings = runtime.settings
+    writer = GroupCommitWriter(runtime.db, runtime.cipher)
+    receiver = HL7Receiver(
+        writer,
+        default_charset=settings.hl7_default_charset,
+        timezone=settings.timezone,
+        max_message_bytes=settings.mllp_max_message_bytes,
+    )
+    mllp = MLLPServer(
+        receiver.handle,
+        host=settings.mllp_host,
+        port=settings.mllp_port,
+        max_message_bytes=settings.mllp_max_message_bytes,
+        idle_timeout_s=settings.mllp_idle_timeout_s,
+        ssl_context=mllp_ssl_context(runtime),
+        on_oversized=receiver.handle_oversized,
+    )
+    app = create_app(runtime)
+    app.state.mllp = mllp
+    app.state.receiver = receiver
+    http = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            host=settings.http_host,
+            port=settings.http_port,
+            log_level="warning",
+            access_log=False,  # paths can carry ids; keep access logs out of the patient-data question
+            lifespan="on",
+        )
+    )
+    http.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+    await mllp.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    http_task = asyncio.create_task(http.serve())
+    while not http.started and not http_task.done():
+        await asyncio.sleep(0.02)
+    if http_task.done():
+        mllp.close()
+        await http_task
+        raise RuntimeError("HTTP server could not start")
+    log.info(
+        "gateway listening: http %s:%d, mllp %s:%d",
+        settings.http_host,
+        settings.http_port,
+        settings.mllp_host,
+        mllp.port,
+    )
+    if on_ready is not None:
+        on_ready.set()
+    stop_task = asyncio.create_task(stop.wait())
+    await asyncio.wait({http_task, stop_task}, return_when=asyncio.FIRST_COMPLETED)
+    mllp.close()
+    await mllp.wait_closed()
+    await asyncio.to_thread(writer.close)
+    http.should_exit = True
+    await http_task
+    stop_task.cancel()

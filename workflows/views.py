@@ -1,0 +1,68 @@
+"""`/api/cases`: flagged cases and their findings. Reading one case decrypts its findings (evidence quotes
+the record), so that read is audited in the same transaction."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query
+from pydantic import BaseModel
+from sqlalchemy import select
+
+from detection.models import Finding
+from gateway.deps import CallerDep, ReadSession, RuntimeDep, WriteSession, audit_read
+from workflows.cases import read_findings
+from workflows.models import Case, CaseState
+
+router = APIRouter(prefix="/api/cases", tags=["cases"])
+
+
+class CaseSummary(BaseModel):
+    id: int
+    reference: str
+    state: CaseState
+    highest_severity: str
+    rule_ids: list[str]
+    opened_at: datetime
+    updated_at: datetime
+    version: int
+
+    @classmethod
+    def of(cls, case: Case) -> CaseSummary:
+        return cls(
+            id=case.id,
+            reference=case.reference,
+            state=CaseState(case.state),
+            highest_severity=case.highest_severity,
+            rule_ids=[f.rule_id for f in case.findings],
+            opened_at=case.opened_at,
+            updated_at=case.updated_at,
+            version=case.version,
+        )
+
+
+class CaseRead(CaseSummary):
+    findings: list[Finding]
+
+
+@router.get("", response_model=list[CaseSummary])
+def list_cases(
+    session: ReadSession,
+    _caller: CallerDep,
+    state: CaseState | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> list[CaseSummary]:
+    query = select(Case).order_by(Case.id.desc()).limit(limit)
+    if state is not None:
+        query = query.where(Case.state == state.value)
+    return [CaseSummary.of(case) for case in session.execute(query).scalars()]
+
+
+@router.get("/{case_id}", response_model=CaseRead)
+def get_case(case_id: int, session: WriteSession, caller: CallerDep, runtime: RuntimeDep) -> CaseRead:
+    case = session.get(Case, case_id)
+    if case is None:
+        raise HTTPException(404, detail=f"no case {case_id}")
+    audit_read(session, caller, resource_type="Case", resource_id=case.id, patient_ref=case.patient_ref)
+    return CaseRead(**CaseSummary.of(case).model_dump(), findings=read_findings(runtime.cipher, case))
