@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import defaultdict
 from datetime import timedelta
 
@@ -17,6 +18,7 @@ from celery import Celery
 from gateway.runtime import Runtime
 from gateway.worker import TASK_NAME
 from store.outbox import claim_for_dispatch
+from store.periodic import registered_jobs
 
 log = logging.getLogger(__name__)
 
@@ -38,13 +40,32 @@ def relay_once(runtime: Runtime, celery: Celery) -> int:
     return len(claimed)
 
 
+def run_periodic_jobs(runtime: Runtime, last_run: dict[str, float], now: float) -> None:
+    """Run every registered periodic job whose interval has passed; one failing job never stops the rest."""
+    for job in registered_jobs():
+        if now - last_run.get(job.name, float("-inf")) < job.interval_s:
+            continue
+        last_run[job.name] = now
+        try:
+            job.run(runtime)
+        except Exception:
+            log.exception("periodic job %s failed; it runs again next interval", job.name)
+
+
 def run_relay(runtime: Runtime, celery: Celery, stop: threading.Event) -> None:
-    """Relay until `stop` is set; a full round goes again at once, an empty one waits an interval."""
+    """Relay until `stop` is set; a full round goes again at once, an empty one waits an interval.
+
+    Between rounds the periodic jobs (timer ticks) run when due.
+    """
+    import gateway.handlers  # noqa: F401  (registers outbox topics and periodic jobs)
+
+    last_run: dict[str, float] = {}
     while not stop.is_set():
         try:
             published = relay_once(runtime, celery)
         except Exception:
             log.exception("relay round failed; retrying")
             published = 0
+        run_periodic_jobs(runtime, last_run, time.monotonic())
         if published < runtime.settings.relay_batch_size:
             stop.wait(runtime.settings.relay_interval_s)
