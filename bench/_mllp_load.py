@@ -245,7 +245,7 @@ def _spawn_bare_server() -> tuple[subprocess.Popen[str], int]:
 async def _self_run(args: argparse.Namespace) -> None:
     process, port = _spawn_bare_server()
     try:
-        await run_load("127.0.0.1", port, connections=args.connections, duration_s=0.5)  # warm-up
+        await run_load("127.0.0.1", port, connections=args.connections, duration_s=2.0)  # warm-up
         for label in ("bare server, run A", "bare server, run B"):
             result = await run_load(
                 "127.0.0.1", port, connections=args.connections, duration_s=args.seconds, ack_check=is_aa
