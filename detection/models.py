@@ -156,6 +156,7 @@ class Presentation(Model):
     patient: Patient = Field(default_factory=Patient)
     encounter: Encounter = Field(default_factory=Encounter)
     chief_complaint: str = ""
+    chief_complaint_source: str = ""  # where the feed had it ("PV2-3", "Encounter/x.reasonCode"); optional
     diagnoses: list[Diagnosis] = Field(default_factory=list)
     observations: list[Observation] = Field(default_factory=list)
     notes: list[Note] = Field(default_factory=list)
@@ -193,7 +194,8 @@ class Presentation(Model):
         """Every piece of free text with the field it came from, chief complaint first."""
         out: list[Note] = []
         if self.chief_complaint:
-            out.append(Note(text=self.chief_complaint, source_field="chief_complaint"))
+            source = self.chief_complaint_source or "chief_complaint"
+            out.append(Note(text=self.chief_complaint, source_field=source))
         out.extend(self.notes)
         return out
 
