@@ -54,6 +54,9 @@ class Settings(BaseSettings):
     relay_batch_size: int = 100
     relay_redeliver_after_s: float = 60.0
 
+    ack_deadline_s: float = Field(default=900.0, description="how long a paged party has to acknowledge")
+    intake_overdue_s: float = Field(default=3600.0, description="agreed intake time + this = intake overdue")
+    case_open_limit_s: float = Field(default=48 * 3600.0, description="an open case older than this alerts")
     log_level: str = "INFO"
 
     @field_validator("sqlite_synchronous")
