@@ -12,6 +12,14 @@ def segments(*lines: str) -> str:
     return "\r".join(lines) + "\r"
 
 
+def pv1(values: dict[int, str]) -> str:
+    """A PV1 segment with the given fields at their exact positions."""
+    fields = ["PV1", "1"] + [""] * max(values)
+    for position, value in values.items():
+        fields[position] = value
+    return "|".join(fields)
+
+
 def adt_a04_nl(
     *,
     charset: str = "8859/1",
@@ -31,14 +39,22 @@ def adt_a04_nl(
         f"Müller{s}{s}Müller{c}Jürgen{c}K||20240715|M",
         f"NK1|1|Çelik{s}{s}Çelik{c}Aylin|MTH{c}Moeder{c}HL70063|||||||||||||19950302",
         f"NK1|2|van der Berg{s}van der{s}Berg{c}Sanne|FTH{c}Vader{c}HL70063|||||||||||||20100101",
-        f"PV1|1|E|SEH{c}K12{c}1{c}ETZ||||01234567{c}de Vries{s}de{s}Vries{c}Jan||||||||||||V2026-0042"
-        "|||||||||||||||||01|||||||202611231420",
+        pv1(
+            {
+                2: "E",
+                3: f"SEH{c}K12{c}1{c}ETZ",
+                7: f"01234567{c}de Vries{s}de{s}Vries{c}Jan",
+                19: "V2026-0042",
+                36: "01",
+                44: "202611231420",
+            }
+        ),
         f"PV2|||R51{c}Hoofdpijn na val van trap{c}I10|||||||||Valpartij thuis",
         f"DG1|1||S06.0{c}Hersenschudding{c}I10||20261123|W",
         f"DG1|2||T74.1{c}Lichamelijke mishandeling{c}ICD-10||20261123|W",
         f"OBX|1|ST|SPUTOVAMO-1{c}Letsel passend bij verhaal{c}L||Nee||||||F",
         f"OBX|2|TX|TRIAGE{c}Triagenotitie{c}L||Blauwe plekken op beide bovenarmen{e}.br{e}"
-        "moeder zegt: gevallen||||||F",
+        "moeder zegt gevallen||||||F",
         f"OBX|3|NM|8867-4{c}Hartfrequentie{c}LN||128|/min{c}{c}UCUM|||||F",
         "NTE|1||Kind stil en teruggetrokken.",
     ]
