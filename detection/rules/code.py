@@ -1,0 +1,68 @@
+"""R-CODE: coded diagnoses — ICD-10 maltreatment/assault codes, age-specific injury codes, SNOMED CT."""
+
+from __future__ import annotations
+
+from detection.configuration import DetectionConfig
+from detection.facts import Code, Facts
+from detection.models import Evidence, Finding
+from detection.rules.base import collect, make_finding
+from detection.rules.fx import unexplained_fractures
+
+FAMILY = "R-CODE"
+
+
+def _evidence(code: Code, label: str = "") -> Evidence:
+    return Evidence(field=code.field, text=label or code.raw, codes=[code.raw])
+
+
+def evaluate(facts: Facts, config: DetectionConfig) -> list[Finding]:
+    if not facts.icd10 and not facts.snomed:
+        return []
+    by_rule: dict[str, list[Code]] = {}
+    for code in facts.icd10:
+        for rule_id, patterns in config.icd10:
+            if any(p.matches(code.code) for p in patterns):
+                by_rule.setdefault(rule_id, []).append(code)
+                break
+    labels: dict[str, str] = {}
+    for code in facts.snomed:
+        entry = config.snomed.get(code.code)
+        if entry is not None:
+            by_rule.setdefault(entry[0], []).append(code)
+            labels[code.code] = entry[1]
+    age_codes = _age_specific(facts, config)
+    if age_codes:
+        by_rule.setdefault("R-CODE-AGE", []).extend(age_codes)
+    out = []
+    for rule_id, codes in by_rule.items():
+        out.append(
+            make_finding(
+                facts,
+                config,
+                rule_id,
+                [_evidence(c, labels.get(c.code, "")) for c in codes],
+                codes=[c.raw for c in codes],
+            )
+        )
+    return collect(*out)
+
+
+def _age_specific(facts: Facts, config: DetectionConfig) -> list[Code]:
+    months = facts.age_months
+    if months is None or facts.confirmed_accident or not facts.icd10:
+        return []
+    # A fracture that an R-FX exception explains (buckle, toddler's, linear skull with a fall, birth
+    # clavicle) must not come back through its injury code.
+    fractures = facts.injuries_of("fracture")
+    explained = bool(fractures) and not unexplained_fractures(facts, config) and months < 12
+    if facts.birth_related and (facts.age_days or 0) <= config.ages.birth_related_max_days:
+        explained = True
+    if explained:
+        return []
+    found = []
+    for code in facts.icd10:
+        for max_months, patterns in config.age_codes:
+            if months < max_months and any(p.matches(code.code) for p in patterns):
+                found.append(code)
+                break
+    return found
