@@ -30,7 +30,7 @@ def adt_a04_nl(
     control_id: str = "NL-0001",
 ) -> str:
     """An ED registration (A04) of a child, as a Dutch HIS would send it, in the given delimiters."""
-    c, r, e, s = encoding_characters[:4]
+    c, r, e, s = (encoding_characters[i] for i in range(4))
     lines = [
         f"MSH|{encoding_characters}|HIX{c}ETZ|ETZ-TILBURG|SPOEDPLEIN|ETZ|20261123143000+0100||ADT{c}A04{c}ADT_A01|"
         f"{control_id}|P|{version}|||{msh15}|{msh16}||{charset}",
