@@ -11,6 +11,7 @@ start is stripped. Failure modes, each an `HL7Error` located for an ERR segment:
 from __future__ import annotations
 
 import codecs
+import re
 
 from adapters.hl7.errors import ErrorCode, ErrorLocation, HL7Error
 
@@ -59,6 +60,7 @@ for _n in (1, 2, 3, 4, 5, 6, 7, 8, 9, 15):
 SUPPORTED_CHARSETS: frozenset[str] = frozenset(_CHARSETS)
 
 _MSH18 = ErrorLocation("MSH", 1, 18)
+_SEGMENT_ID = re.compile(r"[A-Z][A-Z0-9]{2}")
 
 
 def codec_for(charset: str, *, default_charset: str) -> str:
@@ -89,11 +91,13 @@ def decode_message(raw: bytes, codec: str) -> str:
     try:
         return raw.decode(codec)
     except UnicodeDecodeError as exc:
+        location = locate_offset(raw, exc.start)
+        where = f" in {location}" if location else ""
         raise HL7Error(
             ErrorCode.DATA_TYPE_ERROR,
-            f"byte 0x{raw[exc.start]:02X} at offset {exc.start} is not valid {codec}"
+            f"byte 0x{raw[exc.start]:02X} at offset {exc.start}{where} is not valid {codec}"
             " (check MSH-18 against what the sender writes)",
-            location=locate_offset(raw, exc.start),
+            location=location,
         ) from None
 
 
@@ -102,11 +106,16 @@ def encode_text(text: str, codec: str) -> bytes:
     return text.encode(codec, errors="replace")
 
 
-def locate_offset(raw: bytes, offset: int) -> ErrorLocation:
-    """The segment (with its occurrence) and field that contain byte `offset` of a message."""
+def locate_offset(raw: bytes, offset: int) -> ErrorLocation | None:
+    """The segment (with its occurrence) and field that contain byte `offset` of a message.
+
+    None when the line holding that byte does not start with a valid segment id (3 capitals/digits).
+    """
     head = raw[:offset].replace(b"\r\n", b"\r").replace(b"\n", b"\r")
     line_start = head.rfind(b"\r") + 1
     segment_id = _segment_id_at(raw, offset, line_start, head)
+    if not _SEGMENT_ID.fullmatch(segment_id):
+        return None
     earlier = head[:line_start].split(b"\r")
     sequence = 1 + sum(1 for line in earlier if line[:3].decode("latin-1") == segment_id)
     sep = raw[3:4] if raw.startswith(b"MSH") and len(raw) > 3 else b"|"
@@ -118,7 +127,7 @@ def locate_offset(raw: bytes, offset: int) -> ErrorLocation:
 
 def _segment_id_at(raw: bytes, offset: int, line_start: int, head: bytes) -> str:
     line = head[line_start:] + raw[offset : offset + 3]
-    return line[:3].decode("latin-1", errors="replace")
+    return line[:3].decode("latin-1")
 
 
 def _printable(text: str) -> str:

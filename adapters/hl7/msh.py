@@ -135,11 +135,19 @@ def read_header(raw: bytes, *, default_charset: str, strict: bool = True) -> Hea
         charset = msh_parts[17].split(enc[1].encode("latin-1"), 1)[0].decode("latin-1").strip()
     try:
         codec = codec_for(charset, default_charset=default_charset)
+    except HL7Error as exc:
+        # Unknown character set: answer in ASCII and do not echo the MSH-18 we could not honour.
+        exc.header = _header_from_fields(
+            [p.decode("ascii", errors="replace") for p in msh_parts], delimiters, "ascii", "", []
+        )
+        raise
+    try:
         text = decode_message(data, codec)
     except HL7Error as exc:
         exc.header = _header_from_fields(
-            [p.decode("latin-1", errors="replace") for p in msh_parts], delimiters, "latin-1", "", []
+            [p.decode(codec, errors="replace") for p in msh_parts], delimiters, codec, "", []
         )
+        exc.header.charset = charset
         raise
     if "\n" in text:
         text = text.replace("\r\n", "\r").replace("\n", "\r")
