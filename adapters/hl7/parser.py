@@ -101,11 +101,24 @@ class Segment:
         return [[unescape(sub) for sub in comp.split(d.subcomponent)] for comp in rep.split(d.component)]
 
     def value(self, n: int, component: int = 1, subcomponent: int = 1, repetition: int = 1) -> str:
-        """One unescaped leaf of SEG-n."""
-        if repetition == 1:
-            return part(self.first(n), component, subcomponent)
-        reps = self.repetitions(n)
-        return part(reps[repetition - 1], component, subcomponent) if repetition <= len(reps) else ""
+        """One unescaped leaf of SEG-n (splits only as far as needed: this is the mappers' hot path)."""
+        value = self.raw(n)
+        if not value or value == _NULL:
+            return ""
+        d = self._d
+        if self.id == "MSH" and n <= 2:
+            return value if component == subcomponent == repetition == 1 else ""
+        reps = value.split(d.repetition, repetition)
+        if repetition > len(reps):
+            return ""
+        comps = reps[repetition - 1].split(d.component, component)
+        if component > len(comps):
+            return ""
+        subs = comps[component - 1].split(d.subcomponent, subcomponent)
+        if subcomponent > len(subs):
+            return ""
+        leaf = subs[subcomponent - 1]
+        return "" if leaf == _NULL else d.unescape(leaf)
 
     def text(self, n: int) -> list[str]:
         """Every repetition of a text field (ST/TX/FT), unescaped, components not split."""
