@@ -10,7 +10,12 @@ from adapters.hl7.ack import build_ack, parse_ack
 from adapters.hl7.coding import coding_system, normalise_bsn
 from adapters.hl7.errors import ErrorCode
 from adapters.hl7.msh import read_header
-from adapters.hl7.to_presentation import MappingError, is_presentation_message, presentation_from_bytes
+from adapters.hl7.to_presentation import (
+    MappingError,
+    is_presentation_message,
+    message_to_presentation,
+    presentation_from_bytes,
+)
 from detection.models import BSN_OID, CodingSystem, EncounterStatus, EventType, Presentation, Sex
 from tests.hl7_samples import CORPUS_DIR, VALID_BSN, adt_a04_nl, pv1, segments
 
@@ -324,3 +329,9 @@ def test_every_corpus_message_maps_or_is_not_a_presentation(path):
     assert result.source.message_type == header.message_type_code
     assert result.patient.identifiers or result.patient.name.family
     assert all(n.source_field for n in result.texts())
+
+
+def test_worker_entry_point_takes_raw_bytes_and_the_zone():
+    result = message_to_presentation(adt_a04_nl().encode("latin-1"), default_charset="8859/1", timezone="UTC")
+    assert result is not None
+    assert result.encounter.arrival_at == datetime(2026, 11, 23, 14, 20, tzinfo=UTC)

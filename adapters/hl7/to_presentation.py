@@ -131,6 +131,13 @@ def presentation_from_bytes(
     return to_presentation(header, message, default_zone=default_zone)
 
 
+def message_to_presentation(
+    raw: bytes, *, default_charset: str, timezone: str = DEFAULT_ZONE
+) -> Presentation | None:
+    """The worker's entry point (stored raw bytes in, Presentation or None out); `timezone` = default zone."""
+    return presentation_from_bytes(raw, default_charset=default_charset, default_zone=timezone)
+
+
 class _Mapper:
     def __init__(self, header: Header, message: Message, default_zone: str) -> None:
         self.header = header
