@@ -50,6 +50,22 @@ class Settings(BaseSettings):
     )
     timezone: str = Field(default="Europe/Amsterdam", description="zone for timestamps sent without one")
 
+    public_base_url: str | None = Field(
+        default=None, description="gateway URL as users/EHR reach it; default http://host:port"
+    )
+    ehr_fhir_url: str | None = Field(
+        default=None, description="EHR FHIR R4 base: id-only fetches, write-back when set"
+    )
+    ehr_fhir_token: str | None = Field(
+        default=None, description="bearer token for the EHR FHIR server, if it needs one"
+    )
+    cds_trusted_issuers: dict[str, str] = Field(
+        default_factory=dict, description="JSON: CDS client iss -> JWKS URL or path"
+    )
+    cds_cors_origins: list[str] = Field(
+        default_factory=list, description="origins allowed to call /cds-services (CORS)"
+    )
+
     relay_interval_s: float = 0.2
     relay_batch_size: int = 100
     relay_redeliver_after_s: float = 60.0
