@@ -3,3 +3,5 @@
 from __future__ import annotations
 
 import gateway.processing  # noqa: F401
+import notifications.handlers  # noqa: F401
+import workflows.timers  # noqa: F401  (the timer tick, a periodic job)

@@ -8,6 +8,7 @@ so a redelivered task does nothing the second time.
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from detection.engine import detect
@@ -15,13 +16,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from adapters.hl7.errors import HL7Error
-from detection.models import Presentation
+from detection.models import EventType, Presentation
 from store import presentations
 from store.crypto import DecryptionError
 from store.db import utcnow
 from store.handlers import handles
 from store.inbox import PROCESS_TOPIC, Channel, InboxMessage, MessageStatus, read_raw
 from workflows.cases import record_findings
+from workflows.discharge import on_discharge
 
 if TYPE_CHECKING:
     from gateway.runtime import Runtime
@@ -84,5 +86,13 @@ def process_message(runtime: Runtime, session: Session, payload: dict[str, Any])
         presentation=presentation,
         inbox_message_id=row.id,
     )
-    record_findings(session, cipher=runtime.cipher, presentation=record, findings=detect(presentation))
+    record_findings(
+        session,
+        cipher=runtime.cipher,
+        presentation=record,
+        findings=detect(presentation),
+        case_open_limit=timedelta(seconds=runtime.settings.case_open_limit_s),
+    )
+    if presentation.event is EventType.DISCHARGE:
+        on_discharge(session, runtime, record)  # open case without a safe-discharge check: alert
     row.status, row.status_reason, row.processed_at = MessageStatus.PROCESSED, "", utcnow()

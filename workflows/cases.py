@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from datetime import timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -16,6 +17,8 @@ from sqlalchemy.orm import Session
 from detection.models import Finding, Severity
 from store.crypto import FieldCipher
 from store.presentations import PresentationRecord
+from workflows import timers
+from workflows.limits import DEFAULT_LIMITS
 from workflows.models import FINDING_AAD, OPEN_STATES, Case, CaseFinding, CaseState
 
 _SEVERITY_RANK = {Severity.INFO: 0, Severity.WARNING: 1, Severity.CRITICAL: 2}
@@ -42,9 +45,17 @@ def open_case_for_encounter(session: Session, encounter_ref: str) -> Case | None
 
 
 def record_findings(
-    session: Session, *, cipher: FieldCipher, presentation: PresentationRecord, findings: list[Finding]
+    session: Session,
+    *,
+    cipher: FieldCipher,
+    presentation: PresentationRecord,
+    findings: list[Finding],
+    case_open_limit: timedelta = DEFAULT_LIMITS.case_open,
 ) -> Case | None:
-    """Attach findings to the encounter's open case (opening one if needed); None when nothing fired."""
+    """Attach findings to the encounter's open case (opening one if needed); None when nothing fired.
+
+    A new case gets its durable "open too long" timer in the same transaction.
+    """
     if not findings:
         return None
     case = open_case_for_encounter(session, presentation.encounter_ref)
@@ -59,6 +70,12 @@ def record_findings(
         )
         session.add(case)
         session.flush()
+        timers.schedule(
+            session,
+            case_id=case.id,
+            kind=timers.TimerKind.CASE_OPEN_TOO_LONG,
+            due_at=case.opened_at + case_open_limit,
+        )
         known: set[tuple[str, str]] = set()
     else:
         known = {(f.rule_id, f.fingerprint) for f in case.findings}

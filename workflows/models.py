@@ -70,3 +70,162 @@ class CaseFinding(Base):
 
 
 FINDING_AAD = b"case_finding:data"
+
+
+# --- the one-stop-shop workflow around a case -------------------------------------------------------
+
+
+class EventKind(StrEnum):
+    """What a timeline entry records; transitions carry their action and the two states."""
+
+    TRANSITION = "transition"
+    FACTS = "facts"
+    MELDCODE_STEP = "meldcode_step"
+    KINDCHECK = "kindcheck"
+    CONSENT = "consent"
+    LEGAL_BASIS = "legal_basis"
+    INTAKE_PARTY_ADDED = "intake_party_added"
+    INTAKE_PARTY_CANCELLED = "intake_party_cancelled"
+    INTAKE_ACKNOWLEDGED = "intake_acknowledged"
+    INTAKE_TIME_PROPOSED = "intake_time_proposed"
+    DISCHARGE_CHECK = "discharge_check"
+    DISCHARGED_WITHOUT_CHECK = "discharged_without_check"
+    TIMER_FIRED = "timer_fired"
+    MELDING = "melding"
+
+
+class EventSeverity(StrEnum):
+    INFO = "info"
+    WARNING = "warning"
+    CRITICAL = "critical"
+
+
+class CaseEvent(Base):
+    """One entry of the case timeline: who, when, what, why. Free text (the why) is encrypted."""
+
+    __tablename__ = "case_event"
+
+    id: Mapped[int] = mapped_column(PK, primary_key=True, autoincrement=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    actor: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(32))
+    action: Mapped[str] = mapped_column(String(32), default="")
+    from_state: Mapped[str] = mapped_column(String(32), default="")
+    to_state: Mapped[str] = mapped_column(String(32), default="")
+    severity: Mapped[str] = mapped_column(String(16), default=EventSeverity.INFO)
+    code: Mapped[str] = mapped_column(String(64), default="", index=True)  # e.g. a dismiss reason, a party
+    detail: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)  # encrypted JSON
+    dedupe_key: Mapped[str | None] = mapped_column(String(200), unique=True, nullable=True)
+
+
+EVENT_AAD = b"case_event:detail"
+
+
+class CaseFacts(Base):
+    """What the confirming physician established: it decides the route and the required parties."""
+
+    __tablename__ = "case_facts"
+
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), primary_key=True)
+    confirmed_by: Mapped[str] = mapped_column(String(200))
+    confirmed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    injuries: Mapped[bool] = mapped_column(default=False)
+    child_involved: Mapped[bool] = mapped_column(default=False)
+    patient_age_years: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    sexual_violence_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    melder: Mapped[bytes] = mapped_column(LargeBinary)  # encrypted JSON: the physician as melder
+
+
+FACTS_MELDER_AAD = b"case_facts:melder"
+
+
+class MeldcodeStepRecord(Base):
+    __tablename__ = "meldcode_step"
+    __table_args__ = (UniqueConstraint("case_id", "step"),)
+
+    id: Mapped[int] = mapped_column(PK, primary_key=True, autoincrement=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    step: Mapped[int] = mapped_column(Integer)
+    decision: Mapped[str] = mapped_column(String(32), default="")  # step 5 only
+    recorded_by: Mapped[str] = mapped_column(String(200))
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    data: Mapped[bytes] = mapped_column(LargeBinary)  # encrypted JSON: the physician's notes
+
+
+MELDCODE_AAD = b"meldcode_step:data"
+
+
+class KindcheckRecord(Base):
+    __tablename__ = "kindcheck"
+
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), primary_key=True)
+    cares_for_minors: Mapped[str] = mapped_column(String(16))
+    asked_by: Mapped[str] = mapped_column(String(200))
+    asked_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    children: Mapped[bytes] = mapped_column(LargeBinary)  # encrypted JSON list of children
+
+
+KINDCHECK_AAD = b"kindcheck:children"
+
+
+class IntakeParty(Base):
+    """One party asked to the joint intake, and its acknowledgement with its earliest available time."""
+
+    __tablename__ = "intake_party"
+    __table_args__ = (UniqueConstraint("case_id", "party"),)
+
+    id: Mapped[int] = mapped_column(PK, primary_key=True, autoincrement=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    party: Mapped[str] = mapped_column(String(32))
+    required_because: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16))
+    requested_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    request_round: Mapped[int] = mapped_column(Integer, default=1)  # a re-added party is paged again
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    acknowledged_by: Mapped[str] = mapped_column(String(200), default="")
+    earliest_available_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class Intake(Base):
+    """The joint intake of a case: the one proposed time, the agreed time, and when it was done."""
+
+    __tablename__ = "intake"
+
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), primary_key=True)
+    route: Mapped[str] = mapped_column(String(32))
+    requested_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    proposed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    agreed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    agreed_by: Mapped[str] = mapped_column(String(200), default="")
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class CaseTimer(Base):
+    """A durable timer: a row with a due time and a token, fired once by the periodic tick."""
+
+    __tablename__ = "case_timer"
+
+    id: Mapped[int] = mapped_column(PK, primary_key=True, autoincrement=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    party: Mapped[str] = mapped_column(String(32), default="")
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    token: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    fired_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class DischargeCheckRecord(Base):
+    __tablename__ = "discharge_check"
+
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), primary_key=True)
+    completed: Mapped[bool] = mapped_column(default=False)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_by: Mapped[str] = mapped_column(String(200))
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    answers: Mapped[bytes] = mapped_column(LargeBinary)  # encrypted JSON checklist
+
+
+DISCHARGE_AAD = b"discharge_check:answers"
