@@ -22,6 +22,29 @@ _HEIGHT = re.compile(r"^(\d+)(?:d(\d+))?(cm|m|meter|meters|metre|metres)?$")
 _UNITS = {"cm": 0.01, "m": 1.0, "meter": 1.0, "meters": 1.0, "metre": 1.0, "metres": 1.0}
 _ICD_SHAPE = re.compile(r"^[A-Z]\d\d")
 _FALL_CLASS = frozenset({"short_fall", "tall_fall"})
+_FRACTURE_LIKE = frozenset({"fracture", "subdural", "intracranial", "head_injury"})
+_SKIN = frozenset({"bruise", "burn", "petechiae", "ligature_mark", "other", "intraoral"})
+# A descriptor only describes injuries it can belong to: "depressed" goes to the skull fracture, not to
+# the "head trauma" next to it; "multiple" to bruises and burns.
+DESCRIPTOR_KINDS: dict[str, frozenset[str]] = {
+    "linear": frozenset({"fracture"}),
+    "parietal": frozenset({"fracture"}),
+    "complex": frozenset({"fracture"}),
+    "buckle": frozenset({"fracture"}),
+    "spiral": frozenset({"fracture"}),
+    "distal": frozenset({"fracture"}),
+    "shaft": frozenset({"fracture"}),
+    "bilateral": _FRACTURE_LIKE | _SKIN,
+    "interhemispheric": frozenset({"subdural", "intracranial"}),
+    "patterned": _SKIN,
+    "multiple": _SKIN | frozenset({"fracture"}),
+    "cigarette": _SKIN,
+    "contact": _SKIN,
+    "immersion": _SKIN,
+    "splash": _SKIN,
+    "no_splash": _SKIN,
+    "symmetric": _SKIN,
+}
 
 
 @dataclass(slots=True)
@@ -197,6 +220,13 @@ def _read_text(facts: Facts, text: str, where: str, config: DetectionConfig) -> 
             if owner is not None:
                 bucket = owner.sites if m.kind == "site" else owner.descriptors
                 bucket.setdefault(m.value, m.text)
+    # "Zwelling sleutelbeen, fractuur": a siteless injury takes the site of a swelling or wound in its clause.
+    for m, injury in injuries:
+        if not injury.sites:
+            for other_m, other in injuries:
+                if other.kind == "other" and other.sites and other_m.clause == m.clause:
+                    injury.sites.update(other.sites)
+                    break
     facts.injuries.extend(injury for m, injury in injuries if not m.negated)
     if "fall" in facts.mechanisms and facts.fall_height_m is None:
         facts.fall_height_m = _height(match.tokens)
@@ -205,8 +235,9 @@ def _read_text(facts: Facts, text: str, where: str, config: DetectionConfig) -> 
 def _nearest(m: Mention, injuries: list[tuple[Mention, Injury]]) -> Injury | None:
     best: Injury | None = None
     best_key: tuple[int, int] | None = None
+    kinds = DESCRIPTOR_KINDS.get(m.value) if m.kind == "descriptor" else None
     for inj_mention, injury in injuries:
-        if inj_mention.clause != m.clause:
+        if inj_mention.clause != m.clause or (kinds is not None and injury.kind not in kinds):
             continue
         if m.start >= inj_mention.end:
             distance, after = m.start - inj_mention.end, 0

@@ -8,16 +8,13 @@ from detection.models import Evidence, Finding
 from detection.rules.base import collect, make_finding
 
 FAMILY = "R-CONS"
-INJURY_CONTEXT_SIGNALS = ("no_explanation", "no_trauma_history", "mismatch", "earlier_injuries")
 
 
 def evaluate(facts: Facts, config: DetectionConfig) -> list[Finding]:
     if facts.age_years is None or facts.age_years >= config.ages.child_max_years_exclusive:
         return []
-    injured = (
-        bool(facts.injuries) or facts.has_fall or any(facts.has_signal(s) for s in INJURY_CONTEXT_SIGNALS)
-    )
-    if not injured:
+    # History signals are about an injury: "geen verklaring voor de koorts" is not one.
+    if not facts.injuries and not facts.has_fall:
         return []
 
     def hits(*names: str) -> list[Hit]:
