@@ -1,0 +1,11 @@
+"""The FHIR endpoints under `/fhir`, in one router so the specific paths are matched before `{type}`."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from adapters.fhir import ingest
+
+router = APIRouter()
+for part in (ingest.router,):
+    router.include_router(part)
