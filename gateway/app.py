@@ -7,6 +7,7 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from adapters.fhir import api as fhir_api
 from gateway.api import health, messages, presentations
 from gateway.runtime import Runtime
 from workflows import views as case_views
@@ -21,7 +22,7 @@ def create_app(runtime: Runtime) -> FastAPI:
         description="HL7 v2 / FHIR ingest, maltreatment-signal detection and the one-stop-shop workflow.",
     )
     app.state.runtime = runtime
-    for router in (health.router, messages.router, presentations.router, case_views.router):
+    for router in (health.router, messages.router, presentations.router, case_views.router, fhir_api.router):
         app.include_router(router)
 
     @app.exception_handler(Exception)
