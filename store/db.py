@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import DateTime, Engine, MetaData, Select, create_engine, event
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
@@ -111,7 +111,10 @@ class Database:
         self.engine.dispose()
 
 
-def claim_rows(query: Select[Any], db: Database) -> Select[Any]:
+ClaimQuery = TypeVar("ClaimQuery", bound=Select)
+
+
+def claim_rows(query: ClaimQuery, db: Database) -> ClaimQuery:
     """Make a row-claiming select safe under concurrency: SKIP LOCKED on PostgreSQL.
 
     On SQLite the enclosing write transaction already holds the database's write lock (BEGIN IMMEDIATE),

@@ -11,7 +11,6 @@ import asyncio
 import logging
 import queue
 import threading
-from concurrent.futures import Future
 
 from sqlalchemy.exc import IntegrityError
 
@@ -20,6 +19,7 @@ from store.db import Database
 from store.inbox import NewMessage, StoredAnswer, store_messages
 
 log = logging.getLogger(__name__)
+Pending = tuple[NewMessage, "asyncio.Future[StoredAnswer]", asyncio.AbstractEventLoop]
 _STOP = object()
 
 
@@ -28,21 +28,26 @@ class StoreUnavailable(Exception):
 
 
 class GroupCommitWriter:
-    def __init__(self, db: Database, cipher: FieldCipher, *, max_batch: int = 128) -> None:
+    def __init__(
+        self, db: Database, cipher: FieldCipher, *, max_batch: int = 128, linger_s: float = 0.002
+    ) -> None:
         self._db = db
         self._cipher = cipher
         self._max_batch = max_batch
+        self._linger_s = linger_s
+        self._last_batch_size = 0
         self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._run, name="inbox-group-commit", daemon=True)
-        self._thread.start()
         self.batches = 0
         self.messages = 0
+        self._thread = threading.Thread(target=self._run, name="inbox-group-commit", daemon=True)
+        self._thread.start()
 
     async def submit(self, message: NewMessage) -> StoredAnswer:
         """Store one message; returns after its batch committed, or raises `StoreUnavailable`."""
-        future: Future[StoredAnswer] = Future()
-        self._queue.put((message, future))
-        return await asyncio.wrap_future(future)
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[StoredAnswer] = loop.create_future()
+        self._queue.put((message, future, loop))
+        return await future
 
     def close(self) -> None:
         self._queue.put(_STOP)
@@ -55,21 +60,25 @@ class GroupCommitWriter:
                 return
             batch = [item]
             stop_after = False
+            # Under load (the last batch had company) wait a moment for more: a commit's cost is mostly
+            # per transaction, so ten messages in one commit cost little more than one.
+            linger = self._linger_s if self._last_batch_size > 1 else 0.0
             while len(batch) < self._max_batch:
                 try:
-                    more = self._queue.get_nowait()
+                    more = self._queue.get(timeout=linger) if linger else self._queue.get_nowait()
                 except queue.Empty:
                     break
                 if more is _STOP:
                     stop_after = True
                     break
                 batch.append(more)
-            self._commit(batch)  # type: ignore[arg-type]
+            self._last_batch_size = len(batch)
+            self._commit(batch)  # type: ignore[arg-type]  # _STOP was filtered above
             if stop_after:
                 return
 
-    def _commit(self, batch: list[tuple[NewMessage, Future[StoredAnswer]]]) -> None:
-        messages = [m for m, _ in batch]
+    def _commit(self, batch: list[Pending]) -> None:
+        messages = [m for m, _, _ in batch]
         answers: list[StoredAnswer] | None = None
         for attempt in range(2):
             try:
@@ -83,11 +92,25 @@ class GroupCommitWriter:
             except Exception:
                 log.exception("inbox batch of %d could not be committed", len(batch))
                 break
-        if answers is None:
-            for _, future in batch:
-                future.set_exception(StoreUnavailable("the message store could not commit"))
-            return
         self.batches += 1
         self.messages += len(batch)
-        for (_, future), answer in zip(batch, answers, strict=True):
+        # One wake-up of each event loop per batch (not per message): cross-thread wake-ups are what
+        # limits throughput on a small machine.
+        by_loop: dict[
+            asyncio.AbstractEventLoop, list[tuple[asyncio.Future[StoredAnswer], StoredAnswer | None]]
+        ]
+        by_loop = {}
+        for index, (_, future, loop) in enumerate(batch):
+            by_loop.setdefault(loop, []).append((future, answers[index] if answers is not None else None))
+        for loop, results in by_loop.items():
+            loop.call_soon_threadsafe(_deliver, results)
+
+
+def _deliver(results: list[tuple[asyncio.Future[StoredAnswer], StoredAnswer | None]]) -> None:
+    for future, answer in results:
+        if future.done():  # the sender hung up and its handler was cancelled
+            continue
+        if answer is None:
+            future.set_exception(StoreUnavailable("the message store could not commit"))
+        else:
             future.set_result(answer)
