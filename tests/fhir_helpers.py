@@ -49,7 +49,6 @@ class GatewayServer:
                 create_app(runtime), host="127.0.0.1", port=self.port, log_level="warning", lifespan="off"
             )
         )
-        self.server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
     @property
@@ -114,7 +113,7 @@ class EhrFhirServer:
                     return True
                 return False
 
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 rec = self._record()
                 if self._failing():
                     return
@@ -130,7 +129,7 @@ class EhrFhirServer:
                     return
                 self._send(200 if resource else 404, resource)
 
-            def do_PUT(self) -> None:  # noqa: N802
+            def do_PUT(self) -> None:
                 rec = self._record()
                 if self._failing():
                     return
@@ -139,7 +138,7 @@ class EhrFhirServer:
                 owner.resources[path] = rec.json()
                 self._send(200 if existed else 201, rec.json())
 
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 rec = self._record()
                 if self._failing():
                     return

@@ -86,7 +86,7 @@ def test_transaction_bundle_is_stored_with_its_outbox_row_and_answered_with_a_tr
     assert reply.headers["content-type"].startswith("application/fhir+json")
     body = reply.json()
     assert body["type"] == "transaction-response"
-    assert [e["response"]["location"] for e in body["entry"]][0] == "Patient/pat-1/_history/3"
+    assert body["entry"][0]["response"]["location"] == "Patient/pat-1/_history/3"
     assert all(e["response"]["status"] == "201 Created" for e in body["entry"])
     rows = inbox_rows(gateway)
     assert len(rows) == 1 and rows[0].channel == Channel.FHIR
@@ -139,7 +139,8 @@ def test_local_time_and_oid_bsn_are_normalised_not_rejected(gateway: GatewayServ
     resources = {e["resource"]["resourceType"]: e["resource"] for e in stored["entry"]}
     assert resources["Encounter"]["period"]["start"] == "2024-03-01T14:05:00+01:00"  # CET in March
     assert resources["Patient"]["identifier"][0]["system"] == BSN_SYSTEM
-    summer = httpx.post(f"{gateway.url}/fhir/Encounter", json=encounter("2024-07-01T09:30:15"), headers=auth())
+    summer_start = encounter("2024-07-01T09:30:15")
+    summer = httpx.post(f"{gateway.url}/fhir/Encounter", json=summer_start, headers=auth())
     assert summer.status_code == 201
     stored = stored_bundle(gateway, inbox_rows(gateway)[1])
     assert stored["entry"][0]["resource"]["period"]["start"] == "2024-07-01T09:30:15+02:00"
