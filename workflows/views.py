@@ -66,3 +66,14 @@ def get_case(case_id: int, session: WriteSession, caller: CallerDep, runtime: Ru
         raise HTTPException(404, detail=f"no case {case_id}")
     audit_read(session, caller, resource_type="Case", resource_id=case.id, patient_ref=case.patient_ref)
     return CaseRead(**CaseSummary.of(case).model_dump(), findings=read_findings(runtime.cipher, case))
+
+
+def _include_workflow_routers() -> None:
+    """The case-scoped routers of the workflow ride on this router, so the app mounts one router."""
+    from workflows import views_consent, views_intake, views_melding, views_workflow
+
+    for sub in (views_workflow.router, views_consent.router, views_intake.router, views_melding.router):
+        router.include_router(sub)
+
+
+_include_workflow_routers()
