@@ -11,11 +11,11 @@ import logging
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from detection.engine import detect
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from adapters.hl7.errors import HL7Error
+from detection.engine import detect
 from detection.models import EventType, Presentation
 from store import presentations
 from store.crypto import DecryptionError
@@ -49,10 +49,10 @@ def to_presentation(runtime: Runtime, row: InboxMessage) -> Presentation | None:
         except (HL7Error, MappingError) as exc:
             raise UnprocessableMessage(str(exc)) from exc
     if row.channel == Channel.FHIR:
-        from adapters.fhir.to_presentation import FhirMappingError, bundle_bytes_to_presentation
+        from adapters.fhir.to_presentation import FhirMappingError, bundle_to_presentation
 
         try:
-            return bundle_bytes_to_presentation(raw, timezone=runtime.settings.timezone)
+            return bundle_to_presentation(raw, default_zone=runtime.settings.timezone)
         except FhirMappingError as exc:
             raise UnprocessableMessage(str(exc)) from exc
     raise UnprocessableMessage(f"unknown channel {row.channel!r}")
