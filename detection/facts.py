@@ -37,6 +37,7 @@ DESCRIPTOR_KINDS: dict[str, frozenset[str]] = {
     "bilateral": _FRACTURE_LIKE | _SKIN,
     "interhemispheric": frozenset({"subdural", "intracranial"}),
     "patterned": _SKIN,
+    "object": _SKIN,
     "multiple": _SKIN | frozenset({"fracture"}),
     "cigarette": _SKIN,
     "contact": _SKIN,

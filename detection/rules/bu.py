@@ -33,7 +33,10 @@ def evaluate(facts: Facts, config: DetectionConfig) -> list[Finding]:
                 config,
                 "R-BU-2",
                 [b.evidence() for b in imprint],
-                words=[b.descriptors["patterned"] for b in imprint],
+                words=[
+                    " ".join(filter(None, (b.descriptors["patterned"], b.descriptors.get("object"))))
+                    for b in imprint
+                ],
             )
         )
     usual = config.site_groups["contact_burn_usual"]
