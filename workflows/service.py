@@ -138,6 +138,7 @@ def dismiss(
     expected_version: int | None,
 ) -> None:
     """flagged → dismissed with a reason code (counted per rule) and the physician's words."""
+    check_version(case, expected_version)
     if reason_code is DismissReason.OTHER and not note.strip():
         raise WorkflowError("say why in `note` when the reason is `other`", field="note")
     apply_transition(
