@@ -26,6 +26,7 @@ CONSUME_ONLY = frozenset({"false_friend", "pseudo_negation"})
 STRUCTURAL = frozenset({CUE_PRE, CUE_POST, TERMINATOR}) | CONSUME_ONLY
 
 _EXACT, _PREFIX, _SUFFIX, _ANY = 0, 1, 2, 3
+_CACHE_LIMIT = 50_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,8 +120,13 @@ class Lexicon:
                 self._single_word.setdefault(s, spec)
         self._suffixes = tuple(p.patterns[0][1] for p in self._suffix)
         self._min_prefix = 3
+        self._cache: dict[str, tuple[_Phrase, ...]] = {}
 
-    def _candidates(self, token: str) -> list[_Phrase]:
+    def _candidates(self, token: str) -> tuple[_Phrase, ...]:
+        """Phrases that can start at `token`, best (longest, most exact) first; memoised per word."""
+        cached = self._cache.get(token)
+        if cached is not None:
+            return cached
         found = list(self._exact.get(token, ()))
         if len(token) >= self._min_prefix:
             for phrase in self._prefix.get(token[:3], ()):
@@ -128,7 +134,12 @@ class Lexicon:
                     found.append(phrase)
         if token.endswith(self._suffixes):
             found.extend(p for p in self._suffix if _token_matches(p.patterns[0], token))
-        return found
+        # Stable sort: at equal rank the configuration's order decides, as it always did.
+        result = tuple(sorted(found, key=lambda p: -p.rank))
+        if len(self._cache) >= _CACHE_LIMIT:
+            self._cache.clear()  # words of free text are unbounded; the vocabulary is not
+        self._cache[token] = result
+        return result
 
     def compound_part(self, token: str, suffix: str) -> PhraseSpec | None:
         """The site or descriptor in front of a compound: `ribfractuur` → rib, `oorhematoom` → ear."""
@@ -145,6 +156,7 @@ class Lexicon:
     def scan(self, tokens: list[str]) -> list[Mention]:
         """Greedy longest-match from left to right; returns every phrase found, before negation."""
         mentions: list[Mention] = []
+        cache = self._cache
         clause = 0
         i = 0
         n = len(tokens)
@@ -154,13 +166,28 @@ class Lexicon:
                 clause += 1
                 i += 1
                 continue
+            candidates = cache.get(token)
+            if candidates is None:
+                candidates = self._candidates(token)
+            if not candidates:
+                i += 1
+                continue
             best: _Phrase | None = None
-            for phrase in self._candidates(token):
-                length = len(phrase.patterns)
-                if i + length > n or (best is not None and phrase.rank <= best.rank):
+            for phrase in candidates:  # best first: the first that matches wins
+                patterns = phrase.patterns
+                length = len(patterns)
+                if i + length > n:
                     continue
-                if all(_token_matches(p, tokens[i + k]) for k, p in enumerate(phrase.patterns[1:], 1)):
+                k = 1
+                while k < length:
+                    mode, word = patterns[k]
+                    other = tokens[i + k]
+                    if not (other == word if mode == _EXACT else _token_matches(patterns[k], other)):
+                        break
+                    k += 1
+                if k == length:
                     best = phrase
+                    break
             if best is None:
                 i += 1
                 continue
