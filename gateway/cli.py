@@ -16,6 +16,7 @@ from typing import Annotated
 import typer
 
 from gateway.commands import hl7 as hl7_commands
+from gateway.commands import workflow as workflow_commands
 from gateway.settings import get_settings
 
 app = typer.Typer(
@@ -25,6 +26,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 hl7_commands.register(app)
+workflow_commands.register(app)
 try:
     from gateway.commands import detection as detection_commands
 except ImportError:  # pragma: no cover - while the detection commands are not installed
