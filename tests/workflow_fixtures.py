@@ -38,10 +38,11 @@ def presentation(
     event: EventType = EventType.ADMIT,
     related: list[RelatedPerson] | None = None,
     control_id: str = "",
+    sender: str = "EPIC|ETZ",
 ) -> Presentation:
     return Presentation(
         source=SourceRef(
-            channel="hl7v2", message_type="ADT^A01", control_id=control_id or visit, sender="EPIC|ETZ"
+            channel="hl7v2", message_type="ADT^A01", control_id=control_id or visit, sender=sender
         ),
         event=event,
         patient=Patient(
