@@ -192,7 +192,7 @@ class CodesFile(_Strict):
 
 
 # --------------------------------------------------------------------------------- compiled form
-_CODE_TOKEN = re.compile(r"^[A-Z][0-9?]{1,2}[0-9A-Z?]{0,4}$")
+_CODE_TOKEN = re.compile(r"^[A-Z][0-9?]{2}[0-9A-Z?]{0,4}$")
 
 
 def normalise_code(code: str) -> str:

@@ -1,4 +1,4 @@
-"""`spoedplein detect | evaluate | simulate | rules | write-vignettes`: the detector without a running gateway.
+"""`spoedplein detect|evaluate|simulate|rules|write-vignettes`: the detector without a running gateway.
 
 A clinician can copy `detection/config/`, change a rule or a word, and run
 `spoedplein detect --config mydir message.hl7` to see the effect in seconds.
@@ -11,7 +11,6 @@ gets an `error` and the other files are still evaluated; the exit code is then 1
 from __future__ import annotations
 
 import json
-import sys
 from collections import Counter
 from enum import StrEnum
 from pathlib import Path
@@ -266,10 +265,11 @@ def simulate_command(
     ]
     report = evaluate(results, min_severity=config.limits.flag_min_severity)
     o = report.overall
+    ppv = "-" if o.ppv is None else f"{o.ppv:.3f}"
+    sensitivity = "-" if o.sensitivity is None else f"{o.sensitivity:.3f}"
     typer.echo(
         f"maltreatment cases {o.tp + o.fn}, flagged {o.tp + o.fp} "
-        f"({(o.flags_per_1000 or 0):.1f} per 1,000 visits), PPV {o.ppv if o.ppv is not None else float('nan'):.3f}, "
-        f"sensitivity {o.sensitivity if o.sensitivity is not None else float('nan'):.3f}"
+        f"({(o.flags_per_1000 or 0):.1f} per 1,000 visits), PPV {ppv}, sensitivity {sensitivity}"
     )
     info = sum(1 for r in results if r.findings and not r.flagged(config.limits.flag_min_severity))
     typer.echo(
@@ -313,4 +313,4 @@ def main() -> None:  # pragma: no cover - `python -m gateway.commands.detection`
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    main()
