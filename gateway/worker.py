@@ -24,7 +24,13 @@ def make_celery(settings: Settings) -> Celery:
     app = Celery("spoedplein", broker=settings.resolved_broker_url)
     transport_options: dict[str, object] = {}
     if settings.resolved_broker_url.startswith("sqla+"):
-        transport_options["polling_interval"] = 0.05
+        # kombu hands every transport option of this transport to create_engine, so the polling interval
+        # cannot go there; the class attribute is the one place it reads. The busy timeout lets the relay
+        # and the worker share the broker file without "database is locked".
+        from kombu.transport import sqlalchemy as kombu_sqla
+
+        kombu_sqla.Transport.polling_interval = 0.05
+        transport_options["connect_args"] = {"timeout": 30}
     elif settings.resolved_broker_url.startswith("redis"):
         transport_options["visibility_timeout"] = 3600
     app.conf.update(

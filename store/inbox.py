@@ -43,6 +43,7 @@ class InboxMessage(Base):
     id: Mapped[int] = mapped_column(PK, primary_key=True, autoincrement=True)
     channel: Mapped[str] = mapped_column(String(16))
     dedupe_key: Mapped[str] = mapped_column(String(64), unique=True)
+    content_hash: Mapped[str] = mapped_column(String(64), default="")  # tells a resend from a reused id
     sender: Mapped[str] = mapped_column(String(400), default="")
     control_id: Mapped[str] = mapped_column(String(200), default="")
     message_type: Mapped[str] = mapped_column(String(40), default="")
@@ -76,6 +77,7 @@ class NewMessage:
     raw: bytes
     ack_code: str
     ack: bytes
+    content_hash: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,45 +86,51 @@ class StoredAnswer:
     ack_code: str
     ack: bytes
     duplicate: bool
+    conflict: bool = False  # same dedupe key, different content: a reused id, not a resend; not stored
 
 
 def store_messages(session: Session, cipher: FieldCipher, batch: list[NewMessage]) -> list[StoredAnswer]:
     """Insert a batch of accepted messages with their outbox rows, inside the caller's transaction.
 
-    Duplicates (already stored, or twice in this batch) are answered with the first answer and get no
-    new outbox row. The caller commits; nothing may be acknowledged before that commit returns.
+    Duplicates (already stored, or twice in this batch, with the same content hash) are answered with the
+    first answer and get no new outbox row. The same key with other content is a conflict: a sender that
+    reuses control ids would otherwise lose the second message without anyone knowing.
+    The caller commits; nothing may be acknowledged before that commit returns.
     """
     sql = _HotPathSQL(session)
     unique_keys = list(dict.fromkeys(m.dedupe_key for m in batch))
     existing = {
-        row[1]: StoredAnswer(row[0], row[2], bytes(row[3]), duplicate=True)
+        row[1]: (StoredAnswer(row[0], row[2], bytes(row[3]), duplicate=True), row[4])
         for row in sql.rows(
-            "SELECT id, dedupe_key, ack_code, ack FROM inbox_message"
+            "SELECT id, dedupe_key, ack_code, ack, content_hash FROM inbox_message"
             f" WHERE dedupe_key IN ({sql.marks(len(unique_keys))})",
             unique_keys,
         )
     }
-    if existing:
-        ids = [a.message_id for k in (m.dedupe_key for m in batch) if (a := existing.get(k))]
+    if any(_is_resend(existing, m) for m in batch):
+        ids = [existing[m.dedupe_key][0].message_id for m in batch if _is_resend(existing, m)]
         sql.rows(
             "UPDATE inbox_message SET resend_count = resend_count + 1 "
             f"WHERE id IN ({sql.marks(len(ids))}) RETURNING id",
             ids,
         )
-    fresh = {m.dedupe_key: m for m in reversed(batch) if m.dedupe_key not in existing}
+    fresh: dict[str, NewMessage] = {}
+    for message in batch:
+        if message.dedupe_key not in existing:
+            fresh.setdefault(message.dedupe_key, message)
     new_ids: dict[str, int] = {}
     if fresh:
         now = sql.timestamp(utcnow())
         values: list[object] = []
         for m in fresh.values():
-            values += [m.channel, m.dedupe_key, m.sender, m.control_id, m.message_type, now]
+            values += [m.channel, m.dedupe_key, m.content_hash, m.sender, m.control_id, m.message_type, now]
             values += [cipher.encrypt(m.raw, RAW_AAD), m.ack_code, m.ack, MessageStatus.RECEIVED.value, "", 0]
-        row_marks = ", ".join(f"({sql.marks(12)})" for _ in fresh)
+        row_marks = ", ".join(f"({sql.marks(13)})" for _ in fresh)
         new_ids = {
             key: message_id
             for message_id, key in sql.rows(
-                "INSERT INTO inbox_message (channel, dedupe_key, sender, control_id, message_type,"
-                " received_at, raw, ack_code, ack, status, status_reason, resend_count)"
+                "INSERT INTO inbox_message (channel, dedupe_key, content_hash, sender, control_id,"
+                " message_type, received_at, raw, ack_code, ack, status, status_reason, resend_count)"
                 f" VALUES {row_marks}"
                 " RETURNING id, dedupe_key",
                 values,
@@ -142,12 +150,25 @@ def store_messages(session: Session, cipher: FieldCipher, batch: list[NewMessage
     for message in batch:
         key = message.dedupe_key
         if key in existing:
-            answers.append(existing[key])
+            known = existing[key][0]
+            answers.append(known if _is_resend(existing, message) else _conflict(known.message_id))
             continue
         first = fresh[key]
+        if first.content_hash != message.content_hash:
+            answers.append(_conflict(new_ids[key]))
+            continue
         answers.append(StoredAnswer(new_ids[key], first.ack_code, first.ack, duplicate=key in answered))
         answered.add(key)
     return answers
+
+
+def _is_resend(existing: dict[str, tuple[StoredAnswer, str]], message: NewMessage) -> bool:
+    known = existing.get(message.dedupe_key)
+    return known is not None and known[1] == message.content_hash
+
+
+def _conflict(message_id: int) -> StoredAnswer:
+    return StoredAnswer(message_id, "", b"", duplicate=False, conflict=True)
 
 
 class _HotPathSQL:

@@ -3,17 +3,19 @@
 Per message: `read_header` (fast, no structure parsing) → an ACK is built → the raw bytes, the ACK and
 an outbox row are committed together (group commit) → the stored ACK goes back. A resend of the same
 (MSH-3, MSH-4, MSH-10) gets the ACK stored the first time. A message whose MSH cannot be read gets an
-AR/CR (or AE/CE) with an ERR segment and is not stored. If the store cannot commit, the answer is an
+AR/CR (or AE/CE) with an ERR segment and is not stored; so is a reused control id with other content
+(AE, error 205). If the store cannot commit, the answer is an
 AR/CR with error 207 so the sender resends; never a positive ACK.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 
 from adapters.hl7.ack import build_ack, build_ack_for_error, internal_error
 from adapters.hl7.errors import ErrorCode, ErrorLocation, HL7Error
-from adapters.hl7.msh import read_header
+from adapters.hl7.msh import Header, read_header
 from adapters.hl7.server import Peer
 from store.group_commit import GroupCommitWriter, StoreUnavailable
 from store.inbox import Channel, NewMessage, dedupe_key
@@ -52,12 +54,16 @@ class HL7Receiver:
             raw=payload,
             ack_code=ack_code_of(ack, header.delimiters.field),
             ack=ack,
+            content_hash=content_fingerprint(header),
         )
         try:
             answer = await self._writer.submit(message)
         except StoreUnavailable:
             self.rejected += 1
             return build_ack(header, error=internal_error(), zone=self._zone)
+        if answer.conflict:
+            self.rejected += 1
+            return build_ack(header, error=reused_control_id(), zone=self._zone)
         if answer.duplicate:
             self.duplicates += 1
         else:
@@ -78,6 +84,26 @@ class HL7Receiver:
         except HL7Error:
             return build_ack_for_error(error, zone=self._zone)
         return build_ack(header, error=error, zone=self._zone)
+
+
+def reused_control_id() -> HL7Error:
+    """A control id this sender already used for a different message: answered AE, nothing stored."""
+    return HL7Error(
+        ErrorCode.DUPLICATE_KEY_IDENTIFIER,
+        "MSH-10 was already used by this sender for a different message; send it with a new control id",
+        location=ErrorLocation("MSH", 1, 10),
+        reject=False,
+    )
+
+
+def content_fingerprint(header: Header) -> str:
+    """What makes a resend the same message: every segment, with MSH-7 left out because some engines
+    restamp the message time when they resend."""
+    fields = header.segments[0].split(header.delimiters.field)
+    if len(fields) > 6:
+        fields[6] = ""
+    digest = hashlib.sha256("\r".join([header.delimiters.field.join(fields), *header.segments[1:]]).encode())
+    return digest.hexdigest()
 
 
 def ack_code_of(ack: bytes, field_separator: str) -> str:

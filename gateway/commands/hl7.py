@@ -44,11 +44,18 @@ def split_messages(data: bytes) -> list[bytes]:
     return split(data)
 
 
+MESSAGE_SUFFIXES = frozenset({".hl7", ".hl7v2", ".er7", ".msg", ".txt", ".dat"})
+
+
 def _files(paths: list[Path]) -> list[Path]:
+    """Files named on the command line as given; from a directory, the files with a message suffix
+    (a LICENSE or README next to the messages is not sent)."""
     out: list[Path] = []
     for path in paths:
         if path.is_dir():
-            out.extend(sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith(".")))
+            out.extend(
+                sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in MESSAGE_SUFFIXES)
+            )
         else:
             out.append(path)
     return out
