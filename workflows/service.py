@@ -356,6 +356,29 @@ def record_legal_basis(
     return row
 
 
+def revoke_legal_basis(
+    session: Session,
+    cipher: FieldCipher,
+    case: Case,
+    *,
+    basis_id: int,
+    actor: str,
+    limits: Limits = DEFAULT_LIMITS,
+) -> LegalBasisRecord:
+    """Withdraw a recorded ground; a party that stood on it alone is stood down."""
+    row = consent_service.revoke_legal_basis(session, case_id=case.id, basis_id=basis_id)
+    add_event(
+        session,
+        cipher,
+        case,
+        kind=EventKind.LEGAL_BASIS,
+        actor=actor,
+        code=f"{row.party}:{row.basis}:revoked",
+    )
+    sync_parties(session, cipher, case, actor=actor, limits=limits)
+    return row
+
+
 def close(
     session: Session,
     cipher: FieldCipher,

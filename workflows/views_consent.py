@@ -184,6 +184,20 @@ def post_legal_basis(
         return _overview(session, runtime, case_id)
 
 
+@router.post(
+    "/{case_id}/legal-bases/{basis_id}/revoke", response_model=ConsentOverview, summary="Revoke a legal basis"
+)
+def revoke_legal_basis(
+    case_id: int, basis_id: int, session: WriteSession, caller: CallerDep, runtime: RuntimeDep
+) -> ConsentOverview:
+    with domain_errors():
+        case = service.get_case(session, case_id)
+        service.revoke_legal_basis(
+            session, runtime.cipher, case, basis_id=basis_id, actor=caller.actor, limits=limits(runtime)
+        )
+        return _overview(session, runtime, case_id)
+
+
 @router.get("/{case_id}/consents", response_model=ConsentOverview, summary="Consents and legal bases")
 def get_consents(
     case_id: int, session: WriteSession, caller: CallerDep, runtime: RuntimeDep

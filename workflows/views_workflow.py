@@ -93,6 +93,18 @@ def _state(session: Any, runtime: Any, case_id: int) -> WorkflowState:
     )
 
 
+@router.get(
+    "/statistics/dismissals",
+    response_model=list[dict[str, Any]],
+    summary="Dismissed flags per rule and reason",
+)
+def get_dismissal_statistics(session: WriteSession, _caller: CallerDep) -> list[dict[str, Any]]:
+    from workflows.statistics import dismissals_by_rule
+
+    counts = dismissals_by_rule(session)
+    return [{"rule_id": r, "reason": why, "dismissed": n} for (r, why), n in sorted(counts.items())]
+
+
 @router.get("/{case_id}/workflow", response_model=WorkflowState, summary="Where the case stands")
 def get_workflow(
     case_id: int, session: WriteSession, _caller: CallerDep, runtime: RuntimeDep

@@ -1,0 +1,172 @@
+"""The Veilig Thuis melding: delivery requests are durable and single, disclosure is checked when the work
+runs, and no patient data leaves through the outbox, the request rows, the logs or unencrypted columns."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select, text
+
+from consent.models import LegalBasisKind, Party
+from gateway.runtime import Runtime
+from notifications.handlers import send_melding
+from notifications.melding import MeldingContent, MeldingPatch, OpenMelden, problems, render_pdf
+from notifications.models import NotificationKind, NotificationRequest, RequestStatus
+from store.crypto import FieldCipher, Pseudonymizer
+from store.db import Database
+from store.outbox import OutboxItem
+from tests.workflow_fixtures import drain_outbox, finding, flagged_case, months_ago, presentation, runtime_for
+from workflows import melding, service
+from workflows.schemas import (
+    ConfirmFacts,
+    KindcheckInput,
+    MeldcodeDecision,
+    MeldcodeStep,
+    MeldcodeStepInput,
+    Melder,
+)
+
+NAME = "Zoë Vermeulen"
+
+
+@pytest.fixture
+def runtime(db: Database, database_url: str, tmp_path: Path) -> Runtime:
+    return runtime_for(db, database_url, tmp_path)
+
+
+def approved_case(runtime: Runtime, cipher: FieldCipher, pseudonyms: Pseudonymizer) -> tuple[int, int]:
+    case_id = flagged_case(
+        runtime.db,
+        cipher,
+        pseudonyms,
+        presentation(visit="V-MD", birth_date=months_ago(5), given="Zoë", family="Vermeulen"),
+        [finding("R-BR-E", "R-BR", "blauwe plek oor")],
+    )
+    with runtime.db.write() as session:
+        case = service.get_case(session, case_id)
+        service.confirm(
+            session,
+            cipher,
+            case,
+            ConfirmFacts(melder=Melder(name="Dr. M")),
+            actor="dr",
+            expected_version=None,
+        )
+        service.record_legal_basis(
+            session,
+            cipher,
+            case,
+            party=Party.VEILIG_THUIS,
+            basis=LegalBasisKind.MELDRECHT,
+            justification="zuigeling met blauwe plek oor",
+            actor="dr",
+        )
+        service.record_meldcode_step(
+            session,
+            cipher,
+            case,
+            MeldcodeStep.DECISION,
+            MeldcodeStepInput(summary="melden", decision=MeldcodeDecision.MELDEN),
+            actor="dr",
+        )
+        draft = melding.create_draft(session, cipher, case, actor="dr")
+        assert melding.create_draft(session, cipher, case, actor="dr").id == draft.id  # one melding per case
+        melding.approve(session, cipher, case, actor="dr", revision=draft.revision)
+        return case_id, draft.id
+
+
+def delivery_requests(runtime: Runtime) -> list[tuple[str, str]]:
+    with runtime.db.read() as session:
+        rows = session.execute(
+            select(NotificationRequest).where(NotificationRequest.kind == NotificationKind.SEND_MELDING)
+        ).scalars()
+        return [(r.party, r.status) for r in rows]
+
+
+def test_an_approved_melding_is_queued_for_delivery_once_even_when_the_work_runs_twice(
+    runtime: Runtime, cipher: FieldCipher, pseudonyms: Pseudonymizer
+) -> None:
+    approved_case(runtime, cipher, pseudonyms)
+    drain_outbox(runtime)
+    with runtime.db.write() as session:
+        item = session.execute(
+            select(OutboxItem).where(OutboxItem.topic == "notify.send_melding")
+        ).scalar_one()
+        send_melding(runtime, session, dict(item.payload))  # a redelivered task
+    assert delivery_requests(runtime) == [("veilig_thuis", RequestStatus.REQUESTED)]
+
+
+def test_a_ground_revoked_before_the_work_runs_suppresses_the_delivery(
+    runtime: Runtime, cipher: FieldCipher, pseudonyms: Pseudonymizer
+) -> None:
+    case_id, _ = approved_case(runtime, cipher, pseudonyms)
+    with runtime.db.write() as session:
+        case = service.get_case(session, case_id)
+        (basis,) = service.consent_service.active_legal_bases(session, case_id)
+        service.revoke_legal_basis(session, cipher, case, basis_id=basis.id, actor="dr")
+    drain_outbox(runtime)
+    assert delivery_requests(runtime) == [("veilig_thuis", RequestStatus.SUPPRESSED)]
+
+
+def test_no_patient_data_in_outbox_requests_logs_or_clear_columns(
+    runtime: Runtime, cipher: FieldCipher, pseudonyms: Pseudonymizer, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    case_id, _ = approved_case(runtime, cipher, pseudonyms)
+    with runtime.db.write() as session:
+        case = service.get_case(session, case_id)
+        service.record_kindcheck(
+            session,
+            cipher,
+            case,
+            KindcheckInput.model_validate({"cares_for_minors": "not_applicable"}),
+            actor="dr",
+        )
+    drain_outbox(runtime)
+    with runtime.db.read() as session:
+        payloads = json.dumps([row.payload for row in session.execute(select(OutboxItem)).scalars()])
+        requests = json.dumps(
+            [
+                [r.key, r.party, r.reason, r.status_reason]
+                for r in session.execute(select(NotificationRequest)).scalars()
+            ]
+        )
+        blobs = b"".join(
+            bytes(value or b"")
+            for table, column in (
+                ("melding", "content"),
+                ("case_event", "detail"),
+                ("case_facts", "melder"),
+                ("legal_basis_record", "justification"),
+            )
+            for value in session.execute(text(f"SELECT {column} FROM {table}")).scalars()
+        )
+    for needle in (NAME, "Vermeulen", "blauwe plek"):
+        assert needle not in payloads and needle not in requests and needle not in caplog.text
+        assert needle.encode() not in blobs
+
+
+def test_the_melding_patch_keeps_what_it_does_not_touch_and_names_missing_fields() -> None:
+    content = MeldingContent(melder={"name": "Dr. M"}, patient={"name": NAME}, facts=["a"])  # type: ignore[arg-type]
+    patched = MeldingPatch(open_melden=OpenMelden(exception_claimed=True)).apply(content)
+    assert patched.facts == ["a"] and patched.patient.name == NAME
+    assert problems(patched) == ["open_melden"]
+    assert problems(MeldingPatch(facts=[]).apply(content)) == ["facts"]
+
+
+def test_the_pdf_keeps_non_latin_names(tmp_path: Path) -> None:
+    import subprocess
+
+    content = MeldingContent(
+        melder={"name": "Dr. Øyvind Łukasz"},
+        patient={"name": "Ayşe Çelik"},  # type: ignore[arg-type]
+        facts=["Striemen in hals, 3 cm"],
+        interpretation="vermoeden van wurging",
+    )
+    path = tmp_path / "m.pdf"
+    path.write_bytes(render_pdf(content, {"case_reference": "SP-TEST", "status": "draft", "revision": 1}))
+    out = subprocess.run(["pdftotext", str(path), "-"], capture_output=True, text=True, check=True).stdout
+    assert "Ayşe Çelik" in out and "Dr. Øyvind Łukasz" in out and "SP-TEST" in out
