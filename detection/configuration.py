@@ -185,6 +185,9 @@ class Screening(_Strict):
 
 class CodesFile(_Strict):
     icd10: list[IcdEntry]
+    perpetrator_4th: dict[str, str] = Field(default_factory=dict)
+    place_4th: dict[str, str] = Field(default_factory=dict)
+    partner_codes: list[str] = Field(default_factory=list)
     age_specific: list[AgeCodes]
     snomed: list[SnomedEntry]
     answers: dict[Answer, list[str]]
@@ -247,6 +250,9 @@ class DetectionConfig:
     site_groups: Mapping[str, frozenset[str]]
     lexicon: Lexicon
     icd10: tuple[tuple[str, tuple[CodePattern, ...]], ...]  # (rule id, patterns), first match wins
+    perpetrator_4th: Mapping[str, str]
+    place_4th: Mapping[str, str]
+    partner_codes: tuple[CodePattern, ...]
     age_codes: tuple[tuple[float, tuple[CodePattern, ...]], ...]
     snomed: Mapping[str, tuple[str, str]]  # code → (rule id, label)
     answers: Mapping[str, Answer]
@@ -387,6 +393,9 @@ def parse_config(sources: Mapping[str, str]) -> DetectionConfig:
         site_groups={k: frozenset(v) for k, v in thresholds.site_groups.items()},
         lexicon=lexicon,
         icd10=icd10,
+        perpetrator_4th=codes.perpetrator_4th,
+        place_4th=codes.place_4th,
+        partner_codes=patterns("partner_codes", codes.partner_codes),
         age_codes=age_codes,
         snomed=snomed,
         answers=answers,

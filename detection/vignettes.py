@@ -504,6 +504,8 @@ def t_burn(rng: random.Random) -> Case:
         ("Contactverbranding op de buik", F("R-BU")),
         ("Brandwond op de hand, pas na 3 dagen gezien", F("R-BU", "R-CONS")),
         ("Burn on the arm, delay in seeking care of two days", F("R-BU", "R-CONS")),
+        ("Symmetrische brandwonden aan beide handruggen", F("R-BU")),
+        ("Mirror-image burns on both forearms", F("R-BU")),
     ]
     text, expected = rng.choice(options)
     return Case(Category.CHILD_ABUSE, True, expected, "inflicted burn pattern", _months(rng, 12, 96), text)

@@ -375,3 +375,11 @@ def test_every_rule_id_starts_with_its_family_and_findings_come_most_severe_firs
     assert all(f.rule_id.startswith(f.family + "-") for f in findings)
     order = {Severity.CRITICAL: 0, Severity.WARNING: 1, Severity.INFO: 2}
     assert [order[f.severity] for f in findings] == sorted(order[f.severity] for f in findings)
+
+
+def test_code_fourth_character_names_perpetrator_and_place_and_a_partner_code_asks_the_kindcheck() -> None:
+    findings = {f.rule_id: f for f in detect(presentation("Hoofdwond", years=30, icd10=("Y07.0", "X99.0")))}
+    assert findings["R-CODE-Y07"].evidence[0].text == "Y07.0: pleger partner / echtgeno(o)t(e)"
+    assert findings["R-CODE-ASSAULT"].evidence[0].text == "X99.0: thuis"
+    assert findings["R-PAR-1"].evidence[0].codes == [] and findings["R-PAR-1"].evidence[0].text == "Y07.0"
+    assert "R-PAR-1" not in rule_ids(presentation("Hoofdwond", years=30, icd10=("Y07.1",)))

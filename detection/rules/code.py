@@ -15,21 +15,36 @@ def _evidence(code: Code, label: str = "") -> Evidence:
     return Evidence(field=code.field, text=label or code.raw, codes=[code.raw])
 
 
+def _fourth_character_label(code: Code, rule_id: str, config: DetectionConfig) -> str:
+    """Y06/Y07: who did it; X85–Y09: where. Empty when the code has no 4th character."""
+    if len(code.code) < 4:
+        return ""
+    fourth = code.code[3]
+    if code.code[:3] in ("Y06", "Y07"):
+        who = config.perpetrator_4th.get(fourth, "")
+        return f"{code.raw}: pleger {who}" if who else ""
+    if rule_id in ("R-CODE-ASSAULT", "R-CODE-X91", "R-CODE-Y05"):
+        where = config.place_4th.get(fourth, "")
+        return f"{code.raw}: {where}" if where else ""
+    return ""
+
+
 def evaluate(facts: Facts, config: DetectionConfig) -> list[Finding]:
     if not facts.icd10 and not facts.snomed:
         return []
     by_rule: dict[str, list[Code]] = {}
+    labels: dict[str, str] = {}
     for code in facts.icd10:
         for rule_id, patterns in config.icd10:
             if any(p.matches(code.code) for p in patterns):
                 by_rule.setdefault(rule_id, []).append(code)
+                labels[code.code] = _fourth_character_label(code, rule_id, config)
                 break
-    labels: dict[str, str] = {}
     for code in facts.snomed:
         entry = config.snomed.get(code.code)
         if entry is not None:
             by_rule.setdefault(entry[0], []).append(code)
-            labels[code.code] = entry[1]
+            labels[code.code] = f"{code.raw}: {entry[1]}"
     age_codes = _age_specific(facts, config)
     if age_codes:
         by_rule.setdefault("R-CODE-AGE", []).extend(age_codes)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from detection.configuration import DetectionConfig
-from detection.facts import Facts
+from detection.facts import Facts, Hit
 from detection.models import Evidence, Finding, Presentation
 from detection.rules.base import collect, make_finding
 
@@ -38,6 +38,13 @@ def evaluate(facts: Facts, config: DetectionConfig) -> list[Finding]:
             violence = [h for s in ("assault", "strangulation") for h in facts.signals.get(s, [])]
             if violence:
                 hits = [*violence, *facts.signals["partner_ref"]]
+        if rule_id == "R-PAR-1":
+            partner_codes = [
+                Hit(c.field, c.raw)
+                for c in facts.icd10
+                if any(p.matches(c.code) for p in config.partner_codes)
+            ]
+            hits = [*hits, *partner_codes]
         if not hits:
             continue
         if children is None:
