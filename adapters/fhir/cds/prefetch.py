@@ -1,0 +1,146 @@
+"""Prefetch for the CDS services: the templates we ask for, and getting the data when the EHR did not send it.
+
+Each prefetch key is taken from the request when the EHR sent it; otherwise it is read from the
+request's `fhirServer` with its `fhirAuthorization` token (httpx, short timeout). A key that the EHR sent
+as `null` means "no such data" and is not fetched. When neither the prefetch nor the FHIR server gives a
+required key, the call fails with 412 naming the keys.
+
+Failure modes (`FhirError`): 412 — a key missing and no `fhirServer`, or the server unreachable, slow
+(> 5 s), refusing (401/403) or answering anything but 200 with a FHIR resource; 400 — prefetch data that
+is not a FHIR resource or Bundle.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+import httpx
+
+from adapters.fhir.outcome import FhirError, Issue, IssueType
+
+FETCH_TIMEOUT_S = 5.0
+_PLACEHOLDER = re.compile(r"\{\{context\.(\w+)\}\}")
+
+
+class PrefetchKey(StrEnum):
+    PATIENT = "patient"
+    ENCOUNTER = "encounter"
+    CONDITIONS = "conditions"
+    OBSERVATIONS = "observations"
+
+
+def templates(*, with_encounter: bool) -> dict[str, str]:
+    """The prefetch templates a service declares in discovery."""
+    encounter = (
+        "Encounter/{{context.encounterId}}"
+        if with_encounter
+        else "Encounter?patient={{context.patientId}}&status=in-progress,arrived,triaged"
+    )
+    return {
+        PrefetchKey.PATIENT: "Patient/{{context.patientId}}",
+        PrefetchKey.ENCOUNTER: encounter,
+        PrefetchKey.CONDITIONS: "Condition?patient={{context.patientId}}",
+        PrefetchKey.OBSERVATIONS: "Observation?patient={{context.patientId}}",
+    }
+
+
+@dataclass(frozen=True)
+class FhirServerAccess:
+    base: str
+    access_token: str = ""
+
+
+def render(template: str, context: dict[str, Any]) -> str:
+    def value(match: re.Match[str]) -> str:
+        found = context.get(match.group(1))
+        if not isinstance(found, str) or not found:
+            raise KeyError(match.group(1))
+        return found
+
+    return _PLACEHOLDER.sub(value, template)
+
+
+def resolve(
+    wanted: dict[str, str],
+    prefetch: dict[str, Any] | None,
+    context: dict[str, Any],
+    server: FhirServerAccess | None,
+) -> dict[str, Any]:
+    """The data for every wanted key: resource, Bundle, or None when the EHR said there is none."""
+    given = prefetch or {}
+    out: dict[str, Any] = {}
+    missing: list[Issue] = []
+    client: httpx.Client | None = None
+    try:
+        for key, template in wanted.items():
+            if key in given:
+                out[key] = _checked(key, given[key])
+                continue
+            if server is None:
+                missing.append(_missing(key, "not in prefetch and no fhirServer was given"))
+                continue
+            try:
+                query = render(template, context)
+            except KeyError as exc:
+                missing.append(_missing(key, f"context.{exc.args[0]} is needed to fetch it"))
+                continue
+            if client is None:
+                headers = {"Accept": "application/fhir+json"}
+                if server.access_token:
+                    headers["Authorization"] = f"Bearer {server.access_token}"
+                client = httpx.Client(timeout=FETCH_TIMEOUT_S, headers=headers)
+            fetched = _fetch(client, server.base, query)
+            if isinstance(fetched, str):
+                missing.append(_missing(key, fetched))
+            else:
+                out[key] = fetched
+    finally:
+        if client is not None:
+            client.close()
+    if missing:
+        raise FhirError(412, missing)
+    return out
+
+
+def _missing(key: str, why: str) -> Issue:
+    return Issue(IssueType.PROCESSING, f"prefetch {key}: {why}", (f"prefetch.{key}",))
+
+
+def _checked(key: str, value: Any) -> Any:
+    if value is None:
+        return None
+    if not isinstance(value, dict) or not isinstance(value.get("resourceType"), str):
+        raise FhirError.one(
+            400, IssueType.STRUCTURE, "prefetch value is not a FHIR resource", f"prefetch.{key}"
+        )
+    return value
+
+
+def _fetch(client: httpx.Client, base: str, query: str) -> dict[str, Any] | str:
+    """The resource or Bundle, or a reason (str) why it could not be had."""
+    url = f"{base.rstrip('/')}/{query}"
+    try:
+        reply = client.get(url)
+    except httpx.HTTPError as exc:
+        return f"fhirServer not reachable ({type(exc).__name__})"
+    if reply.status_code != 200:
+        return f"fhirServer answered {reply.status_code}"
+    try:
+        data = reply.json()
+    except ValueError:
+        return "fhirServer answered something that is not JSON"
+    if not isinstance(data, dict) or not isinstance(data.get("resourceType"), str):
+        return "fhirServer answered something that is not a FHIR resource"
+    return data
+
+
+def resources_of(value: Any) -> list[dict[str, Any]]:
+    """The resources in a prefetch value: itself, or the entries of a (searchset) Bundle."""
+    if value is None:
+        return []
+    if value.get("resourceType") == "Bundle":
+        return [e["resource"] for e in value.get("entry") or [] if isinstance(e, dict) and e.get("resource")]
+    return [value]

@@ -1,0 +1,261 @@
+"""The CDS services: what discovery announces and what each hook call does.
+
+- `patient-view` and `encounter-start` (signals): the prefetch becomes a `Presentation` (through the
+  FHIR mapper), the detector runs synchronously on it, and a flagged presentation opens (or joins) the
+  encounter's case; the answer is one neutral card linking to that case. A repeat call for a case that
+  already holds these findings only reads.
+- `encounter-discharge` (safe-discharge check): an open case of this encounter or patient whose
+  safe-discharge check is not complete gets a critical card, and the workflow's discharge guard
+  records it and alerts the coordinator (once per hook instance).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, Field
+from sqlalchemy import or_, select
+from sqlalchemy.exc import IntegrityError
+
+from adapters.fhir.cds import cards, prefetch
+from adapters.fhir.cds.prefetch import FhirServerAccess, PrefetchKey
+from adapters.fhir.models import CdsCard
+from adapters.fhir.outcome import FhirError, IssueType
+from adapters.fhir.to_presentation import FhirMappingError, bundle_to_presentation
+from detection.engine import detect, is_flagged
+from detection.models import Finding, Presentation, Severity, SourceRef
+from store import presentations
+from store.db import utcnow
+from workflows.cases import fingerprint, open_case_for_encounter, record_findings
+from workflows.discharge import discharge_check_status, guard_discharge
+from workflows.models import OPEN_STATES, Case
+
+if TYPE_CHECKING:
+    from gateway.runtime import Runtime
+
+
+class Hook(StrEnum):
+    PATIENT_VIEW = "patient-view"
+    ENCOUNTER_START = "encounter-start"
+    ENCOUNTER_DISCHARGE = "encounter-discharge"
+
+
+class ServiceKind(StrEnum):
+    SIGNALS = "signals"
+    SAFE_DISCHARGE = "safe-discharge"
+
+
+@dataclass(frozen=True)
+class Service:
+    id: str
+    hook: Hook
+    kind: ServiceKind
+    title: str
+    description: str
+    prefetch: dict[str, str]
+
+    def discovery(self) -> dict[str, Any]:
+        return {
+            "hook": self.hook.value,
+            "id": self.id,
+            "title": self.title,
+            "description": self.description,
+            "prefetch": self.prefetch,
+        }
+
+
+_SIGNALS_TEXT = "Spoedplein: signalen die om een beoordeling vragen (neutrale kaart, details in de casus)."
+SERVICES: dict[str, Service] = {
+    s.id: s
+    for s in (
+        Service(
+            "spoedplein-signals-patient-view",
+            Hook.PATIENT_VIEW,
+            ServiceKind.SIGNALS,
+            "Spoedplein signalen",
+            _SIGNALS_TEXT,
+            prefetch.templates(with_encounter=False),
+        ),
+        Service(
+            "spoedplein-signals-encounter-start",
+            Hook.ENCOUNTER_START,
+            ServiceKind.SIGNALS,
+            "Spoedplein signalen bij aanvang",
+            _SIGNALS_TEXT,
+            prefetch.templates(with_encounter=True),
+        ),
+        Service(
+            "spoedplein-safe-discharge",
+            Hook.ENCOUNTER_DISCHARGE,
+            ServiceKind.SAFE_DISCHARGE,
+            "Spoedplein veilig-naar-huischeck",
+            "Waarschuwt bij ontslag als de veilig-naar-huischeck van een open casus niet is afgerond.",
+            {
+                k: v
+                for k, v in prefetch.templates(with_encounter=True).items()
+                if k in (PrefetchKey.PATIENT, PrefetchKey.ENCOUNTER)
+            },
+        ),
+    )
+}
+
+
+class FhirAuthorization(BaseModel):
+    access_token: str
+    token_type: str = "Bearer"
+
+
+class HookRequest(BaseModel):
+    hook: str
+    hookInstance: str = Field(min_length=1, max_length=200)
+    fhirServer: str | None = None
+    fhirAuthorization: FhirAuthorization | None = None
+    context: dict[str, Any]
+    prefetch: dict[str, Any] | None = None
+
+
+def discovery() -> dict[str, Any]:
+    return {"services": [s.discovery() for s in SERVICES.values()]}
+
+
+def call(runtime: Runtime, service: Service, request: HookRequest, *, case_url_base: str) -> dict[str, Any]:
+    if request.hook != service.hook:
+        raise FhirError.one(400, IssueType.INVALID, f"this service answers the {service.hook} hook", "hook")
+    patient_id = request.context.get("patientId")
+    if not isinstance(patient_id, str) or not patient_id:
+        raise FhirError.one(400, IssueType.REQUIRED, "context.patientId is required", "context.patientId")
+    server = (
+        FhirServerAccess(
+            request.fhirServer, request.fhirAuthorization.access_token if request.fhirAuthorization else ""
+        )
+        if request.fhirServer
+        else None
+    )
+    data = prefetch.resolve(service.prefetch, request.prefetch, request.context, server)
+    if data.get(PrefetchKey.PATIENT) is None:
+        raise FhirError.one(412, IssueType.PROCESSING, "prefetch patient: no Patient", "prefetch.patient")
+    presentation = to_presentation(data, service, runtime.settings.timezone)
+    if service.kind is ServiceKind.SIGNALS:
+        return _signals(runtime, service, presentation, patient_id, case_url_base)
+    return _discharge(runtime, service, presentation, patient_id, request.hookInstance, case_url_base)
+
+
+def to_presentation(data: dict[str, Any], service: Service, zone: str) -> Presentation:
+    entries = [{"resource": r} for key in service.prefetch for r in prefetch.resources_of(data.get(key))]
+    bundle = {"resourceType": "Bundle", "type": "collection", "entry": entries}
+    try:
+        presentation = bundle_to_presentation(bundle, default_zone=zone)
+    except FhirMappingError as exc:
+        where = exc.location or "prefetch"
+        raise FhirError.one(400, IssueType.INVALID, "prefetch data is not valid FHIR R4", where) from None
+    # The sender stays as the FHIR mapper set it, so the encounter joins the case the FHIR feed opened.
+    source = SourceRef(
+        channel="cds-hooks", message_type=service.hook.value, sender=presentation.source.sender
+    )
+    return presentation.model_copy(update={"source": source})
+
+
+def _case_ref(case: Case) -> cards.CaseRef:
+    return cards.CaseRef(case.id, case.reference, Severity(case.highest_severity), case.opened_at)
+
+
+def _signals(
+    runtime: Runtime, service: Service, presentation: Presentation, patient_id: str, case_url_base: str
+) -> dict[str, Any]:
+    findings = detect(presentation)
+    if not is_flagged(findings):
+        return {"cards": []}
+    case = ensure_case(runtime, service, presentation, findings)
+    rule_ids = sorted({f.rule_id for f in findings})
+    card = cards.signals_card(
+        service_id=service.id,
+        case=case,
+        rule_ids=rule_ids,
+        patient_id=patient_id,
+        case_url=f"{case_url_base}/{case.id}",
+    )
+    return {"cards": [card]}
+
+
+def ensure_case(
+    runtime: Runtime, service: Service, presentation: Presentation, findings: list[Finding]
+) -> cards.CaseRef:
+    """The encounter's open case holding these findings, written only when something is new."""
+    encounter_ref = presentations.encounter_ref(runtime.pseudonyms, presentation)
+    wanted = {(f.rule_id, fingerprint(f)) for f in findings}
+    rule_ids = sorted({f.rule_id for f in findings})
+    with runtime.db.read() as session:
+        case = open_case_for_encounter(session, encounter_ref)
+        if case is not None and wanted <= {(f.rule_id, f.fingerprint) for f in case.findings}:
+            uid = cards.card_uuid(service.id, case.reference, rule_ids)
+            if session.get(CdsCard, uid) is not None:
+                return _case_ref(case)
+    with runtime.db.write() as session:
+        record = presentations.save(
+            session,
+            cipher=runtime.cipher,
+            pseudonyms=runtime.pseudonyms,
+            presentation=presentation,
+            inbox_message_id=None,
+        )
+        found = record_findings(session, cipher=runtime.cipher, presentation=record, findings=findings)
+        if found is None:  # cannot happen for flagged findings; kept explicit for the type checker
+            raise FhirError.one(500, IssueType.EXCEPTION, "no case for flagged findings")
+        _remember_card(
+            session, cards.card_uuid(service.id, found.reference, rule_ids), service, found, rule_ids
+        )
+        return _case_ref(found)
+
+
+def _remember_card(session: Any, uid: str, service: Service, case: Case, rule_ids: list[str]) -> None:
+    if session.get(CdsCard, uid) is not None:
+        return
+    try:
+        with session.begin_nested():
+            session.add(CdsCard(uuid=uid, service_id=service.id, case_id=case.id, rule_ids=rule_ids))
+    except IntegrityError:
+        pass  # a concurrent call issued the same card first
+
+
+def _discharge(
+    runtime: Runtime,
+    service: Service,
+    presentation: Presentation,
+    patient_id: str,
+    hook_instance: str,
+    case_url_base: str,
+) -> dict[str, Any]:
+    encounter_ref = presentations.encounter_ref(runtime.pseudonyms, presentation)
+    patient_ref = presentations.patient_ref(runtime.pseudonyms, presentation)
+    out: list[dict[str, Any]] = []
+    with runtime.db.write() as session:
+        open_cases = session.execute(
+            select(Case)
+            .where(
+                or_(Case.encounter_ref == encounter_ref, Case.patient_ref == patient_ref),
+                Case.state.in_([s.value for s in OPEN_STATES]),
+            )
+            .order_by(Case.id)
+        ).scalars()
+        for case in open_cases:
+            status = discharge_check_status(session, case, runtime.cipher)
+            if status.ok_to_discharge:
+                continue
+            guard_discharge(
+                session, runtime.cipher, case, source="cds-encounter-discharge", source_id=hook_instance
+            )
+            ref = _case_ref(case)
+            _remember_card(session, cards.card_uuid(service.id, case.reference, []), service, case, [])
+            out.append(
+                cards.discharge_card(
+                    service_id=service.id,
+                    case=ref,
+                    missing_items=len(status.missing),
+                    patient_id=patient_id,
+                    case_url=f"{case_url_base}/{case.id}",
+                    now=utcnow(),
+                )
+            )
+    return {"cards": out}

@@ -1,0 +1,103 @@
+"""The CDS Hooks 2.0 endpoints: discovery, one POST per service, feedback, and the per-rule statistics.
+
+Every hook and feedback call must carry the CDS client's JWT (see `auth`); discovery is open (it holds
+no patient data). Errors are OperationOutcomes (`FhirRoute`): 401 for authentication, 404 for an
+unknown service or card, 412 for prefetch data that could not be had, 400 for a malformed request.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Request
+from fastapi.responses import JSONResponse
+
+from adapters.fhir.cds import feedback, services
+from adapters.fhir.cds.auth import CdsAuthError, IssuerKeys, remember_jti, verify
+from adapters.fhir.http import FhirRoute
+from adapters.fhir.outcome import FhirError, IssueType
+from gateway.deps import CallerDep, ReadSession, RuntimeDep
+from gateway.runtime import Runtime
+
+router = APIRouter(tags=["cds-hooks"], route_class=FhirRoute)
+AuthorizationHeader = Annotated[str | None, Header()]
+
+
+def public_base(runtime: Runtime) -> str:
+    settings = runtime.settings
+    return (settings.public_base_url or f"http://{settings.http_host}:{settings.http_port}").rstrip("/")
+
+
+def called_url(request: Request, runtime: Runtime) -> str:
+    """The URL the client called, as it names it in `aud` (behind a proxy: SPOEDPLEIN_PUBLIC_BASE_URL)."""
+    if runtime.settings.public_base_url:
+        return runtime.settings.public_base_url.rstrip("/") + request.url.path
+    return f"{request.url.scheme}://{request.url.netloc}{request.url.path}"
+
+
+def _issuer_keys(request: Request, runtime: Runtime) -> IssuerKeys:
+    keys: IssuerKeys | None = getattr(request.app.state, "cds_issuer_keys", None)
+    if keys is None:
+        keys = IssuerKeys(runtime.settings.cds_trusted_issuers)
+        request.app.state.cds_issuer_keys = keys
+    return keys
+
+
+def authenticate(request: Request, runtime: Runtime, authorization: str | None) -> dict[str, Any]:
+    scheme, _, token = (authorization or "").partition(" ")
+    try:
+        if scheme.lower() != "bearer" or not token.strip():
+            raise CdsAuthError("a bearer JWT from a trusted CDS client is required")
+        claims = verify(
+            token.strip(), audience=called_url(request, runtime), keys=_issuer_keys(request, runtime)
+        )
+        remember_jti(runtime.db, claims)
+    except CdsAuthError as exc:
+        raise FhirError.one(401, IssueType.LOGIN, str(exc)) from None
+    return claims
+
+
+def _service(service_id: str) -> services.Service:
+    service = services.SERVICES.get(service_id)
+    if service is None:
+        raise FhirError.one(404, IssueType.NOT_FOUND, "no such CDS service")
+    return service
+
+
+@router.get("/cds-services", summary="CDS Hooks discovery")
+def discovery() -> JSONResponse:
+    return JSONResponse(services.discovery())
+
+
+@router.post("/cds-services/{service_id}", summary="Call a CDS service")
+def call_service(
+    service_id: str,
+    body: services.HookRequest,
+    request: Request,
+    runtime: RuntimeDep,
+    authorization: AuthorizationHeader = None,
+) -> JSONResponse:
+    service = _service(service_id)
+    authenticate(request, runtime, authorization)
+    answer = services.call(runtime, service, body, case_url_base=f"{public_base(runtime)}/cases")
+    return JSONResponse(answer)
+
+
+@router.post("/cds-services/{service_id}/feedback", summary="Feedback on the cards of a CDS service")
+def post_feedback(
+    service_id: str,
+    body: feedback.FeedbackRequest,
+    request: Request,
+    runtime: RuntimeDep,
+    authorization: AuthorizationHeader = None,
+) -> JSONResponse:
+    _service(service_id)
+    authenticate(request, runtime, authorization)
+    with runtime.db.write() as session:
+        feedback.record(session, runtime.cipher, service_id, body)
+    return JSONResponse({})
+
+
+@router.get("/api/cds/statistics", summary="Per rule: cards issued, accepted, overridden and why")
+def statistics(session: ReadSession, _caller: CallerDep) -> JSONResponse:
+    return JSONResponse(feedback.rule_statistics(session))
