@@ -8,6 +8,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from adapters.fhir import api as fhir_api
+from adapters.fhir.cds import views as cds_views
 from gateway.api import health, messages, presentations
 from gateway.runtime import Runtime
 from workflows import views as case_views
@@ -22,7 +23,14 @@ def create_app(runtime: Runtime) -> FastAPI:
         description="HL7 v2 / FHIR ingest, maltreatment-signal detection and the one-stop-shop workflow.",
     )
     app.state.runtime = runtime
-    for router in (health.router, messages.router, presentations.router, case_views.router, fhir_api.router):
+    for router in (
+        health.router,
+        messages.router,
+        presentations.router,
+        case_views.router,
+        fhir_api.router,
+        cds_views.router,
+    ):
         app.include_router(router)
 
     @app.exception_handler(Exception)
