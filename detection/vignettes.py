@@ -1170,6 +1170,7 @@ SHIFT_MIX: tuple[tuple[Template, float], ...] = (
     (t_ten4, 12),
     (t_infant_bruise, 3),
     (t_patterned, 3),
+    (t_messy, 6),  # real-world wording the vocabulary does not cover well
     (t_aht, 2),
     (t_sentinel, 3),
     (t_fracture, 8),
