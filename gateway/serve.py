@@ -64,7 +64,6 @@ async def serve(runtime: Runtime, *, on_ready: asyncio.Event | None = None) -> N
             lifespan="on",
         )
     )
-    http.install_signal_handlers = lambda: None  # type: ignore[method-assign]
     await mllp.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -77,7 +78,7 @@ class GatewayProcesses:
     def http_url(self) -> str:
         return f"http://127.0.0.1:{self.http_port}"
 
-    def api(self, path: str, **params: object) -> object:
+    def api(self, path: str, **params: object) -> Any:
         response = httpx.get(
             f"{self.http_url}{path}",
             params=params,  # type: ignore[arg-type]

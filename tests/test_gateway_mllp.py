@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import hl7
 import hl7.client
@@ -31,8 +32,8 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess
     processes.stop_all()
 
 
-def stored(gateway: GatewayProcesses) -> list[dict[str, object]]:
-    return gateway.api("/api/messages", limit=1000)  # type: ignore[return-value]
+def stored(gateway: GatewayProcesses) -> list[dict[str, Any]]:
+    return gateway.api("/api/messages", limit=1000)
 
 
 def test_external_hl7_client_gets_accept_ack_for_a_stored_message(gateway: GatewayProcesses) -> None:
@@ -143,7 +144,9 @@ def test_many_messages_on_many_connections_are_all_stored_in_order(gateway: Gate
     finally:
         for client in clients:
             client.close()
-    ids = {m["control_id"]: m["id"] for m in stored(gateway) if str(m["control_id"]).startswith("MANY-")}
+    ids: dict[str, int] = {
+        m["control_id"]: m["id"] for m in stored(gateway) if str(m["control_id"]).startswith("MANY-")
+    }
     assert len(ids) == 100
     for c in range(5):
         per_connection = [ids[f"MANY-{c}-{n}"] for n in range(20)]

@@ -39,7 +39,7 @@ def gateway(tmp_path: Path) -> Iterator[GatewayProcesses]:
 
 
 def messages(gateway: GatewayProcesses, **params: object) -> list[dict[str, object]]:
-    return gateway.api("/api/messages", limit=1000, **params)  # type: ignore[return-value]
+    return gateway.api("/api/messages", limit=1000, **params)
 
 
 def all_processed(gateway: GatewayProcesses) -> bool:
@@ -60,12 +60,12 @@ def test_flagged_presentation_opens_one_case_and_a_resend_or_update_adds_none(
     statuses = {m["control_id"]: m["status"] for m in messages(gateway)}
     assert statuses == {"C-1": "processed", "C-2": "processed", "C-3": "processed"}
     presentations = gateway.api("/api/presentations")
-    assert len(presentations) == 3  # type: ignore[arg-type]
+    assert len(presentations) == 3
     cases = gateway.api("/api/cases")
     assert isinstance(cases, list) and len(cases) == 1
     assert cases[0]["state"] == "flagged"
     detail = gateway.api(f"/api/cases/{cases[0]['id']}")
-    rule_ids = {f["rule_id"] for f in detail["findings"]}  # type: ignore[index]
+    rule_ids = {f["rule_id"] for f in detail["findings"]}
     assert any(r.startswith("R-BR") for r in rule_ids), rule_ids
 
 
@@ -74,10 +74,10 @@ def test_dutch_names_and_bsn_survive_the_round_trip(gateway: GatewayProcesses) -
         client.send(INFANT_EAR_BRUISE.format(cid="N-1", visit="V300").encode("latin-1"))
         client.send(PLAIN_SPRAIN.format(cid="N-2", visit="V301").encode("utf-8"))
     gateway.wait_for(lambda: all_processed(gateway), what="processing")
-    by_message = {p["inbox_message_id"]: p["id"] for p in gateway.api("/api/presentations")}  # type: ignore[union-attr]
+    by_message = {p["inbox_message_id"]: p["id"] for p in gateway.api("/api/presentations")}
     ids = {m["control_id"]: m["id"] for m in messages(gateway)}
-    infant = gateway.api(f"/api/presentations/{by_message[ids['N-1']]}")["presentation"]  # type: ignore[index]
-    adult = gateway.api(f"/api/presentations/{by_message[ids['N-2']]}")["presentation"]  # type: ignore[index]
+    infant = gateway.api(f"/api/presentations/{by_message[ids['N-1']]}")["presentation"]
+    adult = gateway.api(f"/api/presentations/{by_message[ids['N-2']]}")["presentation"]
     assert infant["patient"]["bsn"] == "123456782"
     assert infant["patient"]["name"]["family_prefix"] == "van der"
     assert infant["patient"]["name"]["family_own"] == "Berg"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select, text, update
+from sqlalchemy import delete, select, text, update
 
 from store import audit
 from store.crypto import DecryptionError, FieldCipher
@@ -108,6 +108,6 @@ def test_audit_chain_detects_removed_newest_entry(db: Database) -> None:
             )
     with db.write() as session:
         last = session.scalar(select(audit.AuditEntry.id).order_by(audit.AuditEntry.id.desc()).limit(1))
-        session.execute(audit.AuditEntry.__table__.delete().where(audit.AuditEntry.id == last))
+        session.execute(delete(audit.AuditEntry).where(audit.AuditEntry.id == last))
     with db.read() as session:
         assert audit.verify_chain(session) == -1
