@@ -150,7 +150,9 @@ def test_no_patient_data_in_outbox_requests_logs_or_clear_columns(
 
 
 def test_the_melding_patch_keeps_what_it_does_not_touch_and_names_missing_fields() -> None:
-    content = MeldingContent(melder={"name": "Dr. M"}, patient={"name": NAME}, facts=["a"])  # type: ignore[arg-type]
+    content = MeldingContent.model_validate(
+        {"melder": {"name": "Dr. M"}, "patient": {"name": NAME}, "facts": ["a"]}
+    )
     patched = MeldingPatch(open_melden=OpenMelden(exception_claimed=True)).apply(content)
     assert patched.facts == ["a"] and patched.patient.name == NAME
     assert problems(patched) == ["open_melden"]
@@ -160,11 +162,13 @@ def test_the_melding_patch_keeps_what_it_does_not_touch_and_names_missing_fields
 def test_the_pdf_keeps_non_latin_names(tmp_path: Path) -> None:
     import subprocess
 
-    content = MeldingContent(
-        melder={"name": "Dr. Øyvind Łukasz"},
-        patient={"name": "Ayşe Çelik"},  # type: ignore[arg-type]
-        facts=["Striemen in hals, 3 cm"],
-        interpretation="vermoeden van wurging",
+    content = MeldingContent.model_validate(
+        {
+            "melder": {"name": "Dr. Øyvind Łukasz"},
+            "patient": {"name": "Ayşe Çelik"},
+            "facts": ["Striemen in hals, 3 cm"],
+            "interpretation": "vermoeden van wurging",
+        }
     )
     path = tmp_path / "m.pdf"
     path.write_bytes(render_pdf(content, {"case_reference": "SP-TEST", "status": "draft", "revision": 1}))

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from consent.models import ConsentDecision, Consenter, LegalBasisKind, Party
-from consent.service import DisclosureField, decide_disclosure
+from consent.service import DisclosureField, DisclosureGround, decide_disclosure
 from detection.models import EventType, RelatedPerson, Severity
 from gateway.runtime import Runtime
 from notifications.models import NotificationKind, NotificationRequest, RequestStatus
@@ -151,10 +151,7 @@ def test_infant_with_bruised_ear_goes_to_forensic_and_veilig_thuis_on_meldrecht_
         )
         plan = {p.party: p for p in intake.intake_plan(session, case)}
         assert set(plan) == {Party.FORENSIC, Party.VEILIG_THUIS}
-        assert (
-            plan[Party.VEILIG_THUIS].ground is not None
-            and plan[Party.VEILIG_THUIS].ground.value == "meldrecht"
-        )
+        assert plan[Party.VEILIG_THUIS].ground == DisclosureGround.MELDRECHT
         intake.request_intake(session, cipher, case, actor=DOCTOR, expected_version=case.version)
     drain_outbox(runtime)
     assert pages(runtime, case_id) == {"forensic": "requested", "veilig_thuis": "requested"}

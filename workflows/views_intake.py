@@ -9,9 +9,9 @@ from pydantic import BaseModel
 
 from consent.models import Party
 from consent.service import DisclosureGround
-from gateway.deps import CallerDep, RuntimeDep, WriteSession, audit_read
+from gateway.deps import CallerDep, RuntimeDep, audit_read
 from workflows import intake, service
-from workflows.api_support import VersionedBody, domain_errors, limits
+from workflows.api_support import CommittedSession, VersionedBody, domain_errors, limits
 from workflows.discharge import discharge_check_status, read_checklist, record_discharge_check
 from workflows.models import DischargeCheckRecord, Intake
 from workflows.schemas import Acknowledgement, AgreedTime, DischargeChecklist
@@ -94,7 +94,7 @@ def _intake(session: object, case_id: int) -> IntakeRead:
 @router.get(
     "/{case_id}/intake", response_model=IntakeRead, summary="Required parties, acknowledgements, times"
 )
-def get_intake(case_id: int, session: WriteSession, _caller: CallerDep) -> IntakeRead:
+def get_intake(case_id: int, session: CommittedSession, _caller: CallerDep) -> IntakeRead:
     with domain_errors():
         return _intake(session, case_id)
 
@@ -103,7 +103,7 @@ def get_intake(case_id: int, session: WriteSession, _caller: CallerDep) -> Intak
     "/{case_id}/intake", response_model=IntakeRead, summary="Request the joint intake (pages the parties)"
 )
 def post_intake(
-    case_id: int, body: VersionedBody, session: WriteSession, caller: CallerDep, runtime: RuntimeDep
+    case_id: int, body: VersionedBody, session: CommittedSession, caller: CallerDep, runtime: RuntimeDep
 ) -> IntakeRead:
     with domain_errors():
         case = service.get_case(session, case_id)
@@ -127,7 +127,7 @@ def post_acknowledgement(
     case_id: int,
     party: Party,
     body: Acknowledgement,
-    session: WriteSession,
+    session: CommittedSession,
     caller: CallerDep,
     runtime: RuntimeDep,
 ) -> IntakeRead:
@@ -148,7 +148,7 @@ def post_acknowledgement(
     "/{case_id}/intake/agreed-time", response_model=IntakeRead, summary="Record the agreed intake time"
 )
 def post_agreed_time(
-    case_id: int, body: ScheduleBody, session: WriteSession, caller: CallerDep, runtime: RuntimeDep
+    case_id: int, body: ScheduleBody, session: CommittedSession, caller: CallerDep, runtime: RuntimeDep
 ) -> IntakeRead:
     with domain_errors():
         case = service.get_case(session, case_id)
@@ -168,7 +168,7 @@ def post_agreed_time(
     "/{case_id}/discharge-check", response_model=DischargeCheckRead, summary="Save the safe-discharge check"
 )
 def put_discharge_check(
-    case_id: int, body: DischargeChecklist, session: WriteSession, caller: CallerDep, runtime: RuntimeDep
+    case_id: int, body: DischargeChecklist, session: CommittedSession, caller: CallerDep, runtime: RuntimeDep
 ) -> DischargeCheckRead:
     with domain_errors():
         case = service.get_case(session, case_id)
@@ -180,7 +180,7 @@ def put_discharge_check(
     "/{case_id}/discharge-check", response_model=DischargeCheckRead, summary="The safe-discharge check"
 )
 def get_discharge_check(
-    case_id: int, session: WriteSession, caller: CallerDep, runtime: RuntimeDep
+    case_id: int, session: CommittedSession, caller: CallerDep, runtime: RuntimeDep
 ) -> DischargeCheckRead:
     with domain_errors():
         case = service.get_case(session, case_id)
