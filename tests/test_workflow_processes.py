@@ -1,0 +1,122 @@
+"""The workflow in the real processes (`serve`, `worker`, `beat`): an A04 over MLLP opens a case, the
+physician confirms it over HTTP while the worker is SIGKILLed, and after the worker restarts every page
+is requested exactly once, the beat's timer tick chases the unacknowledged parties, and an A03 before the
+safe-discharge check alerts the coordinator. Embedded (SQLite) and production (PostgreSQL + Redis)."""
+
+from __future__ import annotations
+
+import base64
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import redis
+from sqlalchemy import select
+
+from adapters.hl7.ack import parse_ack
+from adapters.hl7.client import MLLPClient
+from notifications.models import NotificationRequest
+from store.db import Database, make_engine
+from tests.conftest import TEST_KEY, new_postgres_database
+from tests.gateway_process import API_TOKEN, GatewayProcesses
+
+pytestmark = pytest.mark.slow
+
+MESSAGE = (
+    "MSH|^~\\&|HIX|ETZ|SPOEDPLEIN|ETZ|20261123100000+0100||ADT^{event}^ADT_A01|{cid}|P|2.5\r"
+    "PID|1||P-4711^^^ETZ^PI||Testpersoon^Kind||20260801|F\r"
+    "PV1|1|E|SEH^K1^1^ETZ||||||||||||||||V-4711|||||||||||||||||||||||||20261123095500+0100\r"
+    "PV2|||^blauwe plek op de wang\r"
+)
+
+
+@pytest.fixture(params=["embedded", "postgresql+redis"])
+def gateway(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[GatewayProcesses]:
+    env = {
+        "SPOEDPLEIN_ACK_DEADLINE_S": "1",
+        "SPOEDPLEIN_ENCRYPTION_KEY": base64.b64encode(TEST_KEY).decode(),
+    }
+    if request.param == "postgresql+redis":
+        env["SPOEDPLEIN_DATABASE_URL"] = new_postgres_database(request.getfixturevalue("postgres_server"))
+        broker = request.getfixturevalue("redis_server").url
+        redis.Redis.from_url(broker).flushdb()
+        env["SPOEDPLEIN_BROKER_URL"] = broker
+    processes = GatewayProcesses(tmp_path / "gw", env=env)
+    yield processes
+    processes.stop_all()
+
+
+def send(gateway: GatewayProcesses, event: str, cid: str) -> None:
+    client = MLLPClient("127.0.0.1", gateway.mllp_port, timeout_s=10)
+    try:
+        ack = parse_ack(client.send(MESSAGE.format(event=event, cid=cid).encode()))
+    finally:
+        client.close()
+    assert ack.code == "AA", ack
+
+
+def database(gateway: GatewayProcesses) -> Database:
+    url = gateway.env.get("SPOEDPLEIN_DATABASE_URL") or f"sqlite:///{gateway.data_dir / 'spoedplein.sqlite'}"
+    return Database(make_engine(url))
+
+
+def requests_made(db: Database) -> Counter[tuple[str, str, str]]:
+    with db.read() as session:
+        rows = session.execute(select(NotificationRequest)).scalars()
+        return Counter((r.kind, r.party, r.reason) for r in rows)
+
+
+def test_pages_timers_and_the_discharge_guard_survive_a_killed_worker(gateway: GatewayProcesses) -> None:
+    gateway.start("serve")
+    gateway.start("beat")
+    gateway.start("worker")
+    send(gateway, "A04", "WF-1")
+    gateway.wait_for(lambda: gateway.api("/api/cases"), what="a case opened by the worker")
+    (case,) = gateway.api("/api/cases")
+    gateway.kill("worker")  # from here on, work piles up in the outbox
+
+    http = httpx.Client(
+        base_url=gateway.http_url, headers={"Authorization": f"Bearer {API_TOKEN}"}, timeout=30
+    )
+    url = f"/api/cases/{case['id']}"
+
+    def post(path: str, body: dict[str, object]) -> dict[str, object]:
+        response = http.post(url + path, json=body)
+        assert response.status_code in (200, 201), response.text
+        result: dict[str, object] = response.json()
+        return result
+
+    state = post("/confirm", {"expected_version": case["version"], "melder": {"name": "Dr. P"}})
+    assert state["state"] == "confirmed"
+    post("/consents", {"party": "forensic", "decision": "permit", "given_by": ["parent_or_guardian"]})
+    post(
+        "/legal-bases",
+        {"party": "veilig_thuis", "basis": "meldrecht", "justification": "zuigeling, blauwe plek"},
+    )
+    version = http.get(url + "/workflow").json()["version"]
+    intake = post("/intake", {"expected_version": version})
+    assert {p["party"] for p in intake["parties"]} == {"forensic", "veilig_thuis"}  # type: ignore[union-attr]
+
+    db = database(gateway)
+    try:
+        assert requests_made(db) == Counter()  # the worker is dead: nothing has been paged yet
+        gateway.start("worker")
+        expected = Counter(
+            {
+                ("page_party", "forensic", "injuries"): 1,
+                ("page_party", "veilig_thuis", "child_involved"): 1,
+                ("alert_coordinator", "", "ack_overdue"): 2,  # nobody acknowledged within 1 s
+            }
+        )
+        gateway.wait_for(lambda: requests_made(db) == expected, timeout_s=90, what="pages and ack alerts")
+
+        send(gateway, "A03", "WF-2")  # the child leaves before the safe-discharge check
+        expected[("alert_coordinator", "", "discharged_without_check")] = 1
+        gateway.wait_for(lambda: requests_made(db) == expected, timeout_s=60, what="the discharge alert")
+        timeline = http.get(url + "/timeline").json()
+        assert [e["severity"] for e in timeline if e["kind"] == "discharged_without_check"] == ["critical"]
+    finally:
+        db.dispose()
+        http.close()
