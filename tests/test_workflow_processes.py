@@ -9,6 +9,7 @@ import base64
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -82,10 +83,10 @@ def test_pages_timers_and_the_discharge_guard_survive_a_killed_worker(gateway: G
     )
     url = f"/api/cases/{case['id']}"
 
-    def post(path: str, body: dict[str, object]) -> dict[str, object]:
+    def post(path: str, body: dict[str, Any]) -> dict[str, Any]:
         response = http.post(url + path, json=body)
         assert response.status_code in (200, 201), response.text
-        result: dict[str, object] = response.json()
+        result: dict[str, Any] = response.json()
         return result
 
     state = post("/confirm", {"expected_version": case["version"], "melder": {"name": "Dr. P"}})
@@ -97,7 +98,7 @@ def test_pages_timers_and_the_discharge_guard_survive_a_killed_worker(gateway: G
     )
     version = http.get(url + "/workflow").json()["version"]
     intake = post("/intake", {"expected_version": version})
-    assert {p["party"] for p in intake["parties"]} == {"forensic", "veilig_thuis"}  # type: ignore[union-attr]
+    assert {p["party"] for p in intake["parties"]} == {"forensic", "veilig_thuis"}
 
     db = database(gateway)
     try:
