@@ -261,13 +261,26 @@ def test_refused_police_see_nothing_in_the_shared_view(
         ),
         201,
     )
-    ok(
+    given_at = (NOW - timedelta(minutes=10)).isoformat()
+    overview = ok(
         api.post(
             f"/api/cases/{case_id}/consents",
-            json={"party": "forensic", "decision": "permit", "given_by": ["patient"]},
+            json={
+                "party": "forensic",
+                "decision": "permit",
+                "given_by": ["patient"],
+                "decided_at": given_at,
+                "note": "mondeling, in bijzijn van verpleegkundige",
+            },
         ),
         201,
     )
+    forensic_consent = overview["consents"][-1]
+    assert forensic_consent["decided_at"].replace("Z", "+00:00")[:19] == given_at[:19]
+    assert forensic_consent["recorded_by"] == "api-token" and forensic_consent["note"].startswith("mondeling")
+    assert [c["party"] for c in overview["consents"]] == ["police", "forensic"] and overview[
+        "legal_bases"
+    ] == []
     police = ok(api.get(f"/api/cases/{case_id}/shared-view/police"))
     assert (
         police["case_reference"] is None and police["patient_identity"] is None and police["findings"] is None

@@ -8,6 +8,7 @@ and the state changes go through the transition table (`workflows.transitions`).
 from __future__ import annotations
 
 import json
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -289,6 +290,7 @@ def record_consent(
     note: str = "",
     expected_version: int | None = None,
     limits: Limits = DEFAULT_LIMITS,
+    decided_at: datetime | None = None,
 ) -> ConsentRecord:
     """Consent of the patient (or parents, per the WGBO ages) for one party; the intake follows it."""
     if case.state in (CaseState.DISMISSED, CaseState.CLOSED):
@@ -308,6 +310,7 @@ def record_consent(
         recorded_by=actor,
         subject=subject,
         note=note,
+        decided_at=decided_at,
     )
     add_event(
         session,

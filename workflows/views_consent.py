@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from consent import service as consent_service
 from consent.models import (
@@ -41,6 +41,7 @@ class ConsentBody(BaseModel):
     subject_age_years: int | None = Field(
         default=None, ge=0, le=130, description="default: the patient's age"
     )
+    decided_at: AwareDatetime | None = Field(default=None, description="when it was given; default: now")
     note: str = Field(default="", max_length=4000)
     expected_version: int | None = Field(default=None, ge=1)
 
@@ -153,6 +154,7 @@ def post_consent(
             subject_age_years=body.subject_age_years,
             note=body.note,
             expected_version=body.expected_version,
+            decided_at=body.decided_at,
             limits=limits(runtime),
         )
         return _overview(session, runtime, case_id)
