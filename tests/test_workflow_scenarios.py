@@ -33,7 +33,7 @@ from workflows.discharge import (
     on_discharge,
     record_discharge_check,
 )
-from workflows.errors import GuardFailed
+from workflows.errors import GuardFailed, IllegalTransition
 from workflows.intake import Route
 from workflows.models import Case, CaseEvent, CaseState, EventKind, EventSeverity, Intake, IntakeParty
 from workflows.schemas import (
@@ -593,3 +593,73 @@ def test_case_walks_the_whole_way_to_closed_with_every_transition_on_the_timelin
         from workflows import timers
 
         assert timers.pending(session, case_id) == []
+
+
+def test_without_any_ground_no_intake_can_be_requested_and_the_refusal_names_consent(
+    runtime: Runtime, cipher: FieldCipher, pseudonyms: Pseudonymizer
+) -> None:
+    case_id = flagged_case(
+        runtime.db,
+        cipher,
+        pseudonyms,
+        presentation(visit="V-NOGROUND", birth_date=years_ago(50)),
+        [finding("R-STR-1", "R-STR", "gewurgd")],
+    )
+    with runtime.db.write() as session:
+        case = service.get_case(session, case_id)
+        service.confirm(
+            session, cipher, case, ConfirmFacts(melder=MELDER), actor=DOCTOR, expected_version=None
+        )
+        plan = intake.intake_plan(session, case)
+        assert [(p.party, p.ground) for p in plan] == [(Party.FORENSIC, None)]  # required, not yet allowed
+    with pytest.raises(GuardFailed) as refused, runtime.db.write() as session:
+        case = service.get_case(session, case_id)
+        intake.request_intake(session, cipher, case, actor=DOCTOR, expected_version=None)
+    assert refused.value.field == "consent" and "forensic" in refused.value.message
+    with runtime.db.read() as session:
+        assert service.get_case(session, case_id).state == CaseState.CONFIRMED
+    assert pages(runtime, case_id) == {}
+
+
+def test_an_adult_who_declines_every_party_still_gets_the_safe_discharge_gate_before_closing(
+    runtime: Runtime, cipher: FieldCipher, pseudonyms: Pseudonymizer
+) -> None:
+    case_id = flagged_case(
+        runtime.db,
+        cipher,
+        pseudonyms,
+        presentation(visit="V-DECLINE", birth_date=years_ago(29)),
+        [finding("R-PAR-1", "R-PAR", "partnergeweld")],
+    )
+    with runtime.db.write() as session:
+        case = service.get_case(session, case_id)
+        service.confirm(
+            session, cipher, case, ConfirmFacts(melder=MELDER), actor=DOCTOR, expected_version=None
+        )
+        for party in (Party.POLICE, Party.VEILIG_THUIS):
+            service.record_consent(
+                session,
+                cipher,
+                case,
+                party=party,
+                decision=ConsentDecision.DENY,
+                given_by=frozenset({Consenter.PATIENT}),
+                actor=DOCTOR,
+            )
+        with pytest.raises(IllegalTransition):
+            service.close(session, cipher, case, actor=DOCTOR, expected_version=None)
+        with pytest.raises(GuardFailed) as incomplete:
+            complete_discharge_check(session, cipher, case, actor=DOCTOR, expected_version=None)
+        assert incomplete.value.field == "checklist"
+    with runtime.db.write() as session:
+        case = service.get_case(session, case_id)
+        record_discharge_check(
+            session,
+            cipher,
+            case,
+            complete_checklist(destination=Destination.SHELTER_STERK_HUIS, children_safety_arranged=None),
+            actor=DOCTOR,
+        )
+        complete_discharge_check(session, cipher, case, actor=DOCTOR, expected_version=None)
+        service.close(session, cipher, case, actor=DOCTOR, expected_version=None)
+        assert case.state == CaseState.CLOSED
