@@ -15,15 +15,17 @@ Failure: `CdsAuthError` (401) with a reason that names the check, never the toke
 from __future__ import annotations
 
 import json
+import queue
 import threading
 import time
+from concurrent.futures import Future
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import jwt
-from sqlalchemy import delete
+from sqlalchemy import delete, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from adapters.fhir.models import CdsJwtId
@@ -128,17 +130,82 @@ def verify(token: str, *, audience: str, keys: IssuerKeys) -> dict[str, Any]:
     return claims
 
 
-def remember_jti(db: Database, claims: dict[str, Any]) -> None:
-    """Record the token's id in its own committed transaction; a second use raises `CdsAuthError`."""
-    expires = min(
-        datetime.fromtimestamp(float(claims["exp"]), UTC) + timedelta(seconds=LEEWAY_S),
-        utcnow() + MAX_LIFETIME,
-    )
+class JtiLedger:
+    """Records used JWT ids, many concurrent calls per transaction (group commit).
+
+    Each caller waits until the transaction holding its jti has committed, so a call is accepted only
+    once its jti is durable; a batch shares one commit (and one fsync on SQLite) instead of queueing on
+    the write lock one by one. The unique index decides between gateway processes.
+    """
+
+    def __init__(self, db: Database, *, max_batch: int = 256) -> None:
+        self._db = db
+        self._max_batch = max_batch
+        self._queue: queue.SimpleQueue[tuple[str, str, datetime, Future[bool]]] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="cds-jti-ledger", daemon=True)
+        self._thread.start()
+
+    def remember(self, claims: dict[str, Any]) -> None:
+        """Record the token's id; `CdsAuthError` if it was used before (or cannot be recorded)."""
+        expires = min(
+            datetime.fromtimestamp(float(claims["exp"]), UTC) + timedelta(seconds=LEEWAY_S),
+            utcnow() + MAX_LIFETIME,
+        )
+        future: Future[bool] = Future()
+        self._queue.put((str(claims["iss"])[:400], str(claims["jti"])[:200], expires, future))
+        try:
+            fresh = future.result(timeout=30)
+        except Exception:
+            raise CdsAuthError("the token id could not be recorded; try again") from None
+        if not fresh:
+            raise CdsAuthError("the token was already used (jti replay)")
+
+    def _run(self) -> None:
+        while True:
+            batch = [self._queue.get()]
+            while len(batch) < self._max_batch:
+                try:
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            try:
+                results = self._store(batch)
+            except IntegrityError:
+                results = [_safe(self._store, item) for item in batch]
+            except Exception as exc:
+                for *_, future in batch:
+                    future.set_exception(exc)
+                continue
+            for (*_, future), fresh in zip(batch, results, strict=True):
+                future.set_result(fresh)
+
+    def _store(self, batch: list[tuple[str, str, datetime, Future[bool]]]) -> list[bool]:
+        with self._db.write() as session:
+            known = {
+                (row.issuer, row.jti)
+                for row in session.execute(
+                    select(CdsJwtId.issuer, CdsJwtId.jti).where(CdsJwtId.jti.in_({item[1] for item in batch}))
+                )
+            }
+            results: list[bool] = []
+            rows: list[dict[str, Any]] = []
+            for issuer, jti, expires, _ in batch:
+                fresh = (issuer, jti) not in known
+                known.add((issuer, jti))
+                results.append(fresh)
+                if fresh:
+                    rows.append({"issuer": issuer, "jti": jti, "expires_at": expires})
+            if rows:
+                session.execute(insert(CdsJwtId), rows)
+        return results
+
+
+def _safe(store: Any, item: tuple[str, str, datetime, Future[bool]]) -> bool:
+    """True when `item` alone stores as new; False when another process holds its jti already."""
     try:
-        with db.write() as session:
-            session.add(CdsJwtId(issuer=str(claims["iss"]), jti=str(claims["jti"])[:200], expires_at=expires))
+        return bool(store([item])[0])
     except IntegrityError:
-        raise CdsAuthError("the token was already used (jti replay)") from None
+        return False
 
 
 def purge_expired(db: Database, *, now: datetime | None = None) -> int:

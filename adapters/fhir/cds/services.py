@@ -11,8 +11,14 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+import threading
+import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
@@ -136,10 +142,45 @@ def call(runtime: Runtime, service: Service, request: HookRequest, *, case_url_b
     data = prefetch.resolve(service.prefetch, request.prefetch, request.context, server)
     if data.get(PrefetchKey.PATIENT) is None:
         raise FhirError.one(412, IssueType.PROCESSING, "prefetch patient: no Patient", "prefetch.patient")
-    presentation = to_presentation(data, service, runtime.settings.timezone)
+    presentation, findings = ANALYSED.get(data, service, runtime.settings.timezone)
     if service.kind is ServiceKind.SIGNALS:
-        return _signals(runtime, service, presentation, patient_id, case_url_base)
+        return _signals(runtime, service, presentation, findings, patient_id, case_url_base)
     return _discharge(runtime, service, presentation, patient_id, request.hookInstance, case_url_base)
+
+
+class AnalysisCache:
+    """Presentation and findings per prefetch content, for a few minutes, in this process only.
+
+    `patient-view` fires every time someone opens the chart, with the same prefetch until the record
+    changes; mapping (R4B validation of every resource) is most of a call's cost, and the same content
+    always maps to the same result. Bounded in size and age; nothing of it is written anywhere.
+    """
+
+    def __init__(self, *, max_entries: int = 512, max_age_s: float = 300.0) -> None:
+        self._entries: OrderedDict[str, tuple[float, Presentation, list[Finding]]] = OrderedDict()
+        self._max_entries = max_entries
+        self._max_age_s = max_age_s
+        self._lock = threading.Lock()
+
+    def get(self, data: dict[str, Any], service: Service, zone: str) -> tuple[Presentation, list[Finding]]:
+        canonical = json.dumps([service.hook.value, zone, data], sort_keys=True, separators=(",", ":"))
+        key = hashlib.sha256(canonical.encode()).hexdigest()
+        now = time.monotonic()
+        with self._lock:
+            hit = self._entries.get(key)
+            if hit is not None and now - hit[0] < self._max_age_s:
+                self._entries.move_to_end(key)
+                return hit[1], hit[2]
+        presentation = to_presentation(data, service, zone)
+        findings = detect(presentation) if service.kind is ServiceKind.SIGNALS else []
+        with self._lock:
+            self._entries[key] = (now, presentation, findings)
+            while len(self._entries) > self._max_entries:
+                self._entries.popitem(last=False)
+        return presentation, findings
+
+
+ANALYSED = AnalysisCache()
 
 
 def to_presentation(data: dict[str, Any], service: Service, zone: str) -> Presentation:
@@ -162,21 +203,29 @@ def _case_ref(case: Case) -> cards.CaseRef:
 
 
 def _signals(
-    runtime: Runtime, service: Service, presentation: Presentation, patient_id: str, case_url_base: str
+    runtime: Runtime,
+    service: Service,
+    presentation: Presentation,
+    findings: list[Finding],
+    patient_id: str,
+    case_url_base: str,
 ) -> dict[str, Any]:
-    findings = detect(presentation)
     if not is_flagged(findings):
         return {"cards": []}
     case = ensure_case(runtime, service, presentation, findings)
-    rule_ids = sorted({f.rule_id for f in findings})
-    card = cards.signals_card(
-        service_id=service.id,
-        case=case,
-        rule_ids=rule_ids,
-        patient_id=patient_id,
-        case_url=f"{case_url_base}/{case.id}",
+    rule_ids = tuple(sorted({f.rule_id for f in findings}))
+    return {"cards": [_signals_card(service.id, case, rule_ids, patient_id, f"{case_url_base}/{case.id}")]}
+
+
+@lru_cache(maxsize=4096)
+def _signals_card(
+    service_id: str, case: cards.CaseRef, rule_ids: tuple[str, ...], patient_id: str, case_url: str
+) -> dict[str, Any]:
+    # The card is a pure function of these values; building it validates two resources, so it is kept.
+    # Callers only serialise it, never change it.
+    return cards.signals_card(
+        service_id=service_id, case=case, rule_ids=list(rule_ids), patient_id=patient_id, case_url=case_url
     )
-    return {"cards": [card]}
 
 
 def ensure_case(

@@ -7,13 +7,14 @@ unknown service or card, 412 for prefetch data that could not be had, 400 for a 
 
 from __future__ import annotations
 
+import threading
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Request
 from fastapi.responses import JSONResponse
 
 from adapters.fhir.cds import feedback, services
-from adapters.fhir.cds.auth import CdsAuthError, IssuerKeys, remember_jti, verify
+from adapters.fhir.cds.auth import CdsAuthError, IssuerKeys, JtiLedger, verify
 from adapters.fhir.http import FhirRoute
 from adapters.fhir.outcome import FhirError, IssueType
 from gateway.deps import CallerDep, ReadSession, RuntimeDep
@@ -21,6 +22,7 @@ from gateway.runtime import Runtime
 
 router = APIRouter(tags=["cds-hooks"], route_class=FhirRoute)
 AuthorizationHeader = Annotated[str | None, Header()]
+_STATE_LOCK = threading.Lock()
 
 
 def public_base(runtime: Runtime) -> str:
@@ -43,6 +45,17 @@ def _issuer_keys(request: Request, runtime: Runtime) -> IssuerKeys:
     return keys
 
 
+def _jti_ledger(request: Request, runtime: Runtime) -> JtiLedger:
+    ledger: JtiLedger | None = getattr(request.app.state, "cds_jti_ledger", None)
+    if ledger is None:
+        with _STATE_LOCK:
+            ledger = getattr(request.app.state, "cds_jti_ledger", None)
+            if ledger is None:
+                ledger = JtiLedger(runtime.db)
+                request.app.state.cds_jti_ledger = ledger
+    return ledger
+
+
 def authenticate(request: Request, runtime: Runtime, authorization: str | None) -> dict[str, Any]:
     scheme, _, token = (authorization or "").partition(" ")
     try:
@@ -51,7 +64,7 @@ def authenticate(request: Request, runtime: Runtime, authorization: str | None) 
         claims = verify(
             token.strip(), audience=called_url(request, runtime), keys=_issuer_keys(request, runtime)
         )
-        remember_jti(runtime.db, claims)
+        _jti_ledger(request, runtime).remember(claims)
     except CdsAuthError as exc:
         raise FhirError.one(401, IssueType.LOGIN, str(exc)) from None
     return claims

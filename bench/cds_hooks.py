@@ -1,0 +1,247 @@
+"""CDS Hooks benchmark: the signals service with a 50-resource prefetch, against a bare FastAPI endpoint.
+
+Both run as their own uvicorn processes on loopback (embedded default: SQLite in a temporary data dir);
+the same closed-loop load generator drives them with 20 concurrent clients, one call at a time each
+(send, wait for the cards, send the next). Every gateway call carries a fresh ES384 JWT (minted before
+the run, so the client's signing cost stays out of the figures) and runs the whole path: JWT checks
+and jti replay cache, prefetch → Presentation, detection, the case lookup, and the neutral card.
+The bare endpoint parses the same JSON body and answers `{"cards": []}`.
+
+Printed: requests/s, p50/p99/max latency for both, and the ratio gateway/bare. Target: p99 <= 50 ms.
+
+    .venv/bin/python bench/cds_hooks.py [--clients 20] [--seconds 6] [--warmup 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import httpx  # noqa: E402
+
+from tests import cds_helpers as cds  # noqa: E402
+from tests.servers import free_port  # noqa: E402
+
+SERVICE = "spoedplein-signals-patient-view"
+PATH = f"/cds-services/{SERVICE}"
+
+
+def serve_gateway() -> None:
+    """Child process: the real gateway app (settings from the environment)."""
+    import uvicorn
+
+    from gateway.app import create_app
+    from gateway.runtime import Runtime
+    from gateway.settings import Settings
+
+    settings = Settings()
+    runtime = Runtime.start(settings)
+    uvicorn.run(
+        create_app(runtime),
+        host="127.0.0.1",
+        port=settings.http_port,
+        log_level="warning",
+        access_log=False,
+    )
+
+
+def serve_bare(port: int) -> None:
+    """Child process: a bare FastAPI endpoint that parses the same body and answers no cards."""
+    import uvicorn
+    from fastapi import FastAPI
+
+    app = FastAPI()
+
+    @app.post(PATH)
+    def hook(body: dict[str, Any]) -> dict[str, Any]:
+        return {"cards": []}
+
+    @app.get("/cds-services")
+    def discovery() -> dict[str, Any]:
+        return {"services": []}
+
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+
+
+def _wait_up(url: str, proc: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}")
+        try:
+            if httpx.get(f"{url}/cds-services", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    raise RuntimeError("server did not start")
+
+
+@dataclass
+class Result:
+    name: str
+    requests: int
+    seconds: float
+    latencies_ms: list[float]
+    errors: int
+
+    @property
+    def rate(self) -> float:
+        return self.requests / self.seconds
+
+    def pct(self, p: float) -> float:
+        ordered = sorted(self.latencies_ms)
+        return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))] if ordered else float("nan")
+
+    def line(self) -> str:
+        return (
+            f"{self.name:<9} {self.rate:8.0f} req/s   p50 {self.pct(50):7.1f} ms   p99 {self.pct(99):7.1f} ms"
+            f"   max {max(self.latencies_ms, default=float('nan')):7.1f} ms   errors {self.errors}"
+        )
+
+
+MARKER = b"bench-00000000"
+
+
+async def _load(
+    url: str,
+    body: bytes,
+    tokens: list[str] | None,
+    *,
+    clients: int,
+    warmup: float,
+    seconds: float,
+    name: str,
+    distinct: bool = False,
+    mint: Callable[[], str] = lambda: "",
+) -> Result:
+    latencies: list[float] = []
+    errors = 0
+    done = 0
+    sequence = 0
+    token_iter = iter(tokens or [])
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(limits=limits, timeout=30) as client:
+        start = time.perf_counter()
+        measure_from = start + warmup
+        stop_at = measure_from + seconds
+
+        async def worker() -> None:
+            nonlocal errors, done, sequence
+            while True:
+                headers = {"Content-Type": "application/json"}
+                if tokens is not None:
+                    headers["Authorization"] = f"Bearer {next(token_iter, None) or mint()}"
+                payload = body
+                if distinct:  # a prefetch never seen before: the full mapping path, no cached analysis
+                    sequence += 1
+                    payload = body.replace(MARKER, f"bench-{sequence:08d}".encode())
+                sent = time.perf_counter()
+                if sent >= stop_at:
+                    return
+                reply = await client.post(url, content=payload, headers=headers)
+                finished = time.perf_counter()
+                if sent >= measure_from:
+                    latencies.append((finished - sent) * 1000)
+                    done += 1
+                    if reply.status_code != 200 or (tokens is not None and not reply.json()["cards"]):
+                        errors += 1
+
+        await asyncio.gather(*(worker() for _ in range(clients)))
+    return Result(name, done, seconds, latencies, errors)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--clients", type=int, default=20)
+    parser.add_argument("--seconds", type=float, default=6.0)
+    parser.add_argument("--warmup", type=float, default=2.0)
+    args = parser.parse_args()
+
+    data = cds.prefetch(n_conditions=8, n_observations=40)
+    data["observations"]["entry"][0]["resource"].pop("valueQuantity")
+    data["observations"]["entry"][0]["resource"]["valueString"] = MARKER.decode()
+    resources = sum(len(v.get("entry", [])) if v["resourceType"] == "Bundle" else 1 for v in data.values())
+    body = json.dumps(cds.hook_request("patient-view", data)).encode()
+    workdir = Path(tempfile.mkdtemp(prefix="spoedplein-bench-cds-"))
+    key = cds.SigningKey("bench-key")
+    gateway_port, bare_port = free_port(), free_port()
+    env = {
+        **os.environ,
+        "SPOEDPLEIN_DATA_DIR": str(workdir / "data"),
+        "SPOEDPLEIN_HTTP_PORT": str(gateway_port),
+        "SPOEDPLEIN_API_TOKEN": "bench",
+        "SPOEDPLEIN_CDS_TRUSTED_ISSUERS": json.dumps(
+            {cds.ISSUER: str(key.write_jwks(workdir / "jwks.json"))}
+        ),
+    }
+    me = str(Path(__file__).resolve())
+    procs = [
+        subprocess.Popen([sys.executable, me, "--serve-bare", str(bare_port)]),
+        subprocess.Popen([sys.executable, me, "--serve-gateway"], env=env),
+    ]
+    try:
+        bare_url, gateway_url = f"http://127.0.0.1:{bare_port}", f"http://127.0.0.1:{gateway_port}"
+        _wait_up(bare_url, procs[0])
+        _wait_up(gateway_url, procs[1])
+        expected = int((args.seconds + args.warmup) * 400) + args.clients
+        tokens = [key.token(gateway_url + PATH) for _ in range(2 * expected)]
+        print(f"prefetch: {resources} resources, body {len(body)} bytes; {args.clients} concurrent clients")
+        common: dict[str, Any] = {"clients": args.clients, "warmup": args.warmup, "seconds": args.seconds}
+        common["mint"] = lambda: key.token(gateway_url + PATH)  # only if the pre-minted tokens run out
+        bare = asyncio.run(_load(bare_url + PATH, body, None, name="bare", **common))
+        repeated = asyncio.run(_load(gateway_url + PATH, body, tokens[:expected], name="signals", **common))
+        distinct = asyncio.run(
+            _load(
+                gateway_url + PATH,
+                body,
+                tokens[expected:],
+                name="signals*",
+                distinct=True,
+                **common,
+            )
+        )
+        print("signals  = the same prefetch each call (chart re-opened); signals* = a new prefetch each call")
+        for result in (bare, repeated, distinct):
+            print(result.line())
+        for result in (repeated, distinct):
+            print(
+                f"ratio {result.name}/bare: p50 x{result.pct(50) / bare.pct(50):.1f},"
+                f" p99 x{result.pct(99) / bare.pct(99):.1f}, throughput x{result.rate / bare.rate:.2f}"
+            )
+        gateway = repeated
+        verdict = "met" if gateway.pct(99) <= 50 else "NOT met"
+        print(f"target p99 <= 50 ms: {verdict} ({gateway.pct(99):.1f} ms)")
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "--serve-gateway":
+        serve_gateway()
+    elif len(sys.argv) > 2 and sys.argv[1] == "--serve-bare":
+        serve_bare(int(sys.argv[2]))
+    else:
+        main()
