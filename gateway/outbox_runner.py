@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gateway.runtime import Runtime
-from store.handlers import handler_for
+from store.handlers import batch_handler_for
 from store.outbox import OutboxItem, mark_done, record_failure
 
 log = logging.getLogger(__name__)
@@ -22,13 +23,27 @@ MAX_BACKOFF = timedelta(minutes=10)
 
 
 def _run_one(runtime: Runtime, session: Session, item_id: int) -> bool:
-    item = session.execute(
-        select(OutboxItem).where(OutboxItem.id == item_id).with_for_update()
-    ).scalar_one_or_none()
-    if item is None or item.done_at is not None:
-        return False
-    handler_for(item.topic)(runtime, session, dict(item.payload))
-    return mark_done(session, item.id)
+    return _run_batch(runtime, session, [item_id]) == 1
+
+
+def _run_batch(runtime: Runtime, session: Session, item_ids: list[int]) -> int:
+    """Run the not-yet-done items among `item_ids` in the session's transaction and mark them done.
+
+    The rows are locked first (PostgreSQL), so a second worker holding the same ids waits and then finds
+    them done; on SQLite the write transaction is already exclusive.
+    """
+    items = session.execute(
+        select(OutboxItem.id, OutboxItem.topic, OutboxItem.payload)
+        .where(OutboxItem.id.in_(item_ids), OutboxItem.done_at.is_(None))
+        .order_by(OutboxItem.id)
+        .with_for_update()
+    ).all()
+    by_topic: dict[str, list[dict[str, Any]]] = {}
+    for item in items:
+        by_topic.setdefault(item.topic, []).append(dict(item.payload))
+    for topic, payloads in by_topic.items():
+        batch_handler_for(topic)(runtime, session, payloads)
+    return mark_done(session, [item.id for item in items])
 
 
 def run_items(runtime: Runtime, item_ids: list[int]) -> int:
@@ -38,7 +53,7 @@ def run_items(runtime: Runtime, item_ids: list[int]) -> int:
     if len(item_ids) > 1:
         try:
             with runtime.db.write() as session:
-                return sum(_run_one(runtime, session, item_id) for item_id in item_ids)
+                return _run_batch(runtime, session, item_ids)
         except Exception:
             log.info("batch of %d failed; running its items one by one", len(item_ids))
     done = 0

@@ -21,6 +21,7 @@ from store.outbox import claim_for_dispatch
 from store.periodic import registered_jobs
 
 log = logging.getLogger(__name__)
+TASK_BATCH = 100  # outbox ids per Celery task: one transaction and one broker round trip per 100 items
 
 
 def relay_once(runtime: Runtime, celery: Celery) -> int:
@@ -35,8 +36,8 @@ def relay_once(runtime: Runtime, celery: Celery) -> int:
     for item_id, topic in claimed:
         by_topic[topic].append(item_id)
     for ids in by_topic.values():
-        for start in range(0, len(ids), 50):
-            celery.send_task(TASK_NAME, args=[ids[start : start + 50]])
+        for start in range(0, len(ids), TASK_BATCH):
+            celery.send_task(TASK_NAME, args=[ids[start : start + TASK_BATCH]])
     return len(claimed)
 
 

@@ -67,7 +67,7 @@ class Settings(BaseSettings):
     )
 
     relay_interval_s: float = 0.2
-    relay_batch_size: int = 100
+    relay_batch_size: int = 400
     relay_redeliver_after_s: float = 60.0
 
     ack_deadline_s: float = Field(default=900.0, description="how long a paged party has to acknowledge")

@@ -27,12 +27,44 @@ def handles(topic: str) -> Callable[[Handler], Handler]:
     return register
 
 
+# (runtime, session, payloads): a handler that does a whole batch at once, for hot topics where one
+# statement per batch instead of per item is the difference that matters.
+BatchHandler = Callable[[Any, Session, list[dict[str, Any]]], None]
+_BATCH_HANDLERS: dict[str, BatchHandler] = {}
+
+
+def handles_batch(topic: str) -> Callable[[BatchHandler], BatchHandler]:
+    def register(fn: BatchHandler) -> BatchHandler:
+        if topic in _BATCH_HANDLERS and _BATCH_HANDLERS[topic] is not fn:
+            raise RuntimeError(f"two batch handlers for outbox topic {topic!r}")
+        _BATCH_HANDLERS[topic] = fn
+        return fn
+
+    return register
+
+
+def batch_handler_for(topic: str) -> BatchHandler:
+    """The batch handler of a topic; a topic with only a per-item handler gets a loop over it."""
+    if topic in _BATCH_HANDLERS:
+        return _BATCH_HANDLERS[topic]
+    single = handler_for(topic)
+
+    def each(runtime: Any, session: Session, payloads: list[dict[str, Any]]) -> None:
+        for payload in payloads:
+            single(runtime, session, payload)
+
+    return each
+
+
 def handler_for(topic: str) -> Handler:
     try:
         return _HANDLERS[topic]
     except KeyError:
+        if topic in _BATCH_HANDLERS:
+            batch = _BATCH_HANDLERS[topic]
+            return lambda runtime, session, payload: batch(runtime, session, [payload])
         raise LookupError(f"no handler registered for outbox topic {topic!r}") from None
 
 
 def registered_topics() -> list[str]:
-    return sorted(_HANDLERS)
+    return sorted(set(_HANDLERS) | set(_BATCH_HANDLERS))

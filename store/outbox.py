@@ -71,14 +71,17 @@ def claim_for_dispatch(
         return rows
 
 
-def mark_done(session: Session, item_id: int) -> bool:
-    """Mark done inside the work's transaction; False if another run already finished it."""
+def mark_done(session: Session, item_ids: int | list[int]) -> int:
+    """Mark done inside the work's transaction; returns how many were not already done."""
+    ids = [item_ids] if isinstance(item_ids, int) else item_ids
+    if not ids:
+        return 0
     result = session.execute(
         update(OutboxItem)
-        .where(OutboxItem.id == item_id, OutboxItem.done_at.is_(None))
+        .where(OutboxItem.id.in_(ids), OutboxItem.done_at.is_(None))
         .values(done_at=utcnow(), last_error="")
     )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    return int(result.rowcount)  # type: ignore[attr-defined]
 
 
 def record_failure(db: Database, item_id: int, error: str, *, retry_in: timedelta) -> None:

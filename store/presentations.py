@@ -56,6 +56,25 @@ def encounter_ref(pseudonyms: Pseudonymizer, presentation: Presentation) -> str:
     )
 
 
+def new_record(
+    *,
+    cipher: FieldCipher,
+    pseudonyms: Pseudonymizer,
+    presentation: Presentation,
+    inbox_message_id: int | None,
+) -> PresentationRecord:
+    """The row for a presentation, not yet added to a session (callers batch the inserts)."""
+    return PresentationRecord(
+        inbox_message_id=inbox_message_id,
+        channel=presentation.source.channel,
+        event=presentation.event.value,
+        patient_ref=patient_ref(pseudonyms, presentation),
+        encounter_ref=encounter_ref(pseudonyms, presentation),
+        arrival_at=presentation.encounter.arrival_at,
+        data=cipher.encrypt(presentation.model_dump_json().encode(), DATA_AAD),
+    )
+
+
 def save(
     session: Session,
     *,
@@ -64,14 +83,8 @@ def save(
     presentation: Presentation,
     inbox_message_id: int | None,
 ) -> PresentationRecord:
-    record = PresentationRecord(
-        inbox_message_id=inbox_message_id,
-        channel=presentation.source.channel,
-        event=presentation.event.value,
-        patient_ref=patient_ref(pseudonyms, presentation),
-        encounter_ref=encounter_ref(pseudonyms, presentation),
-        arrival_at=presentation.encounter.arrival_at,
-        data=cipher.encrypt(presentation.model_dump_json().encode(), DATA_AAD),
+    record = new_record(
+        cipher=cipher, pseudonyms=pseudonyms, presentation=presentation, inbox_message_id=inbox_message_id
     )
     session.add(record)
     session.flush()

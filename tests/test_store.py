@@ -72,8 +72,8 @@ def test_outbox_claim_redelivers_only_after_the_timeout_and_never_after_done(
     assert len(first) == 2
     assert claim_for_dispatch(db, limit=10, redeliver_after=timedelta(seconds=60), now=now) == []
     with db.write() as session:
-        assert mark_done(session, first[0][0]) is True
-        assert mark_done(session, first[0][0]) is False
+        assert mark_done(session, first[0][0]) == 1
+        assert mark_done(session, first[0][0]) == 0
     later = now + timedelta(seconds=61)
     again = claim_for_dispatch(db, limit=10, redeliver_after=timedelta(seconds=60), now=later)
     assert again == [first[1]]
