@@ -26,9 +26,8 @@ from consent.models import (
 from store import presentations
 from store.crypto import FieldCipher
 from workflows import timers
-from workflows.cases import read_findings
 from workflows.errors import CaseNotFound, GuardFailed, WorkflowError
-from workflows.intake import children_involved, sync_parties
+from workflows.intake import sync_parties
 from workflows.limits import DEFAULT_LIMITS, Limits
 from workflows.models import (
     FACTS_MELDER_AAD,
@@ -396,21 +395,3 @@ def close(
         session, cipher, case, Action.CLOSE, actor=actor, expected_version=expected_version, reason=reason
     )
     timers.cancel(session, case_id=case.id)
-
-
-def findings_summary(cipher: FieldCipher, case: Case) -> list[dict[str, str]]:
-    return [{"rule_id": f.rule_id, "explanation_nl": f.explanation_nl} for f in read_findings(cipher, case)]
-
-
-__all__ = [
-    "children_involved",
-    "close",
-    "confirm",
-    "dismiss",
-    "get_case",
-    "record_consent",
-    "record_kindcheck",
-    "record_legal_basis",
-    "record_meldcode_step",
-    "reopen",
-]

@@ -6,6 +6,7 @@ from datetime import datetime
 
 from fastapi import APIRouter
 from pydantic import BaseModel
+from sqlalchemy.orm import Session
 
 from consent.models import Party
 from consent.service import DisclosureGround
@@ -55,10 +56,7 @@ class DischargeCheckRead(BaseModel):
     missing: list[str]
 
 
-def _intake(session: object, case_id: int) -> IntakeRead:
-    from sqlalchemy.orm import Session
-
-    assert isinstance(session, Session)
+def _intake(session: Session, case_id: int) -> IntakeRead:
     case = service.get_case(session, case_id)
     row = session.get(Intake, case.id)
     plan = intake.intake_plan(session, case) if session.get(intake.CaseFacts, case.id) else []
