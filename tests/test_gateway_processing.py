@@ -16,7 +16,7 @@ from tests.gateway_process import GatewayProcesses
 INFANT_EAR_BRUISE = (
     "MSH|^~\\&|HIX|ETZ|SPOEDPLEIN|ETZ|20261123100000+0100||ADT^A04^ADT_A01|{cid}|P|2.4||||||8859/1\r"
     "EVN|A04|20261123100000+0100\r"
-    "PID|1||123456782^^^NLMINBIZA^NNNLD~7001^^^ETZ^PI||van der Berg&van der&Berg^Sem||20260720|M\r"
+    "PID|1||123456782^^^NLMINBIZA^NNNLD~7001^^^ETZ^PI||van der Berg&van der&Berg^Jürgen||20260720|M\r"
     "PV1|1|E|SEH^K1^1^ETZ||||01234^Jansen^A|||||||||||{visit}|||||||||||||||||||||||||20261123095500+0100\r"
     "PV2|||^Blauwe plek achter het linker oor, ouders weten niet hoe\r"
 )
@@ -81,6 +81,7 @@ def test_dutch_names_and_bsn_survive_the_round_trip(gateway: GatewayProcesses) -
     assert infant["patient"]["bsn"] == "123456782"
     assert infant["patient"]["name"]["family_prefix"] == "van der"
     assert infant["patient"]["name"]["family_own"] == "Berg"
+    assert infant["patient"]["name"]["given"] == ["Jürgen"]  # sent as ISO 8859-1 (MSH-18 8859/1)
     assert adult["patient"]["name"]["family"] == "Çelik" and adult["patient"]["name"]["given"] == ["Ayşe"]
 
 

@@ -1,0 +1,134 @@
+"""The `spoedplein` command line as a user runs it: `run` (supervised, with mutual TLS), `send`, `replay`."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import CORPUS
+from tests.gateway_process import ROOT
+from tests.pki import CertificateAuthority
+from tests.servers import free_port
+
+ADT = (
+    "MSH|^~\\&|HIX|ETZ|SPOEDPLEIN|ETZ|20261123120000||ADT^A04^ADT_A01|{cid}|P|2.5\r"
+    "PID|1||5^^^ETZ^PI||Test^Cli||20000101|F\r"
+    "PV1|1|E|SEH^^^ETZ||||||||||||||||V{cid}\r"
+)
+
+
+def cli(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "gateway", *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, **(env or {})},
+        timeout=timeout,
+    )
+
+
+@pytest.fixture(scope="module")
+def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, object]]:
+    """`spoedplein run` on a fresh data directory, MLLP over mutual TLS."""
+    work = tmp_path_factory.mktemp("cli")
+    hospital = CertificateAuthority(work, "hospital")
+    server = hospital.issue("spoedplein", server=True)
+    sender = hospital.issue("ehr", server=False)
+    http_port, mllp_port = free_port(), free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SPOEDPLEIN_")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gateway", "run", "--data-dir", str(work / "var"),
+         "--http-port", str(http_port), "--mllp-port", str(mllp_port),
+         "--mllp-tls-cert", str(server.cert), "--mllp-tls-key", str(server.key), "--mllp-tls-ca",
+         str(hospital.cert_path)],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        start_new_session=True,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    banner: list[str] = []
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        banner.append(line)
+        if line.startswith("Stop with Ctrl-C"):
+            break
+    token = next(line.split(": ", 1)[1].strip() for line in banner if "API token" in line)
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{http_port}/readyz", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    tls = ["--tls-ca", str(hospital.cert_path), "--tls-cert", str(sender.cert), "--tls-key", str(sender.key)]
+    yield {"banner": "".join(banner), "token": token, "http": http_port, "mllp": str(mllp_port), "tls": tls,
+           "work": work, "hospital": hospital}  # fmt: skip
+    os.killpg(proc.pid, signal.SIGTERM)
+    proc.wait(timeout=40)
+
+
+def test_run_prints_where_it_listens_and_the_api_token(running: dict[str, object]) -> None:
+    banner = str(running["banner"])
+    assert f"127.0.0.1:{running['mllp']} (TLS)" in banner
+    assert f"http://127.0.0.1:{running['http']}" in banner
+    response = httpx.get(
+        f"http://127.0.0.1:{running['http']}/api/messages",
+        headers={"Authorization": f"Bearer {running['token']}"},
+    )
+    assert response.status_code == 200
+    assert httpx.get(f"http://127.0.0.1:{running['http']}/api/messages").status_code == 401
+
+
+def test_send_over_mutual_tls_prints_the_ack(running: dict[str, object], tmp_path: Path) -> None:
+    message = tmp_path / "one.hl7"
+    message.write_text(ADT.format(cid="CLI-1").replace("\r", "\n"))  # LF endings, as files often have
+    result = cli("send", str(message), "--port", str(running["mllp"]), *running["tls"])  # type: ignore[arg-type]
+    assert result.returncode == 0, result.stderr
+    assert "MSA|AA|CLI-1" in result.stdout
+
+
+def test_send_without_a_client_certificate_is_refused(running: dict[str, object], tmp_path: Path) -> None:
+    message = tmp_path / "one.hl7"
+    message.write_text(ADT.format(cid="CLI-NOCERT"))
+    hospital: CertificateAuthority = running["hospital"]  # type: ignore[assignment]
+    result = cli("send", str(message), "--port", str(running["mllp"]), "--tls-ca", str(hospital.cert_path))
+    assert result.returncode == 1
+    assert "no ACK" in result.stderr and "MSA|" not in result.stdout
+
+
+def test_replay_summarises_accepted_rejected_and_duplicates(
+    running: dict[str, object], tmp_path: Path
+) -> None:
+    batch = tmp_path / "batch.txt"
+    framed = b"\x0b" + ADT.format(cid="R-2").encode() + b"\x1c\r"
+    batch.write_bytes(
+        ADT.format(cid="R-1").replace("\r", "\r\n").encode() + framed + ADT.format(cid="R-1").encode()
+        + ADT.format(cid="R-3").replace("|2.5\r", "|9.9\r", 1).encode()
+    )  # fmt: skip
+    result = cli("replay", str(batch), "--port", str(running["mllp"]), *running["tls"])  # type: ignore[arg-type]
+    assert result.returncode == 0, result.stderr
+    assert "4 messages: 2 accepted, 1 duplicates, 1 rejected, 0 without answer" in result.stdout
+    assert "203 Unsupported version id" in result.stdout
+
+
+def test_replay_of_the_public_corpus_accounts_for_every_file(running: dict[str, object]) -> None:
+    corpus = CORPUS / "hl7v2" / "fhir-converter"
+    result = cli("replay", str(corpus), "--port", str(running["mllp"]), *running["tls"])  # type: ignore[arg-type]
+    assert result.returncode == 0, result.stderr
+    assert "139 messages:" in result.stdout and "0 without answer" in result.stdout
+
+
+def test_every_command_has_help() -> None:
+    for command in ("run", "serve", "worker", "beat", "send", "replay", "detect", "evaluate", "rules"):
+        result = cli(command, "--help")
+        assert result.returncode == 0 and "Usage" in result.stdout, command
