@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from adapters.fhir import ingest
+from adapters.fhir import ingest, subscriptions
 
 router = APIRouter()
-for part in (ingest.router,):
+for part in (subscriptions.router, ingest.router):
     router.include_router(part)

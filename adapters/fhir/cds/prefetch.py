@@ -19,6 +19,7 @@ from typing import Any
 
 import httpx
 
+from adapters.fhir.client import fhir_client
 from adapters.fhir.outcome import FhirError, Issue, IssueType
 
 FETCH_TIMEOUT_S = 5.0
@@ -88,10 +89,7 @@ def resolve(
                 missing.append(_missing(key, f"context.{exc.args[0]} is needed to fetch it"))
                 continue
             if client is None:
-                headers = {"Accept": "application/fhir+json"}
-                if server.access_token:
-                    headers["Authorization"] = f"Bearer {server.access_token}"
-                client = httpx.Client(timeout=FETCH_TIMEOUT_S, headers=headers)
+                client = fhir_client(token=server.access_token, timeout_s=FETCH_TIMEOUT_S)
             fetched = _fetch(client, server.base, query)
             if isinstance(fetched, str):
                 missing.append(_missing(key, fetched))
