@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from adapters.fhir import ingest, subscriptions
+from adapters.fhir import ingest, subscriptions, views
 
 router = APIRouter()
-for part in (subscriptions.router, ingest.router):
+for part in (subscriptions.router, ingest.router, views.router):
     router.include_router(part)
