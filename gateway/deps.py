@@ -67,7 +67,9 @@ def write_session(runtime: RuntimeDep) -> Iterator[Session]:
 
 
 ReadSession = Annotated[Session, Depends(read_session)]
-WriteSession = Annotated[Session, Depends(write_session)]
+# scope="function": the transaction commits before the response is sent, so a 2xx means committed and
+# the caller's next request sees the change (the default "request" scope commits after the response).
+WriteSession = Annotated[Session, Depends(write_session, scope="function")]
 
 
 def audit_read(

@@ -5,22 +5,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated
 
-from fastapi import Depends, HTTPException
+from fastapi import HTTPException
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from consent.errors import ConsentError
-from gateway.deps import write_session
 from gateway.runtime import Runtime
 from workflows.errors import WorkflowError
 from workflows.limits import Limits
-
-# Commit before the response is sent (FastAPI's default for yield dependencies is after): a client that
-# got 200 must be able to read its change at once, and a failed commit must not have answered 200.
-CommittedSession = Annotated[Session, Depends(write_session, scope="function")]
 
 
 class VersionedBody(BaseModel):

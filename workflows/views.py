@@ -11,8 +11,7 @@ from pydantic import BaseModel
 from sqlalchemy import select
 
 from detection.models import Finding
-from gateway.deps import CallerDep, ReadSession, RuntimeDep, audit_read
-from workflows.api_support import CommittedSession
+from gateway.deps import CallerDep, ReadSession, RuntimeDep, WriteSession, audit_read
 from workflows.cases import read_findings
 from workflows.models import Case, CaseState
 
@@ -61,7 +60,7 @@ def list_cases(
 
 
 @router.get("/{case_id}", response_model=CaseRead)
-def get_case(case_id: int, session: CommittedSession, caller: CallerDep, runtime: RuntimeDep) -> CaseRead:
+def get_case(case_id: int, session: WriteSession, caller: CallerDep, runtime: RuntimeDep) -> CaseRead:
     case = session.get(Case, case_id)
     if case is None:
         raise HTTPException(404, detail=f"no case {case_id}")

@@ -20,10 +20,10 @@ from consent.models import (
     Party,
 )
 from consent.service import DisclosureField, DisclosureGround, decide_disclosure
-from gateway.deps import CallerDep, RuntimeDep, audit_read
+from gateway.deps import CallerDep, RuntimeDep, WriteSession, audit_read
 from store import audit
 from workflows import service
-from workflows.api_support import CommittedSession, domain_errors, limits
+from workflows.api_support import domain_errors, limits
 from workflows.cases import read_findings
 from workflows.intake import parties
 from workflows.models import Intake
@@ -138,7 +138,7 @@ def _overview(session: Any, runtime: Any, case_id: int) -> ConsentOverview:
 
 @router.post("/{case_id}/consents", response_model=ConsentOverview, status_code=201, summary="Record consent")
 def post_consent(
-    case_id: int, body: ConsentBody, session: CommittedSession, caller: CallerDep, runtime: RuntimeDep
+    case_id: int, body: ConsentBody, session: WriteSession, caller: CallerDep, runtime: RuntimeDep
 ) -> ConsentOverview:
     with domain_errors():
         case = service.get_case(session, case_id)
@@ -167,7 +167,7 @@ def post_consent(
     summary="Record a legal basis without consent (meldrecht, acute danger)",
 )
 def post_legal_basis(
-    case_id: int, body: LegalBasisBody, session: CommittedSession, caller: CallerDep, runtime: RuntimeDep
+    case_id: int, body: LegalBasisBody, session: WriteSession, caller: CallerDep, runtime: RuntimeDep
 ) -> ConsentOverview:
     with domain_errors():
         case = service.get_case(session, case_id)
@@ -190,7 +190,7 @@ def post_legal_basis(
     "/{case_id}/legal-bases/{basis_id}/revoke", response_model=ConsentOverview, summary="Revoke a legal basis"
 )
 def revoke_legal_basis(
-    case_id: int, basis_id: int, session: CommittedSession, caller: CallerDep, runtime: RuntimeDep
+    case_id: int, basis_id: int, session: WriteSession, caller: CallerDep, runtime: RuntimeDep
 ) -> ConsentOverview:
     with domain_errors():
         case = service.get_case(session, case_id)
@@ -202,7 +202,7 @@ def revoke_legal_basis(
 
 @router.get("/{case_id}/consents", response_model=ConsentOverview, summary="Consents and legal bases")
 def get_consents(
-    case_id: int, session: CommittedSession, caller: CallerDep, runtime: RuntimeDep
+    case_id: int, session: WriteSession, caller: CallerDep, runtime: RuntimeDep
 ) -> ConsentOverview:
     with domain_errors():
         case = service.get_case(session, case_id)
@@ -212,7 +212,7 @@ def get_consents(
 
 @router.get("/{case_id}/disclosure", response_model=DisclosureRead, summary="May party X see field Y?")
 def get_disclosure(
-    case_id: int, party: Party, field: DisclosureField, session: CommittedSession, _caller: CallerDep
+    case_id: int, party: Party, field: DisclosureField, session: WriteSession, _caller: CallerDep
 ) -> DisclosureRead:
     with domain_errors():
         case = service.get_case(session, case_id)
@@ -224,7 +224,7 @@ def get_disclosure(
     "/{case_id}/shared-view/{party}", response_model=SharedView, summary="The case as a party sees it"
 )
 def get_shared_view(
-    case_id: int, party: Party, session: CommittedSession, caller: CallerDep, runtime: RuntimeDep
+    case_id: int, party: Party, session: WriteSession, caller: CallerDep, runtime: RuntimeDep
 ) -> SharedView:
     with domain_errors():
         case = service.get_case(session, case_id)

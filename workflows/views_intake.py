@@ -10,9 +10,9 @@ from sqlalchemy.orm import Session
 
 from consent.models import Party
 from consent.service import DisclosureGround
-from gateway.deps import CallerDep, RuntimeDep, audit_read
+from gateway.deps import CallerDep, RuntimeDep, WriteSession, audit_read
 from workflows import intake, service
-from workflows.api_support import CommittedSession, VersionedBody, domain_errors, limits
+from workflows.api_support import VersionedBody, domain_errors, limits
 from workflows.discharge import discharge_check_status, read_checklist, record_discharge_check
 from workflows.models import DischargeCheckRecord, Intake
 from workflows.schemas import Acknowledgement, AgreedTime, DischargeChecklist
@@ -92,7 +92,7 @@ def _intake(session: Session, case_id: int) -> IntakeRead:
 @router.get(
     "/{case_id}/intake", response_model=IntakeRead, summary="Required parties, acknowledgements, times"
 )
-def get_intake(case_id: int, session: CommittedSession, _caller: CallerDep) -> IntakeRead:
+def get_intake(case_id: int, session: WriteSession, _caller: CallerDep) -> IntakeRead:
     with domain_errors():
         return _intake(session, case_id)
 
@@ -101,7 +101,7 @@ def get_intake(case_id: int, session: CommittedSession, _caller: CallerDep) -> I
     "/{case_id}/intake", response_model=IntakeRead, summary="Request the joint intake (pages the parties)"
 )
 def post_intake(
-    case_id: int, body: VersionedBody, session: CommittedSession, caller: CallerDep, runtime: RuntimeDep
+    case_id: int, body: VersionedBody, session: WriteSession, caller: CallerDep, runtime: RuntimeDep
 ) -> IntakeRead:
     with domain_errors():
         case = service.get_case(session, case_id)
@@ -125,7 +125,7 @@ def post_acknowledgement(
     case_id: int,
     party: Party,
     body: Acknowledgement,
-    session: CommittedSession,
+    session: WriteSession,
     caller: CallerDep,
     runtime: RuntimeDep,
 ) -> IntakeRead:
@@ -146,7 +146,7 @@ def post_acknowledgement(
     "/{case_id}/intake/agreed-time", response_model=IntakeRead, summary="Record the agreed intake time"
 )
 def post_agreed_time(
-    case_id: int, body: ScheduleBody, session: CommittedSession, caller: CallerDep, runtime: RuntimeDep
+    case_id: int, body: ScheduleBody, session: WriteSession, caller: CallerDep, runtime: RuntimeDep
 ) -> IntakeRead:
     with domain_errors():
         case = service.get_case(session, case_id)
@@ -166,7 +166,7 @@ def post_agreed_time(
     "/{case_id}/discharge-check", response_model=DischargeCheckRead, summary="Save the safe-discharge check"
 )
 def put_discharge_check(
-    case_id: int, body: DischargeChecklist, session: CommittedSession, caller: CallerDep, runtime: RuntimeDep
+    case_id: int, body: DischargeChecklist, session: WriteSession, caller: CallerDep, runtime: RuntimeDep
 ) -> DischargeCheckRead:
     with domain_errors():
         case = service.get_case(session, case_id)
@@ -178,7 +178,7 @@ def put_discharge_check(
     "/{case_id}/discharge-check", response_model=DischargeCheckRead, summary="The safe-discharge check"
 )
 def get_discharge_check(
-    case_id: int, session: CommittedSession, caller: CallerDep, runtime: RuntimeDep
+    case_id: int, session: WriteSession, caller: CallerDep, runtime: RuntimeDep
 ) -> DischargeCheckRead:
     with domain_errors():
         case = service.get_case(session, case_id)

@@ -7,10 +7,10 @@ from typing import Any
 from fastapi import APIRouter, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from gateway.deps import CallerDep, RuntimeDep, audit_read
+from gateway.deps import CallerDep, RuntimeDep, WriteSession, audit_read
 from notifications.melding import MeldingPatch, as_document, render_pdf
 from workflows import melding, service
-from workflows.api_support import CommittedSession, domain_errors, problem
+from workflows.api_support import domain_errors, problem
 
 router = APIRouter(tags=["Veilig Thuis melding"])  # mounted under /api/cases by workflows.views
 
@@ -43,7 +43,7 @@ def _document(session: Any, runtime: Any, case_id: int, caller: Any) -> dict[str
 
 @router.post("/{case_id}/melding", status_code=201, summary="Prepare the melding, pre-filled from the case")
 def post_melding(
-    case_id: int, session: CommittedSession, caller: CallerDep, runtime: RuntimeDep
+    case_id: int, session: WriteSession, caller: CallerDep, runtime: RuntimeDep
 ) -> dict[str, Any]:
     with domain_errors():
         case = service.get_case(session, case_id)
@@ -53,7 +53,7 @@ def post_melding(
 
 @router.get("/{case_id}/melding", summary="The melding as structured JSON")
 def get_melding(
-    case_id: int, session: CommittedSession, caller: CallerDep, runtime: RuntimeDep
+    case_id: int, session: WriteSession, caller: CallerDep, runtime: RuntimeDep
 ) -> dict[str, Any]:
     with domain_errors():
         return _document(session, runtime, case_id, caller)
@@ -61,7 +61,7 @@ def get_melding(
 
 @router.patch("/{case_id}/melding", summary="Edit the draft melding")
 def patch_melding(
-    case_id: int, body: MeldingEdit, session: CommittedSession, caller: CallerDep, runtime: RuntimeDep
+    case_id: int, body: MeldingEdit, session: WriteSession, caller: CallerDep, runtime: RuntimeDep
 ) -> dict[str, Any]:
     with domain_errors():
         case = service.get_case(session, case_id)
@@ -74,7 +74,7 @@ def patch_melding(
     "/{case_id}/melding/approve", summary="The physician approves the melding; it is queued for delivery"
 )
 def approve_melding(
-    case_id: int, body: ApproveBody, session: CommittedSession, caller: CallerDep, runtime: RuntimeDep
+    case_id: int, body: ApproveBody, session: WriteSession, caller: CallerDep, runtime: RuntimeDep
 ) -> dict[str, Any]:
     with domain_errors():
         case = service.get_case(session, case_id)
@@ -84,7 +84,7 @@ def approve_melding(
 
 @router.post("/{case_id}/melding/delivery", summary="Record sent / delivered / failed")
 def post_delivery(
-    case_id: int, body: DeliveryBody, session: CommittedSession, caller: CallerDep, runtime: RuntimeDep
+    case_id: int, body: DeliveryBody, session: WriteSession, caller: CallerDep, runtime: RuntimeDep
 ) -> dict[str, Any]:
     with domain_errors():
         case = service.get_case(session, case_id)
@@ -99,9 +99,7 @@ def post_delivery(
     summary="The melding as PDF",
     responses={200: {"content": {"application/pdf": {}}}},
 )
-def get_melding_pdf(
-    case_id: int, session: CommittedSession, caller: CallerDep, runtime: RuntimeDep
-) -> Response:
+def get_melding_pdf(case_id: int, session: WriteSession, caller: CallerDep, runtime: RuntimeDep) -> Response:
     with domain_errors():
         case = service.get_case(session, case_id)
         row = melding.get_melding(session, case.id)

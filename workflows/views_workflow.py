@@ -8,9 +8,9 @@ from typing import Any, Literal
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from gateway.deps import CallerDep, RuntimeDep, audit_read
+from gateway.deps import CallerDep, RuntimeDep, WriteSession, audit_read
 from workflows import service, timers
-from workflows.api_support import CommittedSession, VersionedBody, domain_errors, limits
+from workflows.api_support import VersionedBody, domain_errors, limits
 from workflows.discharge import complete_discharge_check, discharge_check_status
 from workflows.intake import complete_intake
 from workflows.models import CaseFacts, CaseState
@@ -98,7 +98,7 @@ def _state(session: Any, runtime: Any, case_id: int) -> WorkflowState:
     response_model=list[dict[str, Any]],
     summary="Dismissed flags per rule and reason",
 )
-def get_dismissal_statistics(session: CommittedSession, _caller: CallerDep) -> list[dict[str, Any]]:
+def get_dismissal_statistics(session: WriteSession, _caller: CallerDep) -> list[dict[str, Any]]:
     from workflows.statistics import dismissals_by_rule
 
     counts = dismissals_by_rule(session)
@@ -107,7 +107,7 @@ def get_dismissal_statistics(session: CommittedSession, _caller: CallerDep) -> l
 
 @router.get("/{case_id}/workflow", response_model=WorkflowState, summary="Where the case stands")
 def get_workflow(
-    case_id: int, session: CommittedSession, _caller: CallerDep, runtime: RuntimeDep
+    case_id: int, session: WriteSession, _caller: CallerDep, runtime: RuntimeDep
 ) -> WorkflowState:
     with domain_errors():
         return _state(session, runtime, case_id)
@@ -117,7 +117,7 @@ def get_workflow(
     "/{case_id}/confirm", response_model=WorkflowState, summary="Confirm the concern (flagged → confirmed)"
 )
 def confirm_case(
-    case_id: int, body: ConfirmBody, session: CommittedSession, caller: CallerDep, runtime: RuntimeDep
+    case_id: int, body: ConfirmBody, session: WriteSession, caller: CallerDep, runtime: RuntimeDep
 ) -> WorkflowState:
     with domain_errors():
         case = service.get_case(session, case_id)
@@ -136,7 +136,7 @@ def confirm_case(
 
 @router.post("/{case_id}/dismiss", response_model=WorkflowState, summary="Dismiss the flag with a reason")
 def dismiss_case(
-    case_id: int, body: DismissBody, session: CommittedSession, caller: CallerDep, runtime: RuntimeDep
+    case_id: int, body: DismissBody, session: WriteSession, caller: CallerDep, runtime: RuntimeDep
 ) -> WorkflowState:
     with domain_errors():
         case = service.get_case(session, case_id)
@@ -154,7 +154,7 @@ def dismiss_case(
 
 @router.post("/{case_id}/reopen", response_model=WorkflowState, summary="Re-open a dismissed flag")
 def reopen_case(
-    case_id: int, body: ReopenBody, session: CommittedSession, caller: CallerDep, runtime: RuntimeDep
+    case_id: int, body: ReopenBody, session: WriteSession, caller: CallerDep, runtime: RuntimeDep
 ) -> WorkflowState:
     with domain_errors():
         case = service.get_case(session, case_id)
@@ -174,7 +174,7 @@ def reopen_case(
     "/{case_id}/transitions", response_model=WorkflowState, summary="Intake done, safe discharge, close"
 )
 def transition_case(
-    case_id: int, body: TransitionBody, session: CommittedSession, caller: CallerDep, runtime: RuntimeDep
+    case_id: int, body: TransitionBody, session: WriteSession, caller: CallerDep, runtime: RuntimeDep
 ) -> WorkflowState:
     with domain_errors():
         case = service.get_case(session, case_id)
@@ -203,7 +203,7 @@ def transition_case(
     "/{case_id}/timeline", response_model=list[TimelineEntry], summary="Every event: who, when, what, why"
 )
 def get_timeline(
-    case_id: int, session: CommittedSession, caller: CallerDep, runtime: RuntimeDep
+    case_id: int, session: WriteSession, caller: CallerDep, runtime: RuntimeDep
 ) -> list[TimelineEntry]:
     with domain_errors():
         case = service.get_case(session, case_id)
@@ -234,7 +234,7 @@ def put_meldcode_step(
     case_id: int,
     step: MeldcodeStep,
     body: MeldcodeBody,
-    session: CommittedSession,
+    session: WriteSession,
     caller: CallerDep,
     runtime: RuntimeDep,
 ) -> WorkflowState:
@@ -258,7 +258,7 @@ def put_meldcode_step(
     "/{case_id}/meldcode", response_model=dict[int, MeldcodeStepInput], summary="The meldcode steps so far"
 )
 def get_meldcode(
-    case_id: int, session: CommittedSession, caller: CallerDep, runtime: RuntimeDep
+    case_id: int, session: WriteSession, caller: CallerDep, runtime: RuntimeDep
 ) -> dict[int, MeldcodeStepInput]:
     with domain_errors():
         case = service.get_case(session, case_id)
@@ -270,7 +270,7 @@ def get_meldcode(
     "/{case_id}/kindcheck", response_model=WorkflowState, summary='"Zorgt u voor minderjarige kinderen?"'
 )
 def put_kindcheck(
-    case_id: int, body: KindcheckBody, session: CommittedSession, caller: CallerDep, runtime: RuntimeDep
+    case_id: int, body: KindcheckBody, session: WriteSession, caller: CallerDep, runtime: RuntimeDep
 ) -> WorkflowState:
     with domain_errors():
         case = service.get_case(session, case_id)
