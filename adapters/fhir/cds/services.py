@@ -25,6 +25,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 
+from adapters.fhir import writeback
 from adapters.fhir.cds import cards, prefetch
 from adapters.fhir.cds.prefetch import FhirServerAccess, PrefetchKey
 from adapters.fhir.models import CdsCard
@@ -255,6 +256,7 @@ def ensure_case(
         _remember_card(
             session, cards.card_uuid(service.id, found.reference, rule_ids), service, found, rule_ids
         )
+        writeback.request(session, runtime.settings, found)
         return _case_ref(found)
 
 

@@ -1,0 +1,67 @@
+"""Write-back to the EHR: a case's Flag, DetectedIssues, Tasks and Provenance, PUT to the EHR's FHIR server.
+
+Only when `SPOEDPLEIN_EHR_FHIR_URL` is set. `request(session, settings, case)` adds an outbox row
+(topic `fhir.writeback`, key per case version) in the caller's transaction; the handler builds the
+resources as they are now and PUTs each to `{base}/{type}/{stable id}`. A PUT with our stable id is an
+update-or-create, so a retry after a crash (the EHR got it, our commit did not happen) writes the same
+resource again instead of a second one. Any failure (connection, timeout, non-2xx) raises, the outbox
+keeps the row and retries it with back-off; nothing is half-marked as written.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from adapters.fhir import emitted
+from adapters.fhir.client import ehr_client
+from adapters.fhir.emitted import EmittedType
+from gateway.settings import Settings
+from store.handlers import handles
+from store.outbox import enqueue
+from workflows.models import Case
+
+TOPIC = "fhir.writeback"
+WRITTEN_BACK = (EmittedType.FLAG, EmittedType.DETECTED_ISSUE, EmittedType.TASK, EmittedType.PROVENANCE)
+
+
+class WritebackFailed(Exception):
+    """The EHR did not take a resource; the outbox retries (the text holds no patient data)."""
+
+
+def request(session: Session, settings: Settings, case: Case) -> bool:
+    """Queue the write-back of this version of the case; False when write-back is not configured."""
+    if not settings.ehr_fhir_url:
+        return False
+    enqueue(
+        session,
+        topic=TOPIC,
+        key=f"{TOPIC}:{case.id}:{case.version}",
+        payload={"case_id": case.id, "version": case.version},
+    )
+    return True
+
+
+def resources_to_write(session: Session, runtime: Any, case: Case) -> list[dict[str, Any]]:
+    subject = emitted.patient_reference(session, runtime.cipher, case)
+    return [
+        r for kind in WRITTEN_BACK for r in emitted.BUILDERS[kind](session, runtime.cipher, case, subject)
+    ]
+
+
+@handles(TOPIC)
+def write_back(runtime: Any, session: Session, payload: dict[str, Any]) -> None:
+    base = runtime.settings.ehr_fhir_url
+    case = session.get(Case, int(payload["case_id"]))
+    if not base or case is None:
+        return  # switched off since, or nothing to write: done
+    with ehr_client(runtime.settings) as client:
+        for resource in resources_to_write(session, runtime, case):
+            url = f"{base.rstrip('/')}/{resource['resourceType']}/{resource['id']}"
+            try:
+                reply = client.put(url, json=resource, headers={"Content-Type": "application/fhir+json"})
+            except Exception as exc:
+                raise WritebackFailed(f"{resource['resourceType']}: {type(exc).__name__}") from None
+            if not 200 <= reply.status_code < 300:
+                raise WritebackFailed(f"{resource['resourceType']}: EHR answered {reply.status_code}")
