@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import adapters.fhir.cds.auth
+import adapters.fhir.writeback  # noqa: F401
 import gateway.processing  # noqa: F401
 import notifications.handlers  # noqa: F401
 import workflows.timers  # noqa: F401  (the timer tick, a periodic job)
