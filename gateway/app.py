@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse
 
 from adapters.fhir import api as fhir_api
 from adapters.fhir.cds import views as cds_views
+from adapters.fhir.cds.cors import CdsCors
 from gateway.api import health, messages, presentations
 from gateway.runtime import Runtime
 from workflows import views as case_views
@@ -32,6 +33,8 @@ def create_app(runtime: Runtime) -> FastAPI:
         cds_views.router,
     ):
         app.include_router(router)
+    if runtime.settings.cds_cors_origins:
+        app.add_middleware(CdsCors, origins=runtime.settings.cds_cors_origins)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
