@@ -13,9 +13,13 @@ import pytest
 from sqlalchemy import func, select
 
 from detection.models import BSN_SYSTEM
+from gateway import handlers as _registered_topics  # noqa: F401  (inbox.process for the worker test)
+from gateway.outbox_runner import run_items
 from store.inbox import Channel, InboxMessage, read_raw
 from store.outbox import OutboxItem
+from tests import cds_helpers as cds
 from tests.fhir_helpers import GatewayServer, auth, make_runtime
+from workflows.models import Case
 
 CORPUS = Path("/work/shared/corpus/fhir/fhir-converter")
 INVALID_ON_PURPOSE = {
@@ -233,3 +237,21 @@ def test_corpus_valid_bundles_are_stored_and_invalid_ones_get_a_clear_outcome(ga
 
     assert set(refused) == INVALID_ON_PURPOSE
     assert len(inbox_rows(gateway)) == len(stored) == len(files) - 5
+    with gateway.runtime.db.read() as session:
+        item_ids = list(session.scalars(select(OutboxItem.id)))
+    run_items(gateway.runtime, item_ids)
+    assert {row.status for row in inbox_rows(gateway)} == {"processed"}
+
+
+def test_stored_bundle_is_processed_by_the_worker_into_a_case(gateway: GatewayServer) -> None:
+    bundle = transaction(cds.patient_resource(), cds.encounter_resource(), *cds.conditions(1))
+    assert httpx.post(f"{gateway.url}/fhir", json=bundle, headers=auth()).status_code == 200
+    with gateway.runtime.db.read() as session:
+        item_ids = list(session.scalars(select(OutboxItem.id)))
+
+    run_items(gateway.runtime, item_ids)
+
+    [row] = inbox_rows(gateway)
+    assert row.status == "processed", row.status_reason
+    with gateway.runtime.db.read() as session:
+        assert session.scalar(select(func.count()).select_from(Case)) == 1
