@@ -35,9 +35,9 @@ from detection.engine import detect, is_flagged
 from detection.models import Finding, Presentation, Severity, SourceRef
 from store import presentations
 from store.db import utcnow
-from workflows.cases import fingerprint, open_case_for_encounter, record_findings
+from workflows.cases import fingerprint, record_findings
 from workflows.discharge import discharge_check_status, guard_discharge
-from workflows.models import OPEN_STATES, Case
+from workflows.models import OPEN_STATES, Case, CaseFinding
 
 if TYPE_CHECKING:
     from gateway.runtime import Runtime
@@ -143,10 +143,31 @@ def call(runtime: Runtime, service: Service, request: HookRequest, *, case_url_b
     data = prefetch.resolve(service.prefetch, request.prefetch, request.context, server)
     if data.get(PrefetchKey.PATIENT) is None:
         raise FhirError.one(412, IssueType.PROCESSING, "prefetch patient: no Patient", "prefetch.patient")
-    presentation, findings = ANALYSED.get(data, service, runtime.settings.timezone)
+    analysis = ANALYSED.get(data, service, runtime.settings.timezone)
     if service.kind is ServiceKind.SIGNALS:
-        return _signals(runtime, service, presentation, findings, patient_id, case_url_base)
-    return _discharge(runtime, service, presentation, patient_id, request.hookInstance, case_url_base)
+        return _signals(runtime, service, analysis, patient_id, case_url_base)
+    return _discharge(
+        runtime, service, analysis.presentation, patient_id, request.hookInstance, case_url_base
+    )
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """What the detector made of one prefetch; shared between calls, never changed."""
+
+    presentation: Presentation
+    findings: list[Finding]
+    fingerprints: frozenset[tuple[str, str]]
+    rule_ids: tuple[str, ...]
+
+    @classmethod
+    def of(cls, presentation: Presentation, findings: list[Finding]) -> Analysis:
+        return cls(
+            presentation,
+            findings,
+            frozenset((f.rule_id, fingerprint(f)) for f in findings),
+            tuple(sorted({f.rule_id for f in findings})),
+        )
 
 
 class AnalysisCache:
@@ -158,12 +179,12 @@ class AnalysisCache:
     """
 
     def __init__(self, *, max_entries: int = 512, max_age_s: float = 300.0) -> None:
-        self._entries: OrderedDict[str, tuple[float, Presentation, list[Finding]]] = OrderedDict()
+        self._entries: OrderedDict[str, tuple[float, Analysis]] = OrderedDict()
         self._max_entries = max_entries
         self._max_age_s = max_age_s
         self._lock = threading.Lock()
 
-    def get(self, data: dict[str, Any], service: Service, zone: str) -> tuple[Presentation, list[Finding]]:
+    def get(self, data: dict[str, Any], service: Service, zone: str) -> Analysis:
         canonical = json.dumps([service.hook.value, zone, data], sort_keys=True, separators=(",", ":"))
         key = hashlib.sha256(canonical.encode()).hexdigest()
         now = time.monotonic()
@@ -171,14 +192,16 @@ class AnalysisCache:
             hit = self._entries.get(key)
             if hit is not None and now - hit[0] < self._max_age_s:
                 self._entries.move_to_end(key)
-                return hit[1], hit[2]
+                return hit[1]
         presentation = to_presentation(data, service, zone)
-        findings = detect(presentation) if service.kind is ServiceKind.SIGNALS else []
+        analysis = Analysis.of(
+            presentation, detect(presentation) if service.kind is ServiceKind.SIGNALS else []
+        )
         with self._lock:
-            self._entries[key] = (now, presentation, findings)
+            self._entries[key] = (now, analysis)
             while len(self._entries) > self._max_entries:
                 self._entries.popitem(last=False)
-        return presentation, findings
+        return analysis
 
 
 ANALYSED = AnalysisCache()
@@ -204,18 +227,13 @@ def _case_ref(case: Case) -> cards.CaseRef:
 
 
 def _signals(
-    runtime: Runtime,
-    service: Service,
-    presentation: Presentation,
-    findings: list[Finding],
-    patient_id: str,
-    case_url_base: str,
+    runtime: Runtime, service: Service, analysis: Analysis, patient_id: str, case_url_base: str
 ) -> dict[str, Any]:
-    if not is_flagged(findings):
+    if not is_flagged(analysis.findings):
         return {"cards": []}
-    case = ensure_case(runtime, service, presentation, findings)
-    rule_ids = tuple(sorted({f.rule_id for f in findings}))
-    return {"cards": [_signals_card(service.id, case, rule_ids, patient_id, f"{case_url_base}/{case.id}")]}
+    case = ensure_case(runtime, service, analysis)
+    case_url = f"{case_url_base}/{case.id}"
+    return {"cards": [_signals_card(service.id, case, analysis.rule_ids, patient_id, case_url)]}
 
 
 @lru_cache(maxsize=4096)
@@ -229,19 +247,30 @@ def _signals_card(
     )
 
 
-def ensure_case(
-    runtime: Runtime, service: Service, presentation: Presentation, findings: list[Finding]
-) -> cards.CaseRef:
+def ensure_case(runtime: Runtime, service: Service, analysis: Analysis) -> cards.CaseRef:
     """The encounter's open case holding these findings, written only when something is new."""
+    presentation, findings = analysis.presentation, analysis.findings
     encounter_ref = presentations.encounter_ref(runtime.pseudonyms, presentation)
-    wanted = {(f.rule_id, fingerprint(f)) for f in findings}
-    rule_ids = sorted({f.rule_id for f in findings})
+    rule_ids = list(analysis.rule_ids)
     with runtime.db.read() as session:
-        case = open_case_for_encounter(session, encounter_ref)
-        if case is not None and wanted <= {(f.rule_id, f.fingerprint) for f in case.findings}:
+        # Core selects, not ORM objects: this read is the whole cost of a repeated patient-view.
+        case = session.execute(
+            select(Case.id, Case.reference, Case.highest_severity, Case.opened_at)
+            .where(Case.encounter_ref == encounter_ref, Case.state.in_([s.value for s in OPEN_STATES]))
+            .order_by(Case.id.desc())
+            .limit(1)
+        ).first()
+        if case is not None:
+            rows = session.execute(
+                select(CaseFinding.rule_id, CaseFinding.fingerprint).where(CaseFinding.case_id == case.id)
+            )
+            known = {(rule_id, print_) for rule_id, print_ in rows}
             uid = cards.card_uuid(service.id, case.reference, rule_ids)
-            if session.get(CdsCard, uid) is not None:
-                return _case_ref(case)
+            if (
+                analysis.fingerprints <= known
+                and session.scalar(select(CdsCard.uuid).where(CdsCard.uuid == uid)) is not None
+            ):
+                return cards.CaseRef(case.id, case.reference, Severity(case.highest_severity), case.opened_at)
     with runtime.db.write() as session:
         record = presentations.save(
             session,
