@@ -11,6 +11,7 @@ import threading
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from adapters.fhir.cds import feedback, services
@@ -83,17 +84,22 @@ def discovery() -> JSONResponse:
 
 
 @router.post("/cds-services/{service_id}", summary="Call a CDS service")
-def call_service(
+async def call_service(
     service_id: str,
     body: services.HookRequest,
     request: Request,
-    runtime: RuntimeDep,
     authorization: AuthorizationHeader = None,
 ) -> JSONResponse:
+    # One hop to a worker thread for all the blocking work (JWT, jti, mapping, database); the runtime is
+    # read from the app directly so no sync dependency costs a second hop on this hot path.
+    runtime: Runtime = request.app.state.runtime
     service = _service(service_id)
-    authenticate(request, runtime, authorization)
-    answer = services.call(runtime, service, body, case_url_base=f"{public_base(runtime)}/cases")
-    return JSONResponse(answer)
+
+    def work() -> dict[str, Any]:
+        authenticate(request, runtime, authorization)
+        return services.call(runtime, service, body, case_url_base=f"{public_base(runtime)}/cases")
+
+    return JSONResponse(await run_in_threadpool(work))
 
 
 @router.post("/cds-services/{service_id}/feedback", summary="Feedback on the cards of a CDS service")
