@@ -10,8 +10,9 @@ import asyncio
 import logging
 import os
 import threading
+from collections.abc import Coroutine
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -94,9 +95,19 @@ def serve() -> None:
     _configure_logging()
     runtime = Runtime.start(get_settings())
     try:
-        asyncio.run(serve_gateway(runtime))
+        _run_event_loop(serve_gateway(runtime))
     finally:
         runtime.close()
+
+
+def _run_event_loop(main: Coroutine[Any, Any, None]) -> None:
+    """uvloop when installed (it comes with uvicorn[standard]): less CPU per socket operation."""
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(main)
+    else:
+        uvloop.run(main)
 
 
 @app.command()

@@ -28,14 +28,10 @@ class StoreUnavailable(Exception):
 
 
 class GroupCommitWriter:
-    def __init__(
-        self, db: Database, cipher: FieldCipher, *, max_batch: int = 128, linger_s: float = 0.002
-    ) -> None:
+    def __init__(self, db: Database, cipher: FieldCipher, *, max_batch: int = 128) -> None:
         self._db = db
         self._cipher = cipher
         self._max_batch = max_batch
-        self._linger_s = linger_s
-        self._last_batch_size = 0
         self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
         self.batches = 0
         self.messages = 0
@@ -60,19 +56,15 @@ class GroupCommitWriter:
                 return
             batch = [item]
             stop_after = False
-            # Under load (the last batch had company) wait a moment for more: a commit's cost is mostly
-            # per transaction, so ten messages in one commit cost little more than one.
-            linger = self._linger_s if self._last_batch_size > 1 else 0.0
             while len(batch) < self._max_batch:
                 try:
-                    more = self._queue.get(timeout=linger) if linger else self._queue.get_nowait()
+                    more = self._queue.get_nowait()
                 except queue.Empty:
                     break
                 if more is _STOP:
                     stop_after = True
                     break
                 batch.append(more)
-            self._last_batch_size = len(batch)
             self._commit(batch)  # type: ignore[arg-type]  # _STOP was filtered above
             if stop_after:
                 return

@@ -177,8 +177,9 @@ class _HotPathSQL:
     the text format SQLAlchemy itself stores; psycopg's `%s` and aware datetimes."""
 
     def __init__(self, session: Session) -> None:
-        self._connection = session.connection()
-        self._sqlite = self._connection.dialect.name == "sqlite"
+        connection = session.connection()  # joins the session's transaction
+        self._sqlite = connection.dialect.name == "sqlite"
+        self._cursor = connection.connection.cursor()  # the driver's own cursor: no per-statement layers
 
     def marks(self, count: int) -> str:
         return ", ".join(["?" if self._sqlite else "%s"] * count)
@@ -189,8 +190,9 @@ class _HotPathSQL:
         return moment
 
     def rows(self, statement: str, params: Sequence[object]) -> list[tuple[Any, ...]]:
-        result = self._connection.exec_driver_sql(statement, tuple(params))
-        return [tuple(row) for row in result]
+        cursor = self._cursor
+        cursor.execute(statement, tuple(params))
+        return [tuple(row) for row in cursor.fetchall()] if cursor.description else []
 
 
 def store_one(session: Session, cipher: FieldCipher, message: NewMessage) -> StoredAnswer:
