@@ -361,3 +361,13 @@ def test_hook_body_that_is_not_a_cds_request_is_400(setup: Setup) -> None:
 
     assert reply.status_code == 400
     assert reply.json()["resourceType"] == "OperationOutcome"
+
+
+def test_prefetch_of_the_wrong_resource_type_is_400_naming_the_key(setup: Setup) -> None:
+    data = cds.prefetch()
+    data["observations"] = {"resourceType": "Nope"}
+
+    reply = setup.call(SIGNALS_PV, cds.hook_request("patient-view", data))
+
+    assert reply.status_code == 400
+    assert reply.json()["issue"][0]["expression"] == ["prefetch.observations"]

@@ -187,6 +187,25 @@ def test_invalid_element_gets_400_operation_outcome_naming_its_path_and_nothing_
             },
             "Bundle.entry[0].request.method",
         ),
+        (
+            "/fhir",
+            {
+                "resourceType": "Bundle",
+                "type": "collection",
+                "entry": [{"resource": {"resourceType": "Nope"}}],
+            },
+            "Bundle.entry[0].resource.resourceType",
+        ),
+        (
+            "/fhir",
+            {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": {}}]},
+            "Bundle.entry[0].resource",
+        ),
+        (
+            "/fhir/Patient",
+            {"resourceType": "Patient", "contained": [{"resourceType": "Nope"}]},
+            "Patient.contained[0].resourceType",
+        ),
     ],
 )
 def test_each_kind_of_bad_request_names_where_it_is_wrong(

@@ -141,7 +141,7 @@ def prepare_bundle(body: bytes, zone: ZoneInfo) -> Prepared:
     keys: list[EntryKey] = []
     for index, entry in enumerate(entries):
         resource = entry.get("resource")
-        if not isinstance(resource, dict):
+        if not isinstance(resource, dict) or not resource.get("resourceType"):
             raise FhirError.one(
                 400, IssueType.REQUIRED, "entry without a resource", f"Bundle.entry[{index}].resource"
             )

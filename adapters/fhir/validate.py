@@ -55,14 +55,59 @@ def validate_resource(data: dict[str, Any]) -> Resource:
     """The R4B model of `data`, or a `FhirError` naming every invalid element."""
     resource_type = data.get("resourceType")
     cls = model_class(resource_type)
+    _check_nested_types(data, str(resource_type))
     try:
         return cls.model_validate(data)
     except ValidationError as exc:
         issues = [_issue(str(resource_type), error) for error in exc.errors()[:MAX_ISSUES]]
         raise FhirError(400, issues) from None
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, KeyError) as exc:
         # Some fhir.resources validators raise plain errors; their type is all we pass on.
         raise FhirError.one(400, IssueType.VALUE, f"{resource_type}: {type(exc).__name__}") from None
+
+
+_KNOWN_TYPES: set[str] = set()
+
+
+def _known(resource_type: object) -> bool:
+    if isinstance(resource_type, str) and resource_type in _KNOWN_TYPES:
+        return True
+    try:
+        model_class(resource_type)
+    except FhirError:
+        return False
+    _KNOWN_TYPES.add(str(resource_type))
+    return True
+
+
+def _bad_type_keys(value: Any) -> list[int | str] | None:
+    """The keys (innermost first) leading to the first nested unknown `resourceType`, if any.
+
+    The path is only built on the way back from a find: walking a large valid Bundle stays cheap.
+    """
+    items = value.items() if isinstance(value, dict) else enumerate(value)
+    for key, item in items:
+        if isinstance(item, dict):
+            if "resourceType" in item and not _known(item["resourceType"]):
+                return ["resourceType", key]
+            found = _bad_type_keys(item)
+        elif isinstance(item, list):
+            found = _bad_type_keys(item)
+        else:
+            continue
+        if found is not None:
+            found.append(key)
+            return found
+    return None
+
+
+def _check_nested_types(value: Any, path: str) -> None:
+    """Every nested `resourceType` (contained, Bundle entries, Parameters) must be a known resource type,
+    checked first so the error names its path (the model would fail with a bare KeyError)."""
+    keys = _bad_type_keys(value)
+    if keys is not None:
+        where = fhirpath(path, tuple(reversed(keys)))
+        raise FhirError.one(400, IssueType.INVALID, "not a FHIR R4 resource type", where)
 
 
 def fhirpath(root: str, loc: tuple[int | str, ...]) -> str:

@@ -48,6 +48,14 @@ def templates(*, with_encounter: bool) -> dict[str, str]:
     }
 
 
+RESOURCE_TYPE: dict[str, str] = {
+    PrefetchKey.PATIENT: "Patient",
+    PrefetchKey.ENCOUNTER: "Encounter",
+    PrefetchKey.CONDITIONS: "Condition",
+    PrefetchKey.OBSERVATIONS: "Observation",
+}
+
+
 @dataclass(frozen=True)
 class FhirServerAccess:
     base: str
@@ -93,6 +101,8 @@ def resolve(
             fetched = _fetch(client, server.base, query)
             if isinstance(fetched, str):
                 missing.append(_missing(key, fetched))
+            elif fetched.get("resourceType") not in ("Bundle", RESOURCE_TYPE.get(key)):
+                missing.append(_missing(key, f"fhirServer answered a {fetched.get('resourceType')}"))
             else:
                 out[key] = fetched
     finally:
@@ -110,9 +120,10 @@ def _missing(key: str, why: str) -> Issue:
 def _checked(key: str, value: Any) -> Any:
     if value is None:
         return None
-    if not isinstance(value, dict) or not isinstance(value.get("resourceType"), str):
+    expected = RESOURCE_TYPE.get(key)
+    if not isinstance(value, dict) or value.get("resourceType") not in ("Bundle", expected):
         raise FhirError.one(
-            400, IssueType.STRUCTURE, "prefetch value is not a FHIR resource", f"prefetch.{key}"
+            400, IssueType.STRUCTURE, f"prefetch value must be a {expected} or a Bundle", f"prefetch.{key}"
         )
     return value
 
@@ -135,10 +146,13 @@ def _fetch(client: httpx.Client, base: str, query: str) -> dict[str, Any] | str:
     return data
 
 
-def resources_of(value: Any) -> list[dict[str, Any]]:
-    """The resources in a prefetch value: itself, or the entries of a (searchset) Bundle."""
+def resources_of(key: str, value: Any) -> list[dict[str, Any]]:
+    """The resources of the key's type in a prefetch value: itself, or those among a Bundle's entries
+    (a searchset may also carry e.g. an OperationOutcome entry, which is not ours to map)."""
     if value is None:
         return []
+    expected = RESOURCE_TYPE.get(key)
+    found = [value]
     if value.get("resourceType") == "Bundle":
-        return [e["resource"] for e in value.get("entry") or [] if isinstance(e, dict) and e.get("resource")]
-    return [value]
+        found = [e.get("resource") for e in value.get("entry") or [] if isinstance(e, dict)]
+    return [r for r in found if isinstance(r, dict) and r.get("resourceType") == expected]

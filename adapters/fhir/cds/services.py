@@ -141,7 +141,7 @@ def call(runtime: Runtime, service: Service, request: HookRequest, *, case_url_b
         else None
     )
     data = prefetch.resolve(service.prefetch, request.prefetch, request.context, server)
-    if data.get(PrefetchKey.PATIENT) is None:
+    if not prefetch.resources_of(PrefetchKey.PATIENT, data.get(PrefetchKey.PATIENT)):
         raise FhirError.one(412, IssueType.PROCESSING, "prefetch patient: no Patient", "prefetch.patient")
     analysis = ANALYSED.get(data, service, runtime.settings.timezone)
     if service.kind is ServiceKind.SIGNALS:
@@ -208,7 +208,7 @@ ANALYSED = AnalysisCache()
 
 
 def to_presentation(data: dict[str, Any], service: Service, zone: str) -> Presentation:
-    entries = [{"resource": r} for key in service.prefetch for r in prefetch.resources_of(data.get(key))]
+    entries = [{"resource": r} for key in service.prefetch for r in prefetch.resources_of(key, data.get(key))]
     bundle = {"resourceType": "Bundle", "type": "collection", "entry": entries}
     try:
         presentation = bundle_to_presentation(bundle, default_zone=zone)
