@@ -55,7 +55,7 @@ def validate_resource(data: dict[str, Any]) -> Resource:
     """The R4B model of `data`, or a `FhirError` naming every invalid element."""
     resource_type = data.get("resourceType")
     cls = model_class(resource_type)
-    _check_nested_types(data, str(resource_type))
+    check_nested_types(data, str(resource_type))
     try:
         return cls.model_validate(data)
     except ValidationError as exc:
@@ -101,7 +101,7 @@ def _bad_type_keys(value: Any) -> list[int | str] | None:
     return None
 
 
-def _check_nested_types(value: Any, path: str) -> None:
+def check_nested_types(value: Any, path: str) -> None:
     """Every nested `resourceType` (contained, Bundle entries, Parameters) must be a known resource type,
     checked first so the error names its path (the model would fail with a bare KeyError)."""
     keys = _bad_type_keys(value)

@@ -31,6 +31,7 @@ from adapters.fhir.cds.prefetch import FhirServerAccess, PrefetchKey
 from adapters.fhir.models import CdsCard
 from adapters.fhir.outcome import FhirError, IssueType
 from adapters.fhir.to_presentation import FhirMappingError, bundle_to_presentation
+from adapters.fhir.validate import check_nested_types
 from detection.engine import detect, is_flagged
 from detection.models import Finding, Presentation, Severity, SourceRef
 from store import presentations
@@ -210,6 +211,9 @@ ANALYSED = AnalysisCache()
 def to_presentation(data: dict[str, Any], service: Service, zone: str) -> Presentation:
     entries = [{"resource": r} for key in service.prefetch for r in prefetch.resources_of(key, data.get(key))]
     bundle = {"resourceType": "Bundle", "type": "collection", "entry": entries}
+    for key in service.prefetch:
+        if data.get(key) is not None:
+            check_nested_types(data[key], f"prefetch.{key}")
     try:
         presentation = bundle_to_presentation(bundle, default_zone=zone)
     except FhirMappingError as exc:
