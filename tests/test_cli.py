@@ -9,6 +9,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -39,7 +40,7 @@ def cli(
 
 
 @pytest.fixture(scope="module")
-def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, object]]:
+def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """`spoedplein run` on a fresh data directory, MLLP over mutual TLS."""
     work = tmp_path_factory.mktemp("cli")
     hospital = CertificateAuthority(work, "hospital")
@@ -77,7 +78,7 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, obje
     proc.wait(timeout=40)
 
 
-def test_run_prints_where_it_listens_and_the_api_token(running: dict[str, object]) -> None:
+def test_run_prints_where_it_listens_and_the_api_token(running: dict[str, Any]) -> None:
     banner = str(running["banner"])
     assert f"127.0.0.1:{running['mllp']} (TLS)" in banner
     assert f"http://127.0.0.1:{running['http']}" in banner
@@ -89,41 +90,39 @@ def test_run_prints_where_it_listens_and_the_api_token(running: dict[str, object
     assert httpx.get(f"http://127.0.0.1:{running['http']}/api/messages").status_code == 401
 
 
-def test_send_over_mutual_tls_prints_the_ack(running: dict[str, object], tmp_path: Path) -> None:
+def test_send_over_mutual_tls_prints_the_ack(running: dict[str, Any], tmp_path: Path) -> None:
     message = tmp_path / "one.hl7"
     message.write_text(ADT.format(cid="CLI-1").replace("\r", "\n"))  # LF endings, as files often have
-    result = cli("send", str(message), "--port", str(running["mllp"]), *running["tls"])  # type: ignore[arg-type]
+    result = cli("send", str(message), "--port", str(running["mllp"]), *running["tls"])
     assert result.returncode == 0, result.stderr
     assert "MSA|AA|CLI-1" in result.stdout
 
 
-def test_send_without_a_client_certificate_is_refused(running: dict[str, object], tmp_path: Path) -> None:
+def test_send_without_a_client_certificate_is_refused(running: dict[str, Any], tmp_path: Path) -> None:
     message = tmp_path / "one.hl7"
     message.write_text(ADT.format(cid="CLI-NOCERT"))
-    hospital: CertificateAuthority = running["hospital"]  # type: ignore[assignment]
+    hospital: CertificateAuthority = running["hospital"]
     result = cli("send", str(message), "--port", str(running["mllp"]), "--tls-ca", str(hospital.cert_path))
     assert result.returncode == 1
     assert "no ACK" in result.stderr and "MSA|" not in result.stdout
 
 
-def test_replay_summarises_accepted_rejected_and_duplicates(
-    running: dict[str, object], tmp_path: Path
-) -> None:
+def test_replay_summarises_accepted_rejected_and_duplicates(running: dict[str, Any], tmp_path: Path) -> None:
     batch = tmp_path / "batch.txt"
     framed = b"\x0b" + ADT.format(cid="R-2").encode() + b"\x1c\r"
     batch.write_bytes(
         ADT.format(cid="R-1").replace("\r", "\r\n").encode() + framed + ADT.format(cid="R-1").encode()
         + ADT.format(cid="R-3").replace("|2.5\r", "|9.9\r", 1).encode()
     )  # fmt: skip
-    result = cli("replay", str(batch), "--port", str(running["mllp"]), *running["tls"])  # type: ignore[arg-type]
+    result = cli("replay", str(batch), "--port", str(running["mllp"]), *running["tls"])
     assert result.returncode == 0, result.stderr
     assert "4 messages: 2 accepted, 1 duplicates, 1 rejected, 0 without answer" in result.stdout
     assert "203 Unsupported version id" in result.stdout
 
 
-def test_replay_of_the_public_corpus_accounts_for_every_file(running: dict[str, object]) -> None:
+def test_replay_of_the_public_corpus_accounts_for_every_file(running: dict[str, Any]) -> None:
     corpus = CORPUS / "hl7v2" / "fhir-converter"
-    result = cli("replay", str(corpus), "--port", str(running["mllp"]), *running["tls"])  # type: ignore[arg-type]
+    result = cli("replay", str(corpus), "--port", str(running["mllp"]), *running["tls"])
     assert result.returncode == 0, result.stderr
     assert "139 messages:" in result.stdout and "0 without answer" in result.stdout
 
