@@ -274,3 +274,13 @@ def test_stored_bundle_is_processed_by_the_worker_into_a_case(gateway: GatewaySe
     assert row.status == "processed", row.status_reason
     with gateway.runtime.db.read() as session:
         assert session.scalar(select(func.count()).select_from(Case)) == 1
+
+
+def test_put_of_a_resource_is_stored_once_and_its_id_must_match_the_url(gateway: GatewayServer) -> None:
+    first = httpx.put(f"{gateway.url}/fhir/Encounter/enc-1", json=encounter(), headers=auth())
+    again = httpx.put(f"{gateway.url}/fhir/Encounter/enc-1", json=encounter(), headers=auth())
+    mismatch = httpx.put(f"{gateway.url}/fhir/Encounter/enc-2", json=encounter(), headers=auth())
+
+    assert (first.status_code, again.status_code, mismatch.status_code) == (201, 200, 400)
+    assert mismatch.json()["issue"][0]["expression"] == ["Encounter.id"]
+    assert len(inbox_rows(gateway)) == 1

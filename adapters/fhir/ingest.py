@@ -183,20 +183,27 @@ def prepare_bundle(body: bytes, zone: ZoneInfo) -> Prepared:
     )
 
 
-def prepare_resource(resource_type: str, body: bytes, zone: ZoneInfo) -> Prepared:
+def prepare_resource(
+    resource_type: str, body: bytes, zone: ZoneInfo, *, url_id: str | None = None
+) -> Prepared:
+    """One resource, from `POST /fhir/{type}` or (with `url_id`) `PUT /fhir/{type}/{id}`."""
     try:
         accepted = IngestType(resource_type)
     except ValueError:
         raise FhirError.one(
             400,
             IssueType.NOT_SUPPORTED,
-            f"POST /fhir/{{type}} accepts {', '.join(t.value for t in IngestType)}",
+            f"/fhir/{{type}} accepts {', '.join(t.value for t in IngestType)}",
             "resourceType",
         ) from None
     data = parse_json(body)
     if data.get("resourceType") != accepted.value:
         raise FhirError.one(
             400, IssueType.INVALID, f"resourceType must be {accepted.value} at this URL", "resourceType"
+        )
+    if url_id is not None and data.get("id") != url_id:
+        raise FhirError.one(
+            400, IssueType.INVALID, "the id in the body must be the id in the URL", f"{accepted}.id"
         )
     data = normalise(data, zone)
     validate_resource(data)
@@ -279,5 +286,19 @@ async def post_resource(
 
     def work() -> Answer:
         return accept(runtime, prepare_resource(resource_type, body, zone), sender="fhir-rest")
+
+    return _response(await run_in_threadpool(work))
+
+
+@router.put("/fhir/{resource_type}/{resource_id}", summary="Accept one resource as an update (or create)")
+async def put_resource(
+    resource_type: str, resource_id: str, request: Request, runtime: RuntimeDep, _caller: CallerDep
+) -> FhirResponse:
+    body = await request.body()
+    zone = ZoneInfo(runtime.settings.timezone)
+
+    def work() -> Answer:
+        prepared = prepare_resource(resource_type, body, zone, url_id=resource_id)
+        return accept(runtime, prepared, sender="fhir-rest")
 
     return _response(await run_in_threadpool(work))
