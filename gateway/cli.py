@@ -16,6 +16,7 @@ from typing import Annotated, Any
 
 import typer
 
+from gateway.commands import fhir as fhir_commands
 from gateway.commands import hl7 as hl7_commands
 from gateway.commands import workflow as workflow_commands
 from gateway.settings import get_settings
@@ -27,6 +28,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 hl7_commands.register(app)
+fhir_commands.register(app)
 workflow_commands.register(app)
 try:
     from gateway.commands import detection as detection_commands
