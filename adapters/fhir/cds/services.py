@@ -36,7 +36,7 @@ from detection.engine import detect, is_flagged
 from detection.models import Finding, Presentation, Severity, SourceRef
 from store import presentations
 from store.db import utcnow
-from workflows.cases import fingerprint, record_findings
+from workflows.cases import fingerprint, open_case_for_encounter, record_findings
 from workflows.discharge import discharge_check_status, guard_discharge
 from workflows.models import OPEN_STATES, Case, CaseFinding
 
@@ -276,6 +276,14 @@ def ensure_case(runtime: Runtime, service: Service, analysis: Analysis) -> cards
             ):
                 return cards.CaseRef(case.id, case.reference, Severity(case.highest_severity), case.opened_at)
     with runtime.db.write() as session:
+        existing = open_case_for_encounter(session, encounter_ref)
+        if existing is not None and analysis.fingerprints <= {
+            (f.rule_id, f.fingerprint) for f in existing.findings
+        }:
+            # The feed already brought these findings: only the card is new.
+            uid = cards.card_uuid(service.id, existing.reference, rule_ids)
+            _remember_card(session, uid, service, existing, rule_ids)
+            return _case_ref(existing)
         record = presentations.save(
             session,
             cipher=runtime.cipher,
