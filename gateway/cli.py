@@ -122,7 +122,15 @@ def worker(
     _configure_logging()
     pool = ["--pool=solo"] if concurrency <= 1 else ["--pool=threads", f"--concurrency={concurrency}"]
     celery_app.worker_main(
-        ["worker", "--loglevel=WARNING", "--without-gossip", "--without-mingle", "--without-heartbeat", *pool]
+        [
+            "worker",
+            "--quiet",
+            "--loglevel=WARNING",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+            *pool,
+        ]
     )
 
 
