@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import select
 
 from adapters.fhir.models import FhirSubscription, FhirSubscriptionGap
+from adapters.fhir.subscriptions import recover_gaps
 from store.inbox import InboxMessage
 from tests.fhir_helpers import EhrFhirServer, GatewayServer, auth, make_runtime
 
@@ -231,3 +232,58 @@ def test_bundle_that_is_not_a_notification_is_400(setup: Setup) -> None:
 
     assert reply.status_code == 400
     assert reply.json()["issue"][0]["expression"] == ["Bundle.type"]
+
+
+def open_gaps(setup: Setup) -> list[tuple[int, int]]:
+    with setup.gateway.runtime.db.read() as session:
+        rows = session.execute(select(FhirSubscriptionGap).where(FhirSubscriptionGap.resolved_at.is_(None)))
+        return [(g.first_missing, g.last_missing) for g in rows.scalars()]
+
+
+def test_a_late_event_closes_its_gap(setup: Setup) -> None:
+    setup.notify(notification("handshake", since=0))
+    setup.notify(
+        notification(
+            "event-notification", since=2, events=[(2, "Encounter/e2")], entries=[full_entry(encounter("e2"))]
+        )
+    )
+    assert open_gaps(setup) == [(1, 1)]
+
+    setup.notify(
+        notification(
+            "event-notification", since=2, events=[(1, "Encounter/e1")], entries=[full_entry(encounter("e1"))]
+        )
+    )
+
+    assert open_gaps(setup) == []
+    assert setup.inbox_count() == 2
+
+
+def test_gap_recovery_asks_the_ehr_for_the_missing_events_and_closes_the_gap(setup: Setup) -> None:
+    setup.notify(notification("handshake", since=0))
+    setup.notify(notification("heartbeat", since=2))
+    assert open_gaps(setup) == [(1, 2)]
+    events = [(1, "Encounter/e1"), (2, "Encounter/e2")]
+    setup.ehr.resources[f"{SUBSCRIPTION}/$events"] = notification(
+        "query-event",
+        since=2,
+        events=events,
+        entries=[full_entry(encounter("e1")), full_entry(encounter("e2"))],
+    )
+
+    assert recover_gaps(setup.gateway.runtime) == 1
+    assert recover_gaps(setup.gateway.runtime) == 0  # nothing left to ask for
+
+    [asked] = [r for r in setup.ehr.requests if "$events" in r.path]
+    assert asked.path.startswith(f"/fhir/{SUBSCRIPTION}/$events?eventsSinceNumber=1&eventsUntilNumber=2")
+    assert open_gaps(setup) == []
+    assert setup.inbox_count() == 1  # one Bundle holding both recovered Encounters
+
+
+def test_gap_the_ehr_cannot_fill_stays_open(setup: Setup) -> None:
+    setup.notify(notification("handshake", since=0))
+    setup.notify(notification("heartbeat", since=3))
+
+    assert recover_gaps(setup.gateway.runtime) == 0  # the EHR answers 404 to $events
+
+    assert open_gaps(setup) == [(1, 3)]

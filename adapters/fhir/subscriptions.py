@@ -19,7 +19,9 @@ nothing changes, and the EHR's retry (or the next heartbeat's gap) brings it bac
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
@@ -39,6 +41,9 @@ from adapters.fhir.validate import parse_json, validate_resource
 from gateway.deps import CallerDep, ReadSession, RuntimeDep
 from gateway.runtime import Runtime
 from store.db import utcnow
+from store.periodic import every
+
+log = logging.getLogger(__name__)
 
 NOTIFICATION_TYPES = frozenset(
     {"handshake", "heartbeat", "event-notification", "query-status", "query-event"}
@@ -195,6 +200,20 @@ def _record_gap(session: Session, sub: FhirSubscription, first: int, last: int, 
         )
 
 
+def _resolve_gaps(session: Session, sub: FhirSubscription, numbers: set[int], now: datetime) -> None:
+    """Close every open gap whose event numbers have all arrived now (late delivery or `$events`)."""
+    if not numbers:
+        return
+    gaps = session.execute(
+        select(FhirSubscriptionGap).where(
+            FhirSubscriptionGap.subscription_id == sub.id, FhirSubscriptionGap.resolved_at.is_(None)
+        )
+    ).scalars()
+    for gap in gaps:
+        if all(n in numbers for n in range(gap.first_missing, gap.last_missing + 1)):
+            gap.resolved_at = now
+
+
 def apply(session: Session, note: Notification) -> FhirSubscription:
     """Update the subscription's state and record gaps, in the caller's transaction."""
     sub = session.execute(
@@ -212,10 +231,11 @@ def apply(session: Session, note: Notification) -> FhirSubscription:
     if note.type == "handshake":
         sub.handshake_at = now
         sub.status = note.status or SubscriptionStatus.ACTIVE
-    elif note.type == "event-notification":
+    elif note.type in ("event-notification", "query-event"):
         sub.last_event_at = now
+        _resolve_gaps(session, sub, set(note.event_numbers), now)
         for number in sorted(set(note.event_numbers)):
-            if number > sub.events_seen + 1:
+            if number > sub.events_seen + 1 and note.type == "event-notification":
                 _record_gap(session, sub, sub.events_seen + 1, number - 1, GapSource.EVENT)
             sub.events_seen = max(sub.events_seen, number)
     else:
@@ -245,6 +265,61 @@ def handle(runtime: Runtime, body: bytes) -> dict[str, Any]:
         if prepared is not None:
             ingest.store(session, runtime.cipher, prepared, sender="fhir-subscription")
     return information(f"{note.type} accepted")
+
+
+MAX_GAPS_PER_ROUND = 20
+
+
+def recover_gaps(runtime: Runtime) -> int:
+    """Ask the EHR (`Subscription/{id}/$events`) for the events of open gaps and take them in as
+    notifications; a gap closes when all its events came back. Returns how many answers were taken in.
+
+    Idempotent: resources dedupe in the inbox, and a gap the EHR cannot fill stays open (and listed).
+    """
+    base = runtime.settings.ehr_fhir_url
+    if not base:
+        return 0
+    with runtime.db.read() as session:
+        gaps = session.execute(
+            select(
+                FhirSubscriptionGap.first_missing,
+                FhirSubscriptionGap.last_missing,
+                FhirSubscription.reference,
+            )
+            .join(FhirSubscription, FhirSubscription.id == FhirSubscriptionGap.subscription_id)
+            .where(FhirSubscriptionGap.resolved_at.is_(None))
+            .order_by(FhirSubscriptionGap.id)
+            .limit(MAX_GAPS_PER_ROUND)
+        ).all()
+    taken = 0
+    with ehr_client(runtime.settings) as client:
+        for first, last, reference in gaps:
+            url = resolve_reference(base, reference)
+            if url is None:
+                continue
+            params: dict[str, str | int] = {
+                "eventsSinceNumber": first,
+                "eventsUntilNumber": last,
+                "content": "full-resource",
+            }
+            try:
+                reply = client.get(f"{url}/$events", params=params)
+            except Exception as exc:  # the EHR is down: the next round tries again
+                log.info("gap recovery: %s", type(exc).__name__)
+                continue
+            if reply.status_code != 200:
+                continue
+            try:
+                handle(runtime, reply.content)
+                taken += 1
+            except FhirError as exc:
+                log.warning("gap recovery: the EHR's $events answer was refused (%s)", exc.issues[0].code)
+    return taken
+
+
+@every(60, name="fhir.recover_subscription_gaps")
+def recover_gaps_job(runtime: Runtime) -> None:
+    recover_gaps(runtime)
 
 
 router = APIRouter(tags=["fhir"], route_class=FhirRoute)
