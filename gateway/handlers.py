@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import adapters.fhir.cds.auth
+import adapters.fhir.cds.auth  # CDS jti purge (periodic)
+import adapters.fhir.subscriptions  # subscription gap recovery (periodic)
 import adapters.fhir.writeback  # noqa: F401
 import gateway.processing  # noqa: F401
 import notifications.handlers  # noqa: F401
