@@ -20,7 +20,15 @@ from detection.models import Severity
 
 CARD_NAMESPACE = uuid.UUID("5b0d7f3e-6a43-4f2b-9a59-2f1c1c5e0a11")
 OVERRIDE_SYSTEM = f"{resources.SYSTEM_BASE}/CodeSystem/cds-override-reason"
-SOURCE = {"label": "Spoedplein (ETZ)", "topic": {"system": f"{resources.SYSTEM_BASE}/CodeSystem/cds-topic"}}
+SOURCE = {
+    "label": "Spoedplein (ETZ)",
+    # Neutral on purpose: some EHRs show the topic next to the card.
+    "topic": {
+        "system": f"{resources.SYSTEM_BASE}/CodeSystem/cds-topic",
+        "code": "spoedplein",
+        "display": "Spoedplein",
+    },
+}
 MAX_SUMMARY = 139
 
 
