@@ -39,15 +39,16 @@ class Indicator(StrEnum):
 
 
 class OverrideReason(StrEnum):
-    ACCIDENT_CONFIRMED = "accident-confirmed"
+    CLINICALLY_EXPLAINED = "clinically-explained"
     ALREADY_HANDLED = "already-handled"
     NOT_APPLICABLE = "not-applicable"
     FALSE_SIGNAL = "false-signal"
 
 
 OVERRIDE_DISPLAY = {
-    OverrideReason.ACCIDENT_CONFIRMED: "Ongevalsmechanisme bevestigd",
-    OverrideReason.ALREADY_HANDLED: "Al in behandeling / bekend",
+    # Shown when the card is dismissed, maybe with others watching: no word about injuries or violence.
+    OverrideReason.CLINICALLY_EXPLAINED: "Klinisch verklaard",
+    OverrideReason.ALREADY_HANDLED: "Al in behandeling",
     OverrideReason.NOT_APPLICABLE: "Niet van toepassing op deze patiënt",
     OverrideReason.FALSE_SIGNAL: "Onterecht signaal",
 }
