@@ -184,25 +184,41 @@ class AnalysisCache:
         self._max_entries = max_entries
         self._max_age_s = max_age_s
         self._lock = threading.Lock()
+        self._in_flight: dict[str, threading.Lock] = {}
 
     def get(self, data: dict[str, Any], service: Service, zone: str) -> Analysis:
         canonical = json.dumps([service.hook.value, zone, data], sort_keys=True, separators=(",", ":"))
         key = hashlib.sha256(canonical.encode()).hexdigest()
-        now = time.monotonic()
+        hit = self._fresh(key)
+        if hit is not None:
+            return hit
+        # One mapping per content: calls that arrive together for the same chart wait for the first.
+        with self._lock:
+            in_flight = self._in_flight.setdefault(key, threading.Lock())
+        with in_flight:
+            hit = self._fresh(key)
+            if hit is not None:
+                return hit
+            try:
+                presentation = to_presentation(data, service, zone)
+                findings = detect(presentation) if service.kind is ServiceKind.SIGNALS else []
+                analysis = Analysis.of(presentation, findings)
+                with self._lock:
+                    self._entries[key] = (time.monotonic(), analysis)
+                    while len(self._entries) > self._max_entries:
+                        self._entries.popitem(last=False)
+                return analysis
+            finally:
+                with self._lock:
+                    self._in_flight.pop(key, None)
+
+    def _fresh(self, key: str) -> Analysis | None:
         with self._lock:
             hit = self._entries.get(key)
-            if hit is not None and now - hit[0] < self._max_age_s:
-                self._entries.move_to_end(key)
-                return hit[1]
-        presentation = to_presentation(data, service, zone)
-        analysis = Analysis.of(
-            presentation, detect(presentation) if service.kind is ServiceKind.SIGNALS else []
-        )
-        with self._lock:
-            self._entries[key] = (now, analysis)
-            while len(self._entries) > self._max_entries:
-                self._entries.popitem(last=False)
-        return analysis
+            if hit is None or time.monotonic() - hit[0] >= self._max_age_s:
+                return None
+            self._entries.move_to_end(key)
+            return hit[1]
 
 
 ANALYSED = AnalysisCache()
