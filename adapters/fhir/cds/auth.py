@@ -181,10 +181,14 @@ class JtiLedger:
 
     def _store(self, batch: list[tuple[str, str, datetime, Future[bool]]]) -> list[bool]:
         with self._db.write() as session:
+            # Both columns of the unique index, so the lookup is an index search, not a table scan.
             known = {
                 (row.issuer, row.jti)
                 for row in session.execute(
-                    select(CdsJwtId.issuer, CdsJwtId.jti).where(CdsJwtId.jti.in_({item[1] for item in batch}))
+                    select(CdsJwtId.issuer, CdsJwtId.jti).where(
+                        CdsJwtId.issuer.in_({item[0] for item in batch}),
+                        CdsJwtId.jti.in_({item[1] for item in batch}),
+                    )
                 )
             }
             results: list[bool] = []
