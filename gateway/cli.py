@@ -120,11 +120,11 @@ def worker(
     from gateway.worker import celery_app
 
     _configure_logging()
+    get_settings().data_dir.mkdir(parents=True, exist_ok=True)  # the embedded broker file lives there
     pool = ["--pool=solo"] if concurrency <= 1 else ["--pool=threads", f"--concurrency={concurrency}"]
     celery_app.worker_main(
         [
             "worker",
-            "--quiet",
             "--loglevel=WARNING",
             "--without-gossip",
             "--without-mingle",

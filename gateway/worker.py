@@ -43,6 +43,8 @@ def make_celery(settings: Settings) -> Celery:
         broker_connection_retry_on_startup=True,
         broker_transport_options=transport_options,
         worker_hijack_root_logger=False,
+        # A lost broker connection cancels running tasks; their ids come again (acks_late + the relay).
+        worker_cancel_long_running_tasks_on_connection_loss=True,
     )
     app.task(name=TASK_NAME, acks_late=True)(_run_outbox_task)
     return app

@@ -37,6 +37,7 @@ class GatewayProcesses:
                 "SPOEDPLEIN_API_TOKEN": API_TOKEN,
                 "SPOEDPLEIN_RELAY_INTERVAL_S": "0.05",
                 "SPOEDPLEIN_RELAY_REDELIVER_AFTER_S": "3",
+                "SPOEDPLEIN_LOG_LEVEL": "DEBUG",
                 "PYTHONPATH": str(ROOT),
             }
         )

@@ -83,6 +83,9 @@ def test_dutch_names_and_bsn_survive_the_round_trip(gateway: GatewayProcesses) -
     assert infant["patient"]["name"]["family_own"] == "Berg"
     assert infant["patient"]["name"]["given"] == ["Jürgen"]  # sent as ISO 8859-1 (MSH-18 8859/1)
     assert adult["patient"]["name"]["family"] == "Çelik" and adult["patient"]["name"]["given"] == ["Ayşe"]
+    logs = "".join(gateway.log(part) for part in ("serve", "worker", "beat"))
+    for patient_data in ("Berg", "Jürgen", "Çelik", "Ayşe", "123456782", "20260720", "Blauwe plek"):
+        assert patient_data not in logs, f"patient data in the logs: {patient_data}"
 
 
 def test_public_corpus_replays_with_every_message_accounted_for(gateway: GatewayProcesses) -> None:
