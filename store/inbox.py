@@ -179,6 +179,7 @@ class _HotPathSQL:
     def __init__(self, session: Session) -> None:
         connection = session.connection()  # joins the session's transaction
         self._sqlite = connection.dialect.name == "sqlite"
+        self._dbapi: Any = connection.dialect.dbapi
         self._cursor = connection.connection.cursor()  # the driver's own cursor: no per-statement layers
 
     def marks(self, count: int) -> str:
@@ -191,7 +192,11 @@ class _HotPathSQL:
 
     def rows(self, statement: str, params: Sequence[object]) -> list[tuple[Any, ...]]:
         cursor = self._cursor
-        cursor.execute(statement, tuple(params))
+        try:
+            cursor.execute(statement, tuple(params))
+        except self._dbapi.IntegrityError as exc:
+            # The same exception SQLAlchemy would raise, so callers handle a lost insert race one way.
+            raise IntegrityError(statement, None, exc) from exc
         return [tuple(row) for row in cursor.fetchall()] if cursor.description else []
 
 

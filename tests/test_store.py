@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -9,9 +13,12 @@ from sqlalchemy import delete, select, text, update
 
 from store import audit
 from store.crypto import DecryptionError, FieldCipher
-from store.db import Database, utcnow
+from store.db import Database, make_engine, utcnow
+from store.group_commit import GroupCommitWriter
 from store.inbox import InboxMessage, NewMessage, dedupe_key, read_raw, store_messages
 from store.outbox import OutboxItem, claim_for_dispatch, mark_done
+from tests.conftest import new_postgres_database
+from tests.servers import PostgresServer
 
 RAW = "MSH|^~\\&|EPIC|ETZ|SPOED|ETZ|20261123||ADT^A01|C1|P|2.5\rPID|||123||Müller^Jan".encode()
 
@@ -111,3 +118,27 @@ def test_audit_chain_detects_removed_newest_entry(db: Database) -> None:
         session.execute(delete(audit.AuditEntry).where(audit.AuditEntry.id == last))
     with db.read() as session:
         assert audit.verify_chain(session) == -1
+
+
+def test_two_gateways_racing_on_one_control_id_store_it_once_and_answer_alike(
+    postgres_server: PostgresServer, cipher: FieldCipher
+) -> None:
+    """Two gateway processes behind a balancer get the same resend at once: one insert wins, the other
+    waits on the unique index, loses, and answers with the winner's stored ACK instead of an error."""
+    database = Database(make_engine(new_postgres_database(postgres_server)))
+    writer = GroupCommitWriter(database, cipher)
+    try:
+        with database.write() as first:
+            store_messages(first, cipher, [new_message("RACE")])  # holds the key, not committed yet
+            racing = ThreadPoolExecutor(1).submit(
+                asyncio.run, writer.submit(replace(new_message("RACE"), ack=b"other ACK"))
+            )
+            time.sleep(0.5)
+            assert not racing.done()  # blocked on the unique index until the first commits
+        answer = racing.result(timeout=10)
+        assert answer.duplicate and answer.ack == b"ACK for RACE"
+        with database.read() as session:
+            assert session.scalar(select(text("count(*)")).select_from(InboxMessage)) == 1
+    finally:
+        writer.close()
+        database.dispose()
