@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
-from adapters.fhir.cds import services
-from adapters.fhir.cds.services import SERVICES, AnalysisCache
+from adapters.fhir.cds import analysis
+from adapters.fhir.cds.analysis import AnalysisCache
+from adapters.fhir.cds.catalog import SERVICES
 from tests import cds_helpers as cds
 
 SERVICE = SERVICES["spoedplein-signals-patient-view"]
@@ -20,14 +21,14 @@ def mapping_count(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Counts calls of the real mapper (it still runs)."""
     count = [0]
     lock = threading.Lock()
-    real = services.to_presentation
+    real = analysis.to_presentation
 
     def counted(*args: Any, **kwargs: Any) -> Any:
         with lock:
             count[0] += 1
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(services, "to_presentation", counted)
+    monkeypatch.setattr(analysis, "to_presentation", counted)
     return count
 
 

@@ -13,8 +13,9 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from adapters.fhir.cds.analysis import to_presentation
 from adapters.fhir.cds.cards import signals_card
-from adapters.fhir.cds.services import SERVICES, to_presentation
+from adapters.fhir.cds.catalog import SERVICES
 from adapters.fhir.emitted import EmittedType
 from adapters.fhir.validate import validate_resource
 from consent.models import ConsentRecord

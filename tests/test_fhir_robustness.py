@@ -11,7 +11,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from adapters.fhir.cds import prefetch
-from adapters.fhir.cds.services import SERVICES, to_presentation
+from adapters.fhir.cds.analysis import to_presentation
+from adapters.fhir.cds.catalog import SERVICES
 from adapters.fhir.ingest import prepare_bundle, prepare_resource
 from adapters.fhir.outcome import FhirError
 from adapters.fhir.subscriptions import parse_notification

@@ -10,7 +10,8 @@ import pytest
 from sqlalchemy import select
 
 from adapters.fhir import writeback
-from adapters.fhir.cds.services import SERVICES, to_presentation
+from adapters.fhir.cds.analysis import to_presentation
+from adapters.fhir.cds.catalog import SERVICES
 from adapters.fhir.validate import validate_resource
 from detection.engine import detect
 from gateway.outbox_runner import run_items

@@ -1,4 +1,4 @@
-"""The CDS services: what discovery announces and what each hook call does.
+"""What each CDS hook call does (the services themselves are listed in `catalog`).
 
 - `patient-view` and `encounter-start` (signals): the prefetch becomes a `Presentation` (through the
   FHIR mapper), the detector runs synchronously on it, and a flagged presentation opens (or joins) the
@@ -11,13 +11,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
-import threading
-import time
-from collections import OrderedDict
-from dataclasses import dataclass
-from enum import StrEnum
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
@@ -27,87 +20,21 @@ from sqlalchemy.exc import IntegrityError
 
 from adapters.fhir import writeback
 from adapters.fhir.cds import cards, prefetch
+from adapters.fhir.cds.analysis import ANALYSED, Analysis
+from adapters.fhir.cds.catalog import Service, ServiceKind
 from adapters.fhir.cds.prefetch import FhirServerAccess, PrefetchKey
 from adapters.fhir.models import CdsCard
 from adapters.fhir.outcome import FhirError, IssueType
-from adapters.fhir.to_presentation import FhirMappingError, bundle_to_presentation
-from adapters.fhir.validate import check_nested_types
-from detection.engine import detect, is_flagged
-from detection.models import Finding, Presentation, Severity, SourceRef
+from detection.engine import is_flagged
+from detection.models import Presentation, Severity
 from store import presentations
 from store.db import utcnow
-from workflows.cases import fingerprint, open_case_for_encounter, record_findings
+from workflows.cases import open_case_for_encounter, record_findings
 from workflows.discharge import discharge_check_status, guard_discharge
 from workflows.models import OPEN_STATES, Case, CaseFinding
 
 if TYPE_CHECKING:
     from gateway.runtime import Runtime
-
-
-class Hook(StrEnum):
-    PATIENT_VIEW = "patient-view"
-    ENCOUNTER_START = "encounter-start"
-    ENCOUNTER_DISCHARGE = "encounter-discharge"
-
-
-class ServiceKind(StrEnum):
-    SIGNALS = "signals"
-    SAFE_DISCHARGE = "safe-discharge"
-
-
-@dataclass(frozen=True)
-class Service:
-    id: str
-    hook: Hook
-    kind: ServiceKind
-    title: str
-    description: str
-    prefetch: dict[str, str]
-
-    def discovery(self) -> dict[str, Any]:
-        return {
-            "hook": self.hook.value,
-            "id": self.id,
-            "title": self.title,
-            "description": self.description,
-            "prefetch": self.prefetch,
-        }
-
-
-_SIGNALS_TEXT = "Spoedplein: signalen die om een beoordeling vragen (neutrale kaart, details in de casus)."
-SERVICES: dict[str, Service] = {
-    s.id: s
-    for s in (
-        Service(
-            "spoedplein-signals-patient-view",
-            Hook.PATIENT_VIEW,
-            ServiceKind.SIGNALS,
-            "Spoedplein signalen",
-            _SIGNALS_TEXT,
-            prefetch.templates(with_encounter=False),
-        ),
-        Service(
-            "spoedplein-signals-encounter-start",
-            Hook.ENCOUNTER_START,
-            ServiceKind.SIGNALS,
-            "Spoedplein signalen bij aanvang",
-            _SIGNALS_TEXT,
-            prefetch.templates(with_encounter=True),
-        ),
-        Service(
-            "spoedplein-safe-discharge",
-            Hook.ENCOUNTER_DISCHARGE,
-            ServiceKind.SAFE_DISCHARGE,
-            "Spoedplein veilig-naar-huischeck",
-            "Waarschuwt bij ontslag als de veilig-naar-huischeck van een open casus niet is afgerond.",
-            {
-                k: v
-                for k, v in prefetch.templates(with_encounter=True).items()
-                if k in (PrefetchKey.PATIENT, PrefetchKey.ENCOUNTER)
-            },
-        ),
-    )
-}
 
 
 class FhirAuthorization(BaseModel):
@@ -122,10 +49,6 @@ class HookRequest(BaseModel):
     fhirAuthorization: FhirAuthorization | None = None
     context: dict[str, Any]
     prefetch: dict[str, Any] | None = None
-
-
-def discovery() -> dict[str, Any]:
-    return {"services": [s.discovery() for s in SERVICES.values()]}
 
 
 def call(runtime: Runtime, service: Service, request: HookRequest, *, case_url_base: str) -> dict[str, Any]:
@@ -150,96 +73,6 @@ def call(runtime: Runtime, service: Service, request: HookRequest, *, case_url_b
     return _discharge(
         runtime, service, analysis.presentation, patient_id, request.hookInstance, case_url_base
     )
-
-
-@dataclass(frozen=True)
-class Analysis:
-    """What the detector made of one prefetch; shared between calls, never changed."""
-
-    presentation: Presentation
-    findings: list[Finding]
-    fingerprints: frozenset[tuple[str, str]]
-    rule_ids: tuple[str, ...]
-
-    @classmethod
-    def of(cls, presentation: Presentation, findings: list[Finding]) -> Analysis:
-        return cls(
-            presentation,
-            findings,
-            frozenset((f.rule_id, fingerprint(f)) for f in findings),
-            tuple(sorted({f.rule_id for f in findings})),
-        )
-
-
-class AnalysisCache:
-    """Presentation and findings per prefetch content, for a few minutes, in this process only.
-
-    `patient-view` fires every time someone opens the chart, with the same prefetch until the record
-    changes; mapping (R4B validation of every resource) is most of a call's cost, and the same content
-    always maps to the same result. Bounded in size and age; nothing of it is written anywhere.
-    """
-
-    def __init__(self, *, max_entries: int = 512, max_age_s: float = 300.0) -> None:
-        self._entries: OrderedDict[str, tuple[float, Analysis]] = OrderedDict()
-        self._max_entries = max_entries
-        self._max_age_s = max_age_s
-        self._lock = threading.Lock()
-        self._in_flight: dict[str, threading.Lock] = {}
-
-    def get(self, data: dict[str, Any], service: Service, zone: str) -> Analysis:
-        canonical = json.dumps([service.hook.value, zone, data], sort_keys=True, separators=(",", ":"))
-        key = hashlib.sha256(canonical.encode()).hexdigest()
-        hit = self._fresh(key)
-        if hit is not None:
-            return hit
-        # One mapping per content: calls that arrive together for the same chart wait for the first.
-        with self._lock:
-            in_flight = self._in_flight.setdefault(key, threading.Lock())
-        with in_flight:
-            hit = self._fresh(key)
-            if hit is not None:
-                return hit
-            try:
-                presentation = to_presentation(data, service, zone)
-                findings = detect(presentation) if service.kind is ServiceKind.SIGNALS else []
-                analysis = Analysis.of(presentation, findings)
-                with self._lock:
-                    self._entries[key] = (time.monotonic(), analysis)
-                    while len(self._entries) > self._max_entries:
-                        self._entries.popitem(last=False)
-                return analysis
-            finally:
-                with self._lock:
-                    self._in_flight.pop(key, None)
-
-    def _fresh(self, key: str) -> Analysis | None:
-        with self._lock:
-            hit = self._entries.get(key)
-            if hit is None or time.monotonic() - hit[0] >= self._max_age_s:
-                return None
-            self._entries.move_to_end(key)
-            return hit[1]
-
-
-ANALYSED = AnalysisCache()
-
-
-def to_presentation(data: dict[str, Any], service: Service, zone: str) -> Presentation:
-    entries = [{"resource": r} for key in service.prefetch for r in prefetch.resources_of(key, data.get(key))]
-    bundle = {"resourceType": "Bundle", "type": "collection", "entry": entries}
-    for key in service.prefetch:
-        if data.get(key) is not None:
-            check_nested_types(data[key], f"prefetch.{key}")
-    try:
-        presentation = bundle_to_presentation(bundle, default_zone=zone)
-    except FhirMappingError as exc:
-        where = exc.location or "prefetch"
-        raise FhirError.one(400, IssueType.INVALID, "prefetch data is not valid FHIR R4", where) from None
-    # The sender stays as the FHIR mapper set it, so the encounter joins the case the FHIR feed opened.
-    source = SourceRef(
-        channel="cds-hooks", message_type=service.hook.value, sender=presentation.source.sender
-    )
-    return presentation.model_copy(update={"source": source})
 
 
 def _case_ref(case: Case) -> cards.CaseRef:

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Header, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
-from adapters.fhir.cds import feedback, services
+from adapters.fhir.cds import catalog, feedback, services
 from adapters.fhir.cds.auth import CdsAuthError, IssuerKeys, JtiLedger, verify
 from adapters.fhir.http import FhirRoute
 from adapters.fhir.outcome import FhirError, IssueType
@@ -71,8 +71,8 @@ def authenticate(request: Request, runtime: Runtime, authorization: str | None) 
     return claims
 
 
-def _service(service_id: str) -> services.Service:
-    service = services.SERVICES.get(service_id)
+def _service(service_id: str) -> catalog.Service:
+    service = catalog.SERVICES.get(service_id)
     if service is None:
         raise FhirError.one(404, IssueType.NOT_FOUND, "no such CDS service")
     return service
@@ -80,7 +80,7 @@ def _service(service_id: str) -> services.Service:
 
 @router.get("/cds-services", summary="CDS Hooks discovery")
 def discovery() -> JSONResponse:
-    return JSONResponse(services.discovery())
+    return JSONResponse(catalog.discovery())
 
 
 @router.post("/cds-services/{service_id}", summary="Call a CDS service")

@@ -1,0 +1,115 @@
+"""What the detector makes of a prefetch, cached per content for a few minutes (in this process only).
+
+`patient-view` fires every time someone opens the chart, with the same prefetch until the record
+changes; the FHIR → Presentation mapping (R4B validation of every resource) is most of a call's cost,
+and the same content always maps to the same result.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+from adapters.fhir.cds import prefetch
+from adapters.fhir.cds.catalog import Service, ServiceKind
+from adapters.fhir.outcome import FhirError, IssueType
+from adapters.fhir.to_presentation import FhirMappingError, bundle_to_presentation
+from adapters.fhir.validate import check_nested_types
+from detection.engine import detect
+from detection.models import Finding, Presentation, SourceRef
+from workflows.cases import fingerprint
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """What the detector made of one prefetch; shared between calls, never changed."""
+
+    presentation: Presentation
+    findings: list[Finding]
+    fingerprints: frozenset[tuple[str, str]]
+    rule_ids: tuple[str, ...]
+
+    @classmethod
+    def of(cls, presentation: Presentation, findings: list[Finding]) -> Analysis:
+        return cls(
+            presentation,
+            findings,
+            frozenset((f.rule_id, fingerprint(f)) for f in findings),
+            tuple(sorted({f.rule_id for f in findings})),
+        )
+
+
+class AnalysisCache:
+    """Presentation and findings per prefetch content, for a few minutes, in this process only.
+
+    `patient-view` fires every time someone opens the chart, with the same prefetch until the record
+    changes; mapping (R4B validation of every resource) is most of a call's cost, and the same content
+    always maps to the same result. Bounded in size and age; nothing of it is written anywhere.
+    """
+
+    def __init__(self, *, max_entries: int = 512, max_age_s: float = 300.0) -> None:
+        self._entries: OrderedDict[str, tuple[float, Analysis]] = OrderedDict()
+        self._max_entries = max_entries
+        self._max_age_s = max_age_s
+        self._lock = threading.Lock()
+        self._in_flight: dict[str, threading.Lock] = {}
+
+    def get(self, data: dict[str, Any], service: Service, zone: str) -> Analysis:
+        canonical = json.dumps([service.hook.value, zone, data], sort_keys=True, separators=(",", ":"))
+        key = hashlib.sha256(canonical.encode()).hexdigest()
+        hit = self._fresh(key)
+        if hit is not None:
+            return hit
+        # One mapping per content: calls that arrive together for the same chart wait for the first.
+        with self._lock:
+            in_flight = self._in_flight.setdefault(key, threading.Lock())
+        with in_flight:
+            hit = self._fresh(key)
+            if hit is not None:
+                return hit
+            try:
+                presentation = to_presentation(data, service, zone)
+                findings = detect(presentation) if service.kind is ServiceKind.SIGNALS else []
+                analysis = Analysis.of(presentation, findings)
+                with self._lock:
+                    self._entries[key] = (time.monotonic(), analysis)
+                    while len(self._entries) > self._max_entries:
+                        self._entries.popitem(last=False)
+                return analysis
+            finally:
+                with self._lock:
+                    self._in_flight.pop(key, None)
+
+    def _fresh(self, key: str) -> Analysis | None:
+        with self._lock:
+            hit = self._entries.get(key)
+            if hit is None or time.monotonic() - hit[0] >= self._max_age_s:
+                return None
+            self._entries.move_to_end(key)
+            return hit[1]
+
+
+ANALYSED = AnalysisCache()
+
+
+def to_presentation(data: dict[str, Any], service: Service, zone: str) -> Presentation:
+    entries = [{"resource": r} for key in service.prefetch for r in prefetch.resources_of(key, data.get(key))]
+    bundle = {"resourceType": "Bundle", "type": "collection", "entry": entries}
+    for key in service.prefetch:
+        if data.get(key) is not None:
+            check_nested_types(data[key], f"prefetch.{key}")
+    try:
+        presentation = bundle_to_presentation(bundle, default_zone=zone)
+    except FhirMappingError as exc:
+        where = exc.location or "prefetch"
+        raise FhirError.one(400, IssueType.INVALID, "prefetch data is not valid FHIR R4", where) from None
+    # The sender stays as the FHIR mapper set it, so the encounter joins the case the FHIR feed opened.
+    source = SourceRef(
+        channel="cds-hooks", message_type=service.hook.value, sender=presentation.source.sender
+    )
+    return presentation.model_copy(update={"source": source})
