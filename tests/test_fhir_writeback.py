@@ -115,3 +115,20 @@ def test_without_an_ehr_url_nothing_is_queued(database_url: str, tmp_path: Path)
         assert writeback_rows(rt) == []
     finally:
         rt.close()
+
+
+def test_sweep_queues_cases_changed_anywhere_once_per_version(runtime: Runtime) -> None:
+    with runtime.db.write() as session:
+        case = Case(reference="SP-SWEEP001", encounter_ref="e", patient_ref="p", highest_severity="warning")
+        session.add(case)
+    assert writeback.sweep(runtime) == 1  # a case the feed opened: nobody asked for its write-back
+    assert writeback.sweep(runtime) == 0
+
+    with runtime.db.write() as session:
+        stored = session.get(Case, case.id)
+        assert stored is not None
+        stored.highest_severity = "critical"  # any change bumps the version
+
+    assert writeback.sweep(runtime) == 1
+    keys = sorted(row.key for row in writeback_rows(runtime))
+    assert keys == [f"{writeback.TOPIC}:{case.id}:1", f"{writeback.TOPIC}:{case.id}:2"]

@@ -119,3 +119,13 @@ class CdsJwtId(Base):
 def json_list(value: Any) -> list[str]:
     """A JSON column read back as a list of strings, whatever the driver returned."""
     return [str(v) for v in value] if isinstance(value, list) else []
+
+
+class WritebackMark(Base):
+    """The last case version queued for write-back, so the sweep finds cases changed since."""
+
+    __tablename__ = "fhir_writeback_mark"
+
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer)
+    queued_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -6,20 +6,28 @@ resources as they are now and PUTs each to `{base}/{type}/{stable id}`. A PUT wi
 update-or-create, so a retry after a crash (the EHR got it, our commit did not happen) writes the same
 resource again instead of a second one. Any failure (connection, timeout, non-2xx) raises, the outbox
 keeps the row and retries it with back-off; nothing is half-marked as written.
+
+Cases change in many places (the feed, the workflow, the CDS service); rather than every one of them
+remembering to call `request`, a sweep (`@every`, beat) queues each case whose version is newer than the
+last one queued (`fhir_writeback_mark`). `request` from a caller only makes it sooner.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from adapters.fhir import emitted
 from adapters.fhir.client import ehr_client
 from adapters.fhir.emitted import EmittedType
+from adapters.fhir.models import WritebackMark
 from gateway.settings import Settings
+from store.db import utcnow
 from store.handlers import handles
 from store.outbox import enqueue
+from store.periodic import every
 from workflows.models import Case
 
 TOPIC = "fhir.writeback"
@@ -34,13 +42,51 @@ def request(session: Session, settings: Settings, case: Case) -> bool:
     """Queue the write-back of this version of the case; False when write-back is not configured."""
     if not settings.ehr_fhir_url:
         return False
+    _queue(session, case.id, case.version)
+    return True
+
+
+def _queue(session: Session, case_id: int, version: int) -> None:
     enqueue(
         session,
         topic=TOPIC,
-        key=f"{TOPIC}:{case.id}:{case.version}",
-        payload={"case_id": case.id, "version": case.version},
+        key=f"{TOPIC}:{case_id}:{version}",
+        payload={"case_id": case_id, "version": version},
     )
-    return True
+    mark = session.get(WritebackMark, case_id)
+    if mark is None:
+        session.add(WritebackMark(case_id=case_id, version=version))
+    elif mark.version < version:
+        mark.version, mark.queued_at = version, utcnow()
+    session.flush()
+
+
+SWEEP_BATCH = 200
+
+
+def sweep(runtime: Any) -> int:
+    """Queue every case whose current version was not queued yet; returns how many were queued."""
+    if not runtime.settings.ehr_fhir_url:
+        return 0
+    query = (
+        select(Case.id, Case.version)
+        .outerjoin(WritebackMark, WritebackMark.case_id == Case.id)
+        .where(or_(WritebackMark.case_id.is_(None), WritebackMark.version < Case.version))
+        .order_by(Case.id)
+        .limit(SWEEP_BATCH)
+    )
+    if not runtime.db.is_sqlite:  # two beats at once: each takes other cases (SQLite writes are exclusive)
+        query = query.with_for_update(of=Case, skip_locked=True)
+    with runtime.db.write() as session:
+        changed = session.execute(query).all()
+        for case_id, version in changed:
+            _queue(session, case_id, version)
+        return len(changed)
+
+
+@every(30, name="fhir.writeback_sweep")
+def sweep_job(runtime: Any) -> None:
+    sweep(runtime)
 
 
 def resources_to_write(session: Session, runtime: Any, case: Case) -> list[dict[str, Any]]:
