@@ -157,4 +157,4 @@ def test_corpus_bundles_map_and_the_five_invalid_ones_are_refused_with_a_locatio
         except FhirMappingError as exc:
             refused.append(exc.location)
     assert len(refused) == 5
-    assert all(loc.startswith("Bundle.entry.") for loc in refused)
+    assert all(loc.startswith("Bundle.entry[") for loc in refused)

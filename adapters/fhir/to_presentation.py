@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import re
 from datetime import date, datetime
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -117,22 +118,42 @@ def bundle_to_presentation(
     zone = ZoneInfo(default_zone)
     normalised: dict[str, Any] = normalise_zone_free_times(parsed, zone)
     resource_type = str(normalised["resourceType"])
+    if resource_type == "Bundle":
+        # Each entry on its own: validating the Bundle as one model resolves every entry's class through
+        # fhir_core's dynamic imports, which costs twice as much and contends on the import lock.
+        entries = normalised.get("entry") or []
+        if not isinstance(entries, list):
+            raise FhirMappingError("entry must be a list", "Bundle.entry")
+        resources = [
+            _validated(entry["resource"], f"Bundle.entry[{index}].resource")
+            for index, entry in enumerate(entries)
+            if isinstance(entry, dict) and entry.get("resource") is not None
+        ]
+    else:
+        resources = [_validated(normalised, resource_type)]
+    return _Mapper(resources, zone, resource_type).presentation()
+
+
+@lru_cache(maxsize=64)
+def _model(resource_type: str) -> Any:
+    return get_fhir_model_class(resource_type)
+
+
+def _validated(data: Any, where: str) -> Any:
+    """One resource validated with its R4B model; the error names the element, never its value."""
+    if not isinstance(data, dict) or not isinstance(data.get("resourceType"), str):
+        raise FhirMappingError("not a FHIR resource (no resourceType)", where)
+    resource_type = data["resourceType"]
     try:
-        model = get_fhir_model_class(resource_type)
+        model = _model(resource_type)
     except (KeyError, ValueError):
-        raise FhirMappingError(f"unknown resourceType {resource_type!r}") from None
+        raise FhirMappingError(f"unknown resourceType {resource_type!r}", where) from None
     try:
-        resource: Any = model.model_validate(normalised)
+        return model.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise FhirMappingError(first["msg"], f"{resource_type}.{where}") from None
-    resources = (
-        [e.resource for e in (resource.entry or []) if e.resource is not None]
-        if resource_type == "Bundle"
-        else [resource]
-    )
-    return _Mapper(resources, zone, resource_type).presentation()
+        path = ".".join(str(p) for p in first["loc"])
+        raise FhirMappingError(first["msg"], f"{where}.{path}") from None
 
 
 class _Mapper:
