@@ -1,0 +1,1 @@
+"""The physician's case pages: login and the launchable case page the CDS Hooks cards link to."""
