@@ -11,6 +11,7 @@ from adapters.fhir import api as fhir_api
 from adapters.fhir.cds import views as cds_views
 from adapters.fhir.cds.cors import CdsCors
 from gateway.api import health, messages, presentations
+from gateway.pages import views as page_views
 from gateway.runtime import Runtime
 from workflows import views as case_views
 
@@ -31,6 +32,7 @@ def create_app(runtime: Runtime) -> FastAPI:
         case_views.router,
         fhir_api.router,
         cds_views.router,
+        page_views.router,
     ):
         app.include_router(router)
     if runtime.settings.cds_cors_origins:
