@@ -15,7 +15,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
-from sqlalchemy import or_, select
+from sqlalchemy import bindparam, literal, or_, select, union_all
 from sqlalchemy.exc import IntegrityError
 
 from adapters.fhir import writeback
@@ -100,29 +100,34 @@ def _signals_card(
     )
 
 
+_OPEN_CASE = (
+    select(Case.id, Case.reference, Case.highest_severity, Case.opened_at)
+    .where(Case.encounter_ref == bindparam("encounter_ref"), Case.state.in_([s.value for s in OPEN_STATES]))
+    .order_by(Case.id.desc())
+    .limit(1)
+)
+_CARD = "\x1fcard"  # cannot be a rule id
+# The case's findings and, in the same result, whether this card was issued before.
+_CASE_STATE = union_all(
+    select(CaseFinding.rule_id, CaseFinding.fingerprint).where(CaseFinding.case_id == bindparam("case_id")),
+    select(literal(_CARD), CdsCard.uuid).where(CdsCard.uuid == bindparam("uid")),
+)
+
+
 def ensure_case(runtime: Runtime, service: Service, analysis: Analysis) -> cards.CaseRef:
     """The encounter's open case holding these findings, written only when something is new."""
     presentation, findings = analysis.presentation, analysis.findings
     encounter_ref = presentations.encounter_ref(runtime.pseudonyms, presentation)
     rule_ids = list(analysis.rule_ids)
-    with runtime.db.read() as session:
-        # Core selects, not ORM objects: this read is the whole cost of a repeated patient-view.
-        case = session.execute(
-            select(Case.id, Case.reference, Case.highest_severity, Case.opened_at)
-            .where(Case.encounter_ref == encounter_ref, Case.state.in_([s.value for s in OPEN_STATES]))
-            .order_by(Case.id.desc())
-            .limit(1)
-        ).first()
+    with runtime.db.engine.connect() as conn:
+        # A bare connection and two statements: on a repeated patient-view this read is the call's cost.
+        case = conn.execute(_OPEN_CASE, {"encounter_ref": encounter_ref}).first()
         if case is not None:
-            rows = session.execute(
-                select(CaseFinding.rule_id, CaseFinding.fingerprint).where(CaseFinding.case_id == case.id)
-            )
-            known = {(rule_id, print_) for rule_id, print_ in rows}
             uid = cards.card_uuid(service.id, case.reference, rule_ids)
-            if (
-                analysis.fingerprints <= known
-                and session.scalar(select(CdsCard.uuid).where(CdsCard.uuid == uid)) is not None
-            ):
+            known = {
+                (kind, value) for kind, value in conn.execute(_CASE_STATE, {"case_id": case.id, "uid": uid})
+            }
+            if analysis.fingerprints <= known and (_CARD, uid) in known:
                 return cards.CaseRef(case.id, case.reference, Severity(case.highest_severity), case.opened_at)
     with runtime.db.write() as session:
         existing = open_case_for_encounter(session, encounter_ref)
