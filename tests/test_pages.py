@@ -19,6 +19,9 @@ from sqlalchemy.orm import Session
 
 from adapters.hl7.ack import parse_ack
 from adapters.hl7.client import MLLPClient
+from gateway.pages import auth
+from gateway.runtime import Runtime
+from gateway.settings import Settings
 from store.audit import AuditEntry
 from tests.gateway_process import API_TOKEN, GatewayProcesses
 from tests.test_gateway_processing import INFANT_EAR_BRUISE
@@ -304,3 +307,39 @@ def test_an_unknown_case_gets_a_friendly_dutch_404(gateway: GatewayProcesses, pa
     assert response is not None and response.status == 404
     assert page.inner_text("h1") == "Casus niet gevonden"
     assert re.search(r"geen casus met nummer 999999", page.inner_text("main"))
+
+
+def test_logout_ends_the_session(gateway: GatewayProcesses, page: Page) -> None:
+    case_id = open_flagged_case(gateway)
+    log_in(page, gateway, case_id)
+    page.click("button:has-text('Uitloggen')")
+    assert page.url == f"{gateway.http_url}/login"
+    assert page.context.cookies() == []
+    page.goto(f"{gateway.http_url}/cases/{case_id}")
+    assert "/login?next=" in page.url
+
+
+@pytest.fixture
+def runtime(tmp_path: Path) -> Iterator[Runtime]:
+    started = Runtime.start(Settings(data_dir=tmp_path / "rt", api_token="token-for-this-test"))
+    yield started
+    started.close()
+
+
+def test_a_session_cookie_expires_after_eight_hours_and_binds_to_the_key(
+    runtime: Runtime, tmp_path: Path
+) -> None:
+    cookie, issued = auth.issue(runtime, "Dr. C. Bakker", now=1_000_000)
+    assert auth.verify(runtime, cookie, now=1_000_000 + 8 * 3600 - 1) == issued
+    assert auth.verify(runtime, cookie, now=1_000_000 + 8 * 3600) is None
+    other = Runtime.start(Settings(data_dir=tmp_path / "other", api_token="token-for-this-test"))
+    try:
+        assert auth.verify(other, cookie, now=1_000_000) is None  # another installation's key
+    finally:
+        other.close()
+
+
+def test_only_local_paths_are_accepted_as_the_place_to_return_to() -> None:
+    assert auth.safe_next("/cases/12?x=1") == "/cases/12?x=1"
+    for unsafe in ("", "cases/12", "//evil.example", "/\\evil.example", "https://evil.example/", "/a\r\nb"):
+        assert auth.safe_next(unsafe) == "/login", unsafe

@@ -106,8 +106,8 @@ def login_form(request: Request, runtime: RuntimeDep, next: str = "") -> HTMLRes
 def login(
     request: Request,
     runtime: RuntimeDep,
-    token: Annotated[str, Form(max_length=500)] = "",
-    name: Annotated[str, Form(max_length=1000)] = "",
+    token: Annotated[str, Form()] = "",
+    name: Annotated[str, Form()] = "",
     next: Annotated[str, Form(max_length=2000)] = "",
 ) -> Response:
     errors: dict[str, str] = {}
@@ -265,7 +265,7 @@ def confirm_case(
     runtime: RuntimeDep,
     csrf: Annotated[str, Form(max_length=200)] = "",
     expected_version: Annotated[str, Form(max_length=20)] = "",
-    reason: Annotated[str, Form(max_length=_NOTE_MAX)] = "",
+    reason: Annotated[str, Form()] = "",
 ) -> Response:
     session, refused = _guard_post(request, runtime, csrf)
     if session is None:
@@ -274,6 +274,9 @@ def confirm_case(
     version = _expected_version(expected_version)
     if version is None:
         return _render_case(request, runtime, session, case_id, Outcome(422, banner=_RELOAD))
+    if len(reason) > _NOTE_MAX:
+        too_long = Outcome(422, field_errors={"reason": _TOO_LONG}, values={"reason": reason[:_NOTE_MAX]})
+        return _render_case(request, runtime, session, case_id, too_long)
 
     def change(db: Session, case: Case) -> None:
         facts = ConfirmFacts(melder=Melder(name=session.name))
@@ -287,6 +290,7 @@ def confirm_case(
     return _redirect(f"/cases/{case_id}?gedaan=bevestigd")
 
 
+_TOO_LONG = f"De toelichting is te lang: gebruik ten hoogste {_NOTE_MAX} tekens."
 _RELOAD = "Het formulier mist de versie van de casus. Laad de pagina opnieuw en probeer het nog eens."
 
 
@@ -298,7 +302,7 @@ def dismiss_case(
     csrf: Annotated[str, Form(max_length=200)] = "",
     expected_version: Annotated[str, Form(max_length=20)] = "",
     reason_code: Annotated[str, Form(max_length=100)] = "",
-    note: Annotated[str, Form(max_length=_NOTE_MAX)] = "",
+    note: Annotated[str, Form()] = "",
 ) -> Response:
     session, refused = _guard_post(request, runtime, csrf)
     if session is None:
@@ -313,6 +317,8 @@ def dismiss_case(
         errors["reason_code"] = "Kies een reden waarom u het signaal afwijst."
     if not note.strip():
         errors["note"] = "Licht in een paar woorden toe waarom u het signaal afwijst; dat is verplicht."
+    elif len(note) > _NOTE_MAX:
+        errors["note"] = _TOO_LONG
     if errors:
         invalid = Outcome(422, field_errors=errors, values={"reason_code": reason_code, "note": note})
         return _render_case(request, runtime, session, case_id, invalid)
