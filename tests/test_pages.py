@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import itertools
 import re
+import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
@@ -24,6 +26,7 @@ from gateway.runtime import Runtime
 from gateway.settings import Settings
 from store.audit import AuditEntry
 from tests.gateway_process import API_TOKEN, GatewayProcesses
+from tests.servers import free_port
 from tests.test_gateway_processing import INFANT_EAR_BRUISE
 from workflows.models import Case
 
@@ -343,3 +346,52 @@ def test_only_local_paths_are_accepted_as_the_place_to_return_to() -> None:
     assert auth.safe_next("/cases/12?x=1") == "/cases/12?x=1"
     for unsafe in ("", "cases/12", "//evil.example", "/\\evil.example", "https://evil.example/", "/a\r\nb"):
         assert auth.safe_next(unsafe) == "/login", unsafe
+
+
+@pytest.fixture
+def ehr_page() -> Iterator[tuple[str, dict[str, str]]]:
+    """A stand-in for the EHR: another site (localhost, not 127.0.0.1) that shows the card's link."""
+    links: dict[str, str] = {}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = f'<!doctype html><a id="card" href="{links["href"]}">Casus openen</a>'.encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://localhost:{server.server_address[1]}/", links
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_logged_in_physician_opens_the_card_link_from_the_ehr_without_logging_in_again(
+    gateway: GatewayProcesses, browser: Browser, page: Page, ehr_page: tuple[str, dict[str, str]]
+) -> None:
+    case_id = open_flagged_case(gateway)
+    log_in(page, gateway, case_id)
+    ehr_url, links = ehr_page
+    links["href"] = f"{gateway.http_url}/cases/{case_id}"
+    page.goto(ehr_url)
+    page.click("#card")
+    page.wait_for_url(f"{gateway.http_url}/cases/{case_id}")
+    assert page.inner_text("h1").startswith("Casus SP-")
+    assert len(page_views(gateway, case_id, f"arts:{PHYSICIAN}")) == 2
+
+    stranger = browser.new_context()
+    try:
+        other = stranger.new_page()
+        other.goto(ehr_url)
+        other.click("#card")
+        other.wait_for_url(f"{gateway.http_url}/login?next=/cases/{case_id}")
+        assert "Blauwe plek" not in other.content()
+    finally:
+        stranger.close()

@@ -214,6 +214,10 @@ def _render_case(
 def case_page(case_id: int, request: Request, runtime: RuntimeDep, gedaan: str = "") -> Response:
     session = _session(request, runtime)
     if session is None:
+        if request.headers.get("sec-fetch-site") == "cross-site":
+            # The card link is clicked in the EHR, another site: the browser holds back a SameSite=Strict
+            # cookie on that navigation. One same-site hop (meta refresh, no script) brings it along.
+            return _page("bounce.html", target=request.url.path)
         return _to_login(request)
     return _render_case(request, runtime, session, case_id, done=gedaan)
 
