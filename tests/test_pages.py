@@ -207,6 +207,7 @@ def test_dismiss_without_a_reason_says_what_to_fix_and_changes_nothing(
     page.fill("#note", "Bekende stollingsstoornis, hematologie betrokken")
     page.click("button:has-text('Afwijzen')")
     assert "Het signaal is afgewezen" in page.inner_text(".banner.ok")
+    assert "statuswijziging (Medische verklaring)" in page.inner_text(".timeline")
     assert case_state(gateway, case_id) == "dismissed"
     timeline = gateway.api(f"/api/cases/{case_id}/timeline")
     assert any(e["actor"] == f"arts:{PHYSICIAN}" and e["to_state"] == "dismissed" for e in timeline)

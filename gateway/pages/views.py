@@ -205,7 +205,12 @@ def _render_case(
             "reasons": DISMISS_REASON_NL,
             "outcome": outcome,
             "done": DONE_NL.get(done, ""),
-            "labels": {"state": STATE_NL, "severity": SEVERITY_NL, "event": EVENT_NL},
+            "labels": {
+                "state": STATE_NL,
+                "severity": SEVERITY_NL,
+                "event": EVENT_NL,
+                "code": {reason.value: label for reason, label in DISMISS_REASON_NL.items()},
+            },
         }
         return _page("case.html", outcome.status_code, **context)
 
