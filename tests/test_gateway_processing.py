@@ -17,7 +17,7 @@ INFANT_EAR_BRUISE = (
     "MSH|^~\\&|HIX|ETZ|SPOEDPLEIN|ETZ|20261123100000+0100||ADT^A04^ADT_A01|{cid}|P|2.4||||||8859/1\r"
     "EVN|A04|20261123100000+0100\r"
     "PID|1||123456782^^^NLMINBIZA^NNNLD~7001^^^ETZ^PI||van der Berg&van der&Berg^Jürgen||20260720|M\r"
-    "PV1|1|E|SEH^K1^1^ETZ||||01234^Jansen^A|||||||||||{visit}|||||||||||||||||||||||||20261123095500+0100\r"
+    "PV1|1|E|SEH^K1^1^ETZ||||01234^Jansen^A||||||||||||{visit}|||||||||||||||||||||||||20261123095500+0100\r"
     "PV2|||^Blauwe plek achter het linker oor, ouders weten niet hoe\r"
 )
 PLAIN_SPRAIN = (
