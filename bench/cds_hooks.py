@@ -50,13 +50,15 @@ def serve_gateway() -> None:
     import uvicorn
 
     from gateway.app import create_app
-    from gateway.runtime import Runtime
+    from gateway.runtime import Runtime, tune_garbage_collector
     from gateway.settings import Settings
 
     settings = Settings()
     runtime = Runtime.start(settings)
+    app = create_app(runtime)
+    tune_garbage_collector()  # as `spoedplein serve` does
     uvicorn.run(
-        create_app(runtime),
+        app,
         host="127.0.0.1",
         port=settings.http_port,
         log_level="warning",

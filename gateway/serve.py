@@ -16,7 +16,7 @@ import uvicorn
 from adapters.hl7.receiver import HL7Receiver
 from adapters.hl7.server import MLLPServer
 from gateway.app import create_app
-from gateway.runtime import Runtime
+from gateway.runtime import Runtime, tune_garbage_collector
 from store.group_commit import GroupCommitWriter
 
 log = logging.getLogger(__name__)
@@ -52,6 +52,7 @@ async def serve(runtime: Runtime, *, on_ready: asyncio.Event | None = None) -> N
         on_oversized=receiver.handle_oversized,
     )
     app = create_app(runtime)
+    tune_garbage_collector()
     app.state.mllp = mllp
     app.state.receiver = receiver
     http = uvicorn.Server(
