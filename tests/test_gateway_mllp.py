@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,7 +12,6 @@ import pytest
 
 from adapters.hl7.ack import parse_ack
 from adapters.hl7.client import MLLPClient
-from adapters.hl7.framing import frame
 from tests.gateway_process import GatewayProcesses
 
 ADT = (
@@ -161,18 +159,3 @@ def test_messages_are_encrypted_in_the_database_file(gateway: GatewayProcesses) 
     data = b"".join(p.read_bytes() for p in Path(gateway.data_dir).glob("spoedplein.sqlite*"))
     assert b"ENC-CHECK" in data  # the control id is metadata, kept in clear
     assert b"Zeldzaamnaam" not in data
-
-
-def test_enhanced_mode_msh15_ne_gets_no_accept_ack_but_is_stored(gateway: GatewayProcesses) -> None:
-    never = ADT.format(cid="NE-1").replace("|AL|NE\r", "|NE|NE\r", 1)
-    on_error_only = ADT.format(cid="ER-1").replace("|AL|NE\r", "|ER|NE\r", 1)
-    always = ADT.format(cid="AL-1")
-    with socket.create_connection(("127.0.0.1", gateway.mllp_port), timeout=10) as sock:
-        sock.sendall(frame(never.encode()) + frame(on_error_only.encode()) + frame(always.encode()))
-        received = b""
-        while not received.endswith(b"\x1c\r"):
-            received += sock.recv(4096)
-    answers = [parse_ack(part.strip(b"\x0b\x1c\r")) for part in received.split(b"\x1c\r") if part]
-    assert [(a.code, a.acked_control_id) for a in answers] == [("CA", "AL-1")]
-    ids = {m["control_id"] for m in stored(gateway)}
-    assert {"NE-1", "ER-1", "AL-1"} <= ids

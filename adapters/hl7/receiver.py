@@ -13,8 +13,8 @@ from __future__ import annotations
 import hashlib
 import logging
 
-from adapters.hl7.ack import accept_ack_wanted, build_ack, build_ack_for_error, internal_error
-from adapters.hl7.errors import AckCode, ErrorCode, ErrorLocation, HL7Error
+from adapters.hl7.ack import build_ack, build_ack_for_error, internal_error
+from adapters.hl7.errors import ErrorCode, ErrorLocation, HL7Error
 from adapters.hl7.msh import Header, read_header
 from adapters.hl7.server import Peer
 from store.group_commit import GroupCommitWriter, StoreUnavailable
@@ -41,8 +41,7 @@ class HL7Receiver:
         except HL7Error as error:
             self.rejected += 1
             log.info("rejected a message from connection %d: %s", peer.connection_id, error.code.name)
-            nak = build_ack_for_error(error, zone=self._zone)
-            return self._answer(error.header, nak) if error.header is not None else nak
+            return build_ack_for_error(error, zone=self._zone)
         ack = build_ack(header, zone=self._zone)
         message = NewMessage(
             channel=Channel.HL7V2,
@@ -61,21 +60,15 @@ class HL7Receiver:
             answer = await self._writer.submit(message)
         except StoreUnavailable:
             self.rejected += 1
-            return self._answer(header, build_ack(header, error=internal_error(), zone=self._zone))
+            return build_ack(header, error=internal_error(), zone=self._zone)
         if answer.conflict:
             self.rejected += 1
-            return self._answer(header, build_ack(header, error=reused_control_id(), zone=self._zone))
+            return build_ack(header, error=reused_control_id(), zone=self._zone)
         if answer.duplicate:
             self.duplicates += 1
         else:
             self.accepted += 1
-        return self._answer(header, answer.ack)
-
-    @staticmethod
-    def _answer(header: Header, ack: bytes) -> bytes:
-        """The ACK, or nothing when enhanced mode's MSH-15 (NE, ER, SU) says this outcome gets none."""
-        accepted = ack_code_of(ack, header.delimiters.field) in (AckCode.AA, AckCode.CA)
-        return ack if accept_ack_wanted(header, accepted=accepted) else b""
+        return answer.ack
 
     async def handle_oversized(self, prefix: bytes, peer: Peer) -> bytes:
         """Reject a message over the size limit, echoing its MSH when the prefix holds one."""

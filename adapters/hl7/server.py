@@ -1,9 +1,8 @@
 """Asyncio MLLP server: sockets around the pure `Framer`, one handler call per received message.
 
 The server knows nothing about HL7 content. For every complete frame it awaits
-`handler(payload, peer)` and writes the returned bytes back as one MLLP frame; an empty answer means
-"send nothing" (enhanced mode, when MSH-15 asks for no accept ACK). The handler is where the message is
-durably stored; only after it returns is anything acknowledged.
+`handler(payload, peer)` and writes the returned bytes back as one MLLP frame. The handler is
+where the message is durably stored; only after it returns is anything acknowledged.
 
 Guarantees:
 * Per connection, messages are handled strictly one at a time, in arrival order. Pipelined
@@ -276,7 +275,7 @@ class MLLPServer:
             callback, payload = self._handler, event.payload
         try:
             reply = await callback(payload, peer)
-            return frame(reply) if reply else None
+            return frame(reply)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
