@@ -61,7 +61,7 @@ def make_engine(url: str, *, sqlite_synchronous: str = "FULL", echo: bool = Fals
         return create_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=20)
 
     engine = create_engine(
-        url, echo=echo, connect_args={"check_same_thread": False, "timeout": 30}, pool_size=10
+        url, echo=echo, connect_args={"check_same_thread": False, "timeout": 30}, pool_size=40
     )
 
     @event.listens_for(engine, "connect")
