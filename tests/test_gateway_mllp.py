@@ -159,3 +159,14 @@ def test_messages_are_encrypted_in_the_database_file(gateway: GatewayProcesses) 
     data = b"".join(p.read_bytes() for p in Path(gateway.data_dir).glob("spoedplein.sqlite*"))
     assert b"ENC-CHECK" in data  # the control id is metadata, kept in clear
     assert b"Zeldzaamnaam" not in data
+
+
+def test_a_sender_asking_no_accept_ack_still_gets_one_so_it_never_waits_forever(
+    gateway: GatewayProcesses,
+) -> None:
+    """`NE|AL`: no accept ACK, an application ACK wanted. We send no application ACKs, so the accept
+    ACK after the durable commit is the answer such a sender can act on."""
+    message = ADT.format(cid="NEAL-1").replace("|AL|NE\r", "|NE|AL\r", 1)
+    with MLLPClient("127.0.0.1", gateway.mllp_port, timeout_s=10) as client:
+        ack = parse_ack(client.send(message.encode()))
+    assert (ack.code, ack.acked_control_id) == ("CA", "NEAL-1")
