@@ -11,12 +11,10 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import BigInteger, ForeignKey, Integer, LargeBinary, String
+from sqlalchemy import ForeignKey, Integer, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from store.db import Base, UTCDateTime, utcnow
-
-PK = BigInteger().with_variant(Integer(), "sqlite")
+from store.db import Base, BigIntPK, UTCDateTime, utcnow
 
 
 class Party(StrEnum):
@@ -50,7 +48,7 @@ PATIENT_SUBJECT = "patient"
 class ConsentRecord(Base):
     __tablename__ = "consent_record"
 
-    id: Mapped[int] = mapped_column(PK, primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
     party: Mapped[str] = mapped_column(String(32))
     subject: Mapped[str] = mapped_column(String(32), default=PATIENT_SUBJECT)  # "patient" or "child:<n>"
@@ -69,7 +67,7 @@ CONSENT_NOTE_AAD = b"consent_record:note"
 class LegalBasisRecord(Base):
     __tablename__ = "legal_basis_record"
 
-    id: Mapped[int] = mapped_column(PK, primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
     party: Mapped[str] = mapped_column(String(32))
     subject: Mapped[str] = mapped_column(String(32), default=PATIENT_SUBJECT)

@@ -11,12 +11,10 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import BigInteger, ForeignKey, Integer, LargeBinary, String
+from sqlalchemy import ForeignKey, Integer, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from store.db import Base, UTCDateTime, utcnow
-
-PK = BigInteger().with_variant(Integer(), "sqlite")
+from store.db import Base, BigIntPK, UTCDateTime, utcnow
 
 
 class NotificationKind(StrEnum):
@@ -35,7 +33,7 @@ class RequestStatus(StrEnum):
 class NotificationRequest(Base):
     __tablename__ = "notification_request"
 
-    id: Mapped[int] = mapped_column(PK, primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
     key: Mapped[str] = mapped_column(String(200), unique=True)  # the outbox key: one request per key
     kind: Mapped[str] = mapped_column(String(32), index=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
@@ -59,7 +57,7 @@ class Melding(Base):
 
     __tablename__ = "melding"
 
-    id: Mapped[int] = mapped_column(PK, primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), unique=True)
     status: Mapped[str] = mapped_column(String(16), default=MeldingStatus.DRAFT)
     content: Mapped[bytes] = mapped_column(LargeBinary)  # encrypted MeldingContent JSON

@@ -12,12 +12,11 @@ import json
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import BigInteger, Integer, String, select
+from sqlalchemy import Integer, String, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from store.db import Base, UTCDateTime, utcnow
+from store.db import Base, BigIntPK, UTCDateTime, utcnow
 
-PK = BigInteger().with_variant(Integer(), "sqlite")
 GENESIS = "0" * 64
 
 
@@ -32,7 +31,7 @@ class AuditAction(StrEnum):
 class AuditEntry(Base):
     __tablename__ = "audit_entry"
 
-    id: Mapped[int] = mapped_column(PK, primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     actor: Mapped[str] = mapped_column(String(200))
     action: Mapped[str] = mapped_column(String(16))

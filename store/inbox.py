@@ -15,14 +15,12 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import BigInteger, Integer, LargeBinary, String, Text, func, select
+from sqlalchemy import Integer, LargeBinary, String, Text, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from store.crypto import FieldCipher
-from store.db import Base, UTCDateTime, utcnow
-
-PK = BigInteger().with_variant(Integer(), "sqlite")
+from store.db import Base, BigIntPK, UTCDateTime, utcnow
 
 
 class MessageStatus(StrEnum):
@@ -40,7 +38,7 @@ class Channel(StrEnum):
 class InboxMessage(Base):
     __tablename__ = "inbox_message"
 
-    id: Mapped[int] = mapped_column(PK, primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
     channel: Mapped[str] = mapped_column(String(16))
     dedupe_key: Mapped[str] = mapped_column(String(64), unique=True)
     content_hash: Mapped[str] = mapped_column(String(64), default="")  # tells a resend from a reused id

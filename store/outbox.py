@@ -11,18 +11,16 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Integer, String, Text, or_, select, update
+from sqlalchemy import JSON, Integer, String, Text, or_, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from store.db import Base, Database, UTCDateTime, claim_rows, utcnow
-
-PK = BigInteger().with_variant(Integer(), "sqlite")
+from store.db import Base, BigIntPK, Database, UTCDateTime, claim_rows, utcnow
 
 
 class OutboxItem(Base):
     __tablename__ = "outbox_item"
 
-    id: Mapped[int] = mapped_column(PK, primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
     topic: Mapped[str] = mapped_column(String(64), index=True)
     key: Mapped[str] = mapped_column(String(200), unique=True)  # idempotency key of the work
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)  # ids only, never patient data

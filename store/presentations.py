@@ -8,21 +8,20 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, ForeignKey, Integer, LargeBinary, String, select
+from sqlalchemy import ForeignKey, LargeBinary, String, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from detection.models import Presentation
 from store.crypto import FieldCipher, Pseudonymizer
-from store.db import Base, UTCDateTime, utcnow
+from store.db import Base, BigIntPK, UTCDateTime, utcnow
 
-PK = BigInteger().with_variant(Integer(), "sqlite")
 DATA_AAD = b"presentation:data"
 
 
 class PresentationRecord(Base):
     __tablename__ = "presentation"
 
-    id: Mapped[int] = mapped_column(PK, primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
     inbox_message_id: Mapped[int | None] = mapped_column(
         ForeignKey("inbox_message.id"), unique=True, nullable=True
     )

@@ -10,12 +10,10 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import BigInteger, ForeignKey, Integer, LargeBinary, String, UniqueConstraint
+from sqlalchemy import ForeignKey, Integer, LargeBinary, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from store.db import Base, UTCDateTime, utcnow
-
-PK = BigInteger().with_variant(Integer(), "sqlite")
+from store.db import Base, BigIntPK, UTCDateTime, utcnow
 
 
 class CaseState(StrEnum):
@@ -35,7 +33,7 @@ OPEN_STATES = frozenset(CaseState) - {CaseState.DISMISSED, CaseState.CLOSED}
 class Case(Base):
     __tablename__ = "cases"
 
-    id: Mapped[int] = mapped_column(PK, primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
     reference: Mapped[str] = mapped_column(String(32), unique=True)  # opaque, safe on a pager
     state: Mapped[str] = mapped_column(String(32), default=CaseState.FLAGGED, index=True)
     encounter_ref: Mapped[str] = mapped_column(String(64), index=True)
@@ -56,7 +54,7 @@ class CaseFinding(Base):
     __tablename__ = "case_finding"
     __table_args__ = (UniqueConstraint("case_id", "rule_id", "fingerprint"),)
 
-    id: Mapped[int] = mapped_column(PK, primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
     presentation_id: Mapped[int] = mapped_column(ForeignKey("presentation.id"))
     rule_id: Mapped[str] = mapped_column(String(64))
@@ -105,7 +103,7 @@ class CaseEvent(Base):
 
     __tablename__ = "case_event"
 
-    id: Mapped[int] = mapped_column(PK, primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     actor: Mapped[str] = mapped_column(String(200))
@@ -144,7 +142,7 @@ class MeldcodeStepRecord(Base):
     __tablename__ = "meldcode_step"
     __table_args__ = (UniqueConstraint("case_id", "step"),)
 
-    id: Mapped[int] = mapped_column(PK, primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
     step: Mapped[int] = mapped_column(Integer)
     decision: Mapped[str] = mapped_column(String(32), default="")  # step 5 only
@@ -175,7 +173,7 @@ class IntakeParty(Base):
     __tablename__ = "intake_party"
     __table_args__ = (UniqueConstraint("case_id", "party"),)
 
-    id: Mapped[int] = mapped_column(PK, primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
     party: Mapped[str] = mapped_column(String(32))
     required_because: Mapped[str] = mapped_column(String(32))
@@ -206,7 +204,7 @@ class CaseTimer(Base):
 
     __tablename__ = "case_timer"
 
-    id: Mapped[int] = mapped_column(PK, primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
     kind: Mapped[str] = mapped_column(String(32))
     party: Mapped[str] = mapped_column(String(32), default="")

@@ -177,6 +177,11 @@ def reopen(
     )
 
 
+def _require_open(case: Case) -> None:
+    if case.state in (CaseState.DISMISSED, CaseState.CLOSED):
+        raise GuardFailed(f"not possible on a case in state {case.state}", field="state")
+
+
 def _require_open_and_confirmed(case: Case) -> None:
     if case.state in (CaseState.FLAGGED, CaseState.DISMISSED, CaseState.CLOSED):
         raise GuardFailed(f"not possible on a case in state {case.state}; confirm it first", field="state")
@@ -241,8 +246,7 @@ def record_kindcheck(
     limits: Limits = DEFAULT_LIMITS,
 ) -> KindcheckRecord:
     """ "Zorgt u voor minderjarige kinderen?": yes (with the children) brings in Veilig Thuis."""
-    if case.state in (CaseState.DISMISSED, CaseState.CLOSED):
-        raise GuardFailed(f"not possible on a case in state {case.state}", field="state")
+    _require_open(case)
     check_version(case, expected_version)
     row = session.get(KindcheckRecord, case.id) or KindcheckRecord(case_id=case.id)
     row.cares_for_minors = body.cares_for_minors.value
@@ -292,8 +296,7 @@ def record_consent(
     decided_at: datetime | None = None,
 ) -> ConsentRecord:
     """Consent of the patient (or parents, per the WGBO ages) for one party; the intake follows it."""
-    if case.state in (CaseState.DISMISSED, CaseState.CLOSED):
-        raise GuardFailed(f"not possible on a case in state {case.state}", field="state")
+    _require_open(case)
     check_version(case, expected_version)
     if subject_age_years is None and subject == PATIENT_SUBJECT:
         facts = session.get(CaseFacts, case.id)
@@ -338,8 +341,7 @@ def record_legal_basis(
     limits: Limits = DEFAULT_LIMITS,
 ) -> LegalBasisRecord:
     """A ground to disclose without consent (meldrecht, acute danger), recorded as such — not as consent."""
-    if case.state in (CaseState.DISMISSED, CaseState.CLOSED):
-        raise GuardFailed(f"not possible on a case in state {case.state}", field="state")
+    _require_open(case)
     check_version(case, expected_version)
     row = consent_service.record_legal_basis(
         session,

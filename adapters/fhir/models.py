@@ -13,9 +13,7 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, ForeignKey, Integer, LargeBinary, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from store.db import Base, UTCDateTime, utcnow
-
-PK = BigInteger().with_variant(Integer(), "sqlite")
+from store.db import Base, BigIntPK, UTCDateTime, utcnow
 
 
 class SubscriptionStatus(StrEnum):
@@ -41,7 +39,7 @@ class FhirSubscription(Base):
 
     __tablename__ = "fhir_subscription"
 
-    id: Mapped[int] = mapped_column(PK, primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
     reference: Mapped[str] = mapped_column(String(400), unique=True)  # e.g. "Subscription/ed-adt"
     topic: Mapped[str] = mapped_column(String(400), default="")
     status: Mapped[str] = mapped_column(String(24), default=SubscriptionStatus.REQUESTED)
@@ -59,7 +57,7 @@ class FhirSubscriptionGap(Base):
     __tablename__ = "fhir_subscription_gap"
     __table_args__ = (UniqueConstraint("subscription_id", "first_missing"),)
 
-    id: Mapped[int] = mapped_column(PK, primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
     subscription_id: Mapped[int] = mapped_column(ForeignKey("fhir_subscription.id"), index=True)
     first_missing: Mapped[int] = mapped_column(BigInteger)
     last_missing: Mapped[int] = mapped_column(BigInteger)
@@ -91,7 +89,7 @@ class CdsFeedback(Base):
     __tablename__ = "cds_feedback"
     __table_args__ = (UniqueConstraint("card_uuid", "outcome"),)
 
-    id: Mapped[int] = mapped_column(PK, primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
     card_uuid: Mapped[str] = mapped_column(ForeignKey("cds_card.uuid"), index=True)
     outcome: Mapped[str] = mapped_column(String(16))
     override_reason: Mapped[str] = mapped_column(String(64), default="")  # a code from overrideReasons
@@ -110,7 +108,7 @@ class CdsJwtId(Base):
     __tablename__ = "cds_jwt_id"
     __table_args__ = (UniqueConstraint("issuer", "jti"),)
 
-    id: Mapped[int] = mapped_column(PK, primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
     issuer: Mapped[str] = mapped_column(String(400))
     jti: Mapped[str] = mapped_column(String(200))
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
