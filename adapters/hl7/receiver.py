@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import logging
 
-from adapters.hl7.ack import build_ack, build_ack_for_error, internal_error
+from adapters.hl7.ack import ack_code, build_ack, build_ack_for_error, internal_error
 from adapters.hl7.errors import ErrorCode, ErrorLocation, HL7Error
 from adapters.hl7.msh import Header, read_header
 from adapters.hl7.server import Peer
@@ -52,7 +52,7 @@ class HL7Receiver:
             control_id=header.control_id,
             message_type=header.message_type_code,
             raw=payload,
-            ack_code=ack_code_of(ack, header.delimiters.field),
+            ack_code=ack_code(header).value,
             ack=ack,
             content_hash=content_fingerprint(header),
         )
@@ -104,12 +104,6 @@ def content_fingerprint(header: Header) -> str:
         fields[6] = ""
     digest = hashlib.sha256("\r".join([header.delimiters.field.join(fields), *header.segments[1:]]).encode())
     return digest.hexdigest()
-
-
-def ack_code_of(ack: bytes, field_separator: str) -> str:
-    """MSA-1 of an ACK we built: the two characters after `MSA<fs>`."""
-    start = ack.find(b"MSA" + field_separator.encode("latin-1"))
-    return ack[start + 4 : start + 6].decode("ascii") if start >= 0 else ""
 
 
 def _first_segment(prefix: bytes) -> bytes:
