@@ -37,6 +37,7 @@ class Settings(BaseSettings):
 
     http_host: str = "127.0.0.1"
     http_port: int = 8000
+    http_processes: int = Field(default=1, ge=1, le=32, description="processes answering HTTP on one port")
     mllp_host: str = "127.0.0.1"
     mllp_port: int = 2575
     mllp_tls_cert: Path | None = None
