@@ -373,3 +373,16 @@ def test_prefetch_of_the_wrong_resource_type_is_400_naming_the_key(setup: Setup)
 
     assert reply.status_code == 400
     assert reply.json()["issue"][0]["expression"] == ["prefetch.observations"]
+
+
+def test_prefetch_element_of_the_wrong_type_is_400_naming_the_element_and_opens_nothing(setup: Setup) -> None:
+    data = cds.prefetch()
+    data["observations"]["entry"][0]["resource"]["valueBoolean"] = "ja"
+
+    reply = setup.call(SIGNALS_PV, cds.hook_request("patient-view", data))
+
+    assert reply.status_code == 400
+    issue = reply.json()["issue"][0]
+    assert issue["expression"] == ["prefetch.observations.entry[0].resource.valueBoolean"]
+    assert "ja" not in json.dumps(reply.json())  # the value itself is never echoed
+    assert count(setup, Case) == 0

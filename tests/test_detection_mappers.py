@@ -158,3 +158,49 @@ def test_corpus_bundles_map_and_the_five_invalid_ones_are_refused_with_a_locatio
             refused.append(exc.location)
     assert len(refused) == 5
     assert all(loc.startswith("Bundle.entry[") for loc in refused)
+
+
+def test_mapping_without_r4b_validation_gives_the_same_presentation_for_every_valid_input() -> None:
+    # The worker and the CDS prefetch map with validate=False; ingest validated the resources before.
+    files = sorted((VIGNETTES / "fhir").glob("*.json")) + sorted(
+        (CORPUS / "fhir" / "fhir-converter").glob("*.json")
+    )
+    compared = 0
+    for path in files:
+        raw = path.read_bytes()
+        try:
+            checked = bundle_to_presentation(raw)
+        except FhirMappingError:
+            continue  # the corpus's invalid bundles: refused by validation, compared nowhere
+        assert bundle_to_presentation(raw, validate=False) == checked, path.name
+        compared += 1
+    assert compared > 500
+
+
+@pytest.mark.parametrize(
+    ("element", "value", "location"),
+    [
+        ("birthDate", 20240702, "Bundle.entry[0].resource.birthDate"),
+        ("birthDate", "2024-02-30", "Bundle.entry[0].resource.birthDate"),
+        ("identifier", {"value": "1"}, "Bundle.entry[0].resource.identifier"),
+        ("name", [{"given": "Noor"}], "Bundle.entry[0].resource.name[0].given"),
+        ("gender", ["female"], "Bundle.entry[0].resource.gender"),
+    ],
+)
+def test_an_element_of_the_wrong_type_is_refused_with_its_path_even_without_validation(
+    element: str, value: object, location: str
+) -> None:
+    data = _bundle(start="2026-07-01T12:00:00+02:00")
+    data["entry"][0]["resource"][element] = value  # type: ignore[index]
+    with pytest.raises(FhirMappingError) as caught:
+        bundle_to_presentation(data, validate=False)
+    assert caught.value.location == location
+
+
+def test_an_encounter_start_that_is_only_a_date_is_local_midnight_and_a_month_is_no_time() -> None:
+    p = bundle_to_presentation(_bundle(start="2026-07-01"))
+    assert p.encounter.arrival_at == datetime(2026, 7, 1, tzinfo=AMSTERDAM)
+    assert bundle_to_presentation(_bundle(start="2026-07")).encounter.arrival_at is None
+    with pytest.raises(FhirMappingError) as caught:
+        bundle_to_presentation(_bundle(start="1 juli 2026"), validate=False)
+    assert caught.value.location == "Bundle.entry[1].resource.period.start"

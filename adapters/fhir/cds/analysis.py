@@ -1,8 +1,8 @@
 """What the detector makes of a prefetch, cached per content for a few minutes (in this process only).
 
 `patient-view` fires every time someone opens the chart, with the same prefetch until the record
-changes; the FHIR → Presentation mapping (R4B validation of every resource) is most of a call's cost,
-and the same content always maps to the same result.
+changes; mapping and detection are most of a call's cost, and the same content always maps to the
+same result.
 """
 
 from __future__ import annotations
@@ -14,11 +14,12 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from adapters.fhir.cds import prefetch
 from adapters.fhir.cds.catalog import Service, ServiceKind
 from adapters.fhir.outcome import FhirError, IssueType
-from adapters.fhir.to_presentation import FhirMappingError, bundle_to_presentation
+from adapters.fhir.to_presentation import FhirMappingError, resources_to_presentation
 from adapters.fhir.validate import check_nested_types
 from detection.engine import detect
 from detection.models import Finding, Presentation, SourceRef
@@ -48,8 +49,8 @@ class AnalysisCache:
     """Presentation and findings per prefetch content, for a few minutes, in this process only.
 
     `patient-view` fires every time someone opens the chart, with the same prefetch until the record
-    changes; mapping (R4B validation of every resource) is most of a call's cost, and the same content
-    always maps to the same result. Bounded in size and age; nothing of it is written anywhere.
+    changes; mapping and detection are most of a call's cost, and the same content always maps to
+    the same result. Bounded in size and age; nothing of it is written anywhere.
     """
 
     def __init__(self, *, max_entries: int = 512, max_age_s: float = 300.0) -> None:
@@ -98,16 +99,16 @@ ANALYSED = AnalysisCache()
 
 
 def to_presentation(data: dict[str, Any], service: Service, zone: str) -> Presentation:
-    entries = [{"resource": r} for key in service.prefetch for r in prefetch.resources_of(key, data.get(key))]
-    bundle = {"resourceType": "Bundle", "type": "collection", "entry": entries}
+    """The prefetch as a Presentation. Not validated as whole R4B resources (that costs more than a hook
+    answer's budget): the mapper reads its elements strictly, and an error names the prefetch element."""
     for key in service.prefetch:
         if data.get(key) is not None:
             check_nested_types(data[key], f"prefetch.{key}")
+    located = [pair for key in service.prefetch for pair in prefetch.located_resources(key, data.get(key))]
     try:
-        presentation = bundle_to_presentation(bundle, default_zone=zone)
+        presentation = resources_to_presentation(located, zone=ZoneInfo(zone), message_type="Bundle")
     except FhirMappingError as exc:
-        where = exc.location or "prefetch"
-        raise FhirError.one(400, IssueType.INVALID, "prefetch data is not valid FHIR R4", where) from None
+        raise FhirError.one(400, IssueType.INVALID, exc.reason, exc.location or "prefetch") from None
     # The sender stays as the FHIR mapper set it, so the encounter joins the case the FHIR feed opened.
     source = SourceRef(
         channel="cds-hooks", message_type=service.hook.value, sender=presentation.source.sender

@@ -149,10 +149,20 @@ def _fetch(client: httpx.Client, base: str, query: str) -> dict[str, Any] | str:
 def resources_of(key: str, value: Any) -> list[dict[str, Any]]:
     """The resources of the key's type in a prefetch value: itself, or those among a Bundle's entries
     (a searchset may also carry e.g. an OperationOutcome entry, which is not ours to map)."""
+    return [resource for resource, _ in located_resources(key, value)]
+
+
+def located_resources(key: str, value: Any) -> list[tuple[dict[str, Any], str]]:
+    """`resources_of`, each with its place in the request (`prefetch.conditions.entry[2].resource`)."""
     if value is None:
         return []
     expected = RESOURCE_TYPE.get(key)
-    found = [value]
+    found = [(value, f"prefetch.{key}")]
     if value.get("resourceType") == "Bundle":
-        found = [e.get("resource") for e in value.get("entry") or [] if isinstance(e, dict)]
-    return [r for r in found if isinstance(r, dict) and r.get("resourceType") == expected]
+        entries = value.get("entry") or []
+        found = [
+            (entry.get("resource"), f"prefetch.{key}.entry[{index}].resource")
+            for index, entry in enumerate(entries if isinstance(entries, list) else [])
+            if isinstance(entry, dict)
+        ]
+    return [(r, where) for r, where in found if isinstance(r, dict) and r.get("resourceType") == expected]
