@@ -2,6 +2,9 @@
 
 Stops gracefully on SIGTERM/SIGINT: the MLLP server stops accepting and finishes the messages it is
 storing (their ACKs still go out), the group-commit writer drains, then uvicorn shuts down.
+
+With SPOEDPLEIN_HTTP_PROCESSES > 1 this process also starts HTTP-only children that share the HTTP port
+(`gateway.http_processes`); they are stopped alongside.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import uvicorn
 from adapters.hl7.receiver import HL7Receiver
 from adapters.hl7.server import MLLPServer
 from gateway.app import create_app
+from gateway.http_processes import HttpProcessPool, claim_http_port, uvicorn_config
 from gateway.runtime import Runtime, tune_garbage_collector
 from store.group_commit import GroupCommitWriter
 
@@ -55,42 +59,52 @@ async def serve(runtime: Runtime, *, on_ready: asyncio.Event | None = None) -> N
     tune_garbage_collector()
     app.state.mllp = mllp
     app.state.receiver = receiver
-    http = uvicorn.Server(
-        uvicorn.Config(
-            app,
-            host=settings.http_host,
-            port=settings.http_port,
-            log_level="warning",
-            access_log=False,  # paths can carry ids; keep access logs out of the patient-data question
-            lifespan="on",
-        )
+    http = uvicorn.Server(uvicorn_config(app, settings))
+    # One HTTP process: uvicorn binds the port itself. More: this process binds a shared socket, and
+    # each child binds its own on the same port (SO_REUSEPORT).
+    http_socket = (
+        claim_http_port(settings.http_host, settings.http_port) if settings.http_processes > 1 else None
     )
+    http_port = http_socket.getsockname()[1] if http_socket is not None else settings.http_port
     await mllp.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    http_task = asyncio.create_task(http.serve())
+    http_task = asyncio.create_task(http.serve(sockets=None if http_socket is None else [http_socket]))
     while not http.started and not http_task.done():
         await asyncio.sleep(0.02)
     if http_task.done():
         mllp.close()
         await http_task
         raise RuntimeError("HTTP server could not start")
-    log.info(
-        "gateway listening: http %s:%d, mllp %s:%d",
-        settings.http_host,
-        settings.http_port,
-        settings.mllp_host,
-        mllp.port,
-    )
-    if on_ready is not None:
-        on_ready.set()
+    children = HttpProcessPool(settings.http_processes - 1, host=settings.http_host, port=http_port)
     stop_task = asyncio.create_task(stop.wait())
-    await asyncio.wait({http_task, stop_task}, return_when=asyncio.FIRST_COMPLETED)
-    mllp.close()
-    await mllp.wait_closed()
-    await asyncio.to_thread(writer.close)
-    http.should_exit = True
-    await http_task
-    stop_task.cancel()
+    try:
+        # on_ready is set once every HTTP process accepts, not just this one; a stop signal meanwhile wins
+        starting = asyncio.create_task(children.start())
+        await asyncio.wait({starting, http_task, stop_task}, return_when=asyncio.FIRST_COMPLETED)
+        if starting.done():
+            starting.result()  # RuntimeError when a child could not start
+            log.info(
+                "gateway listening: http %s:%d (%d processes), mllp %s:%d",
+                settings.http_host,
+                http_port,
+                settings.http_processes,
+                settings.mllp_host,
+                mllp.port,
+            )
+            if on_ready is not None:
+                on_ready.set()
+            await asyncio.wait({http_task, stop_task}, return_when=asyncio.FIRST_COMPLETED)
+        else:
+            starting.cancel()
+    finally:
+        stopping_children = asyncio.create_task(children.stop())  # in-flight requests finish meanwhile
+        mllp.close()
+        await mllp.wait_closed()
+        await asyncio.to_thread(writer.close)
+        http.should_exit = True
+        await http_task
+        await stopping_children
+        stop_task.cancel()

@@ -1,0 +1,65 @@
+"""One HTTP-only process of the gateway: `python -m gateway.http_child <ready-fd> <parent-pid>`.
+
+Started by `gateway.http_processes.HttpProcessPool` when SPOEDPLEIN_HTTP_PROCESSES > 1. It serves the same
+app as the gateway process on its own SO_REUSEPORT socket, with no MLLP listener and no HL7 writer. It
+writes one byte to <ready-fd> once it accepts connections, and stops gracefully on SIGTERM, which it
+also gets when the gateway process dies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+
+import uvicorn
+
+from gateway.app import create_app
+from gateway.cli import _configure_logging, _run_event_loop
+from gateway.http_processes import READY, shared_listening_socket, uvicorn_config
+from gateway.runtime import Runtime, tune_garbage_collector
+from gateway.settings import get_settings
+from gateway.supervisor import _die_with_parent
+
+
+async def serve_http(runtime: Runtime, ready_fd: int) -> None:
+    settings = runtime.settings
+    app = create_app(runtime)
+    tune_garbage_collector()
+    # Bound only now, when everything is built: connections the kernel hands to this socket wait in its
+    # backlog until uvicorn accepts them, so that wait stays as short as possible.
+    sock = shared_listening_socket(settings.http_host, settings.http_port)
+    http = uvicorn.Server(uvicorn_config(app, settings))
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        # uvicorn captures these itself while serving and re-raises them afterwards; this handler takes
+        # the re-raised one, so the process returns normally and closes its database pool.
+        loop.add_signal_handler(sig, lambda: setattr(http, "should_exit", True))
+    http_task = asyncio.create_task(http.serve(sockets=[sock]))
+    while not http.started and not http_task.done():
+        await asyncio.sleep(0.02)
+    if http_task.done():
+        os.close(ready_fd)  # EOF without the ready byte: the gateway sees that this process failed
+        await http_task
+        raise RuntimeError("HTTP process could not start")
+    os.write(ready_fd, READY)
+    os.close(ready_fd)
+    await http_task
+
+
+def main(argv: list[str]) -> None:
+    ready_fd, parent_pid = int(argv[0]), int(argv[1])
+    _die_with_parent()
+    if os.getppid() != parent_pid:
+        return  # the gateway died before the parent-death signal was armed: nobody to serve for
+    _configure_logging()
+    runtime = Runtime.start(get_settings(), migrate=False)
+    try:
+        _run_event_loop(serve_http(runtime, ready_fd))
+    finally:
+        runtime.close()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
