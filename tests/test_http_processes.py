@@ -1,0 +1,200 @@
+"""SPOEDPLEIN_HTTP_PROCESSES: several real processes answer HTTP on the gateway's one port.
+
+The processes and their sockets are found the way an operator would: in /proc (the listening socket inodes
+of the port in /proc/net/tcp, matched against /proc/<pid>/fd of the gateway and its children).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+from pydantic import ValidationError
+
+from gateway.settings import Settings
+from tests.gateway_process import API_TOKEN, GatewayProcesses
+
+TCP_LISTEN = "0A"
+TCP_ESTABLISHED = "01"
+REQUESTS = 50
+
+
+def socket_inodes(port: int, state: str) -> set[int]:
+    """Inodes of the sockets whose local port is `port` and whose TCP state is `state`."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        if not Path(table).exists():
+            continue
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            local_port = int(fields[1].rsplit(":", 1)[1], 16)
+            if local_port == port and fields[3] == state and fields[9] != "0":
+                inodes.add(int(fields[9]))
+    return inodes
+
+
+def parent_of(pid: int) -> int | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return int(stat.rsplit(")", 1)[1].split()[1])
+
+
+def is_alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state not in {"Z", "X"}
+
+
+def process_tree(root: int) -> list[int]:
+    pids = [int(name) for name in os.listdir("/proc") if name.isdigit()]
+    tree = [root]
+    for pid in tree:
+        tree.extend(child for child in pids if parent_of(child) == pid and child not in tree)
+    return tree
+
+
+def holders(root: int, inodes: set[int]) -> dict[int, int]:
+    """pid (the gateway or one of its descendants) -> how many of `inodes` it holds open."""
+    links = {f"socket:[{inode}]" for inode in inodes}
+    held: dict[int, int] = {}
+    for pid in process_tree(root):
+        try:
+            fds = os.listdir(f"/proc/{pid}/fd")
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                if os.readlink(f"/proc/{pid}/fd/{fd}") in links:
+                    held[pid] = held.get(pid, 0) + 1
+            except OSError:
+                continue
+    return held
+
+
+def http_listeners(gateway: GatewayProcesses) -> set[int]:
+    return set(holders(gateway.procs["serve"].pid, socket_inodes(gateway.http_port, TCP_LISTEN)))
+
+
+def wait_for_listeners(gateway: GatewayProcesses, count: int, *, without: int | None = None) -> set[int]:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        pids = http_listeners(gateway)
+        if len(pids) == count and without not in pids:
+            return pids
+        time.sleep(0.05)
+    raise AssertionError(f"expected {count} HTTP listeners, found {http_listeners(gateway)}")
+
+
+def concurrent_api_calls(gateway: GatewayProcesses, clients: list[httpx.Client]) -> list[int]:
+    """One authenticated /api call per client, all at once; each client is its own TCP connection."""
+    with ThreadPoolExecutor(max_workers=len(clients)) as pool:
+        return list(pool.map(lambda client: client.get("/api/cases").status_code, clients))
+
+
+def new_clients(gateway: GatewayProcesses, count: int = REQUESTS) -> list[httpx.Client]:
+    headers = {"Authorization": f"Bearer {API_TOKEN}"}
+    return [httpx.Client(base_url=gateway.http_url, headers=headers, timeout=20) for _ in range(count)]
+
+
+@pytest.fixture
+def two_processes(tmp_path: Path) -> Iterator[GatewayProcesses]:
+    gateway = GatewayProcesses(tmp_path, env={"SPOEDPLEIN_HTTP_PROCESSES": "2"})
+    gateway.start("serve")
+    try:
+        yield gateway
+    finally:
+        gateway.stop_all()
+
+
+def test_two_processes_listen_on_the_http_port_and_share_the_connections(
+    two_processes: GatewayProcesses,
+) -> None:
+    gateway_pid = two_processes.procs["serve"].pid
+    listeners = wait_for_listeners(two_processes, 2)
+    assert gateway_pid in listeners
+    [child] = listeners - {gateway_pid}
+    assert parent_of(child) == gateway_pid
+
+    clients = new_clients(two_processes)
+    try:
+        assert concurrent_api_calls(two_processes, clients) == [200] * REQUESTS
+        # While the connections are open, each process holds the server side of some of them.
+        serving = holders(gateway_pid, socket_inodes(two_processes.http_port, TCP_ESTABLISHED))
+    finally:
+        for client in clients:
+            client.close()
+    assert set(serving) == listeners
+    assert sum(serving.values()) == REQUESTS
+
+
+def test_a_killed_http_process_is_restarted_and_requests_keep_succeeding(
+    two_processes: GatewayProcesses,
+) -> None:
+    gateway_pid = two_processes.procs["serve"].pid
+    [child] = wait_for_listeners(two_processes, 2) - {gateway_pid}
+
+    os.kill(child, signal.SIGKILL)
+    two_processes.wait_for(lambda: not is_alive(child), timeout_s=10, what="the child to die")
+    answered_meanwhile = []
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        answered_meanwhile.append(httpx.get(f"{two_processes.http_url}/healthz", timeout=20).status_code)
+        if len(http_listeners(two_processes)) == 2:
+            break
+    listeners = wait_for_listeners(two_processes, 2, without=child)
+    assert answered_meanwhile and set(answered_meanwhile) == {200}
+
+    [replacement] = listeners - {gateway_pid}
+    assert replacement != child and parent_of(replacement) == gateway_pid
+    clients = new_clients(two_processes)
+    try:
+        assert concurrent_api_calls(two_processes, clients) == [200] * REQUESTS
+    finally:
+        for client in clients:
+            client.close()
+    assert "HTTP process 1" in two_processes.log("serve") and "restarting" in two_processes.log("serve")
+
+
+def test_sigterm_to_the_gateway_stops_its_http_processes_too(two_processes: GatewayProcesses) -> None:
+    listeners = wait_for_listeners(two_processes, 2)
+    gateway = two_processes.procs.pop("serve")
+
+    os.kill(gateway.pid, signal.SIGTERM)  # the gateway alone, not its process group
+    assert gateway.wait(timeout=30) == 0
+
+    two_processes.wait_for(
+        lambda: not any(is_alive(pid) for pid in listeners), timeout_s=10, what="the HTTP processes to exit"
+    )
+    assert socket_inodes(two_processes.http_port, TCP_LISTEN) == set()
+
+
+def test_one_http_process_is_the_default_and_starts_no_children(tmp_path: Path) -> None:
+    gateway = GatewayProcesses(tmp_path)
+    gateway.start("serve")
+    try:
+        assert http_listeners(gateway) == {gateway.procs["serve"].pid}
+        assert process_tree(gateway.procs["serve"].pid) == [gateway.procs["serve"].pid]
+    finally:
+        gateway.stop_all()
+
+
+@pytest.mark.parametrize("value", ["0", "33", "-1"])
+def test_http_processes_outside_1_to_32_is_refused_naming_the_setting(
+    monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    monkeypatch.setenv("SPOEDPLEIN_HTTP_PROCESSES", value)
+    with pytest.raises(ValidationError) as refused:
+        Settings()
+    [error] = refused.value.errors()
+    assert error["loc"] == ("http_processes",)
+    assert error["type"] in {"greater_than_equal", "less_than_equal"}
