@@ -167,14 +167,14 @@ def test_a_killed_http_process_is_restarted_and_requests_keep_succeeding(
 
 def test_sigterm_to_the_gateway_stops_its_http_processes_too(two_processes: GatewayProcesses) -> None:
     listeners = wait_for_listeners(two_processes, 2)
-    gateway = two_processes.procs.pop("serve")
+    gateway = two_processes.procs["serve"]
 
     os.kill(gateway.pid, signal.SIGTERM)  # the gateway alone, not its process group
     assert gateway.wait(timeout=30) == 0
 
-    two_processes.wait_for(
-        lambda: not any(is_alive(pid) for pid in listeners), timeout_s=10, what="the HTTP processes to exit"
-    )
+    # The gateway stopped and reaped its children before it exited (their parent-death signal is only
+    # the fallback for a gateway that is killed outright), so nothing is left holding the port.
+    assert not any(is_alive(pid) for pid in listeners)
     assert socket_inodes(two_processes.http_port, TCP_LISTEN) == set()
 
 
