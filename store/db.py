@@ -57,7 +57,9 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def make_engine(url: str, *, sqlite_synchronous: str = "FULL", echo: bool = False) -> Engine:
+def make_engine(
+    url: str, *, sqlite_synchronous: str = "FULL", echo: bool = False, pool_size: int = 40
+) -> Engine:
     """An engine with the pragmas and transaction behaviour the durability rules need."""
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
@@ -65,7 +67,7 @@ def make_engine(url: str, *, sqlite_synchronous: str = "FULL", echo: bool = Fals
         return create_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=20)
 
     engine = create_engine(
-        url, echo=echo, connect_args={"check_same_thread": False, "timeout": 30}, pool_size=40
+        url, echo=echo, connect_args={"check_same_thread": False, "timeout": 30}, pool_size=pool_size
     )
 
     @event.listens_for(engine, "connect")
