@@ -20,6 +20,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import uvicorn
@@ -117,10 +118,15 @@ class HttpProcessPool:
     started it ends, so children must not be started from a worker thread.
     """
 
-    def __init__(self, children: int, *, host: str, port: int) -> None:
+    def __init__(
+        self, children: int, *, host: str, port: int, gateway_stopping: Callable[[], bool] = lambda: False
+    ) -> None:
         self._slots = [_Slot(number) for number in range(1, children + 1)]
         self._host = host
         self._port = port
+        # Ctrl-C or a process-group SIGTERM reaches the children too, before the gateway gets round to
+        # stop(): a child that exits then is not restarted.
+        self._gateway_stopping = gateway_stopping
         self._stopping = False
         self._watch_task: asyncio.Task[None] | None = None
 
@@ -221,7 +227,7 @@ class HttpProcessPool:
             await asyncio.sleep(0.1)
             now = time.monotonic()
             for slot in self._slots:
-                if self._stopping:
+                if self._stopping or self._gateway_stopping():
                     return
                 self._check_ready(slot)
                 if slot.running:

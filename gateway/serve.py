@@ -24,6 +24,7 @@ from gateway.runtime import Runtime, tune_garbage_collector
 from store.group_commit import GroupCommitWriter
 
 log = logging.getLogger(__name__)
+STARTUP_FAILURE = 3  # uvicorn's exit status when the server cannot start
 
 
 def mllp_ssl_context(runtime: Runtime) -> ssl.SSLContext | None:
@@ -62,9 +63,13 @@ async def serve(runtime: Runtime, *, on_ready: asyncio.Event | None = None) -> N
     http = uvicorn.Server(uvicorn_config(app, settings))
     # One HTTP process: uvicorn binds the port itself. More: this process binds a shared socket, and
     # each child binds its own on the same port (SO_REUSEPORT).
-    http_socket = (
-        claim_http_port(settings.http_host, settings.http_port) if settings.http_processes > 1 else None
-    )
+    http_socket = None
+    if settings.http_processes > 1:
+        try:
+            http_socket = claim_http_port(settings.http_host, settings.http_port)
+        except OSError as exc:
+            log.error("HTTP: %s", exc)
+            raise SystemExit(STARTUP_FAILURE) from None  # as uvicorn ends when it cannot bind
     http_port = http_socket.getsockname()[1] if http_socket is not None else settings.http_port
     await mllp.start()
     stop = asyncio.Event()
@@ -78,7 +83,12 @@ async def serve(runtime: Runtime, *, on_ready: asyncio.Event | None = None) -> N
         mllp.close()
         await http_task
         raise RuntimeError("HTTP server could not start")
-    children = HttpProcessPool(settings.http_processes - 1, host=settings.http_host, port=http_port)
+    children = HttpProcessPool(
+        settings.http_processes - 1,
+        host=settings.http_host,
+        port=http_port,
+        gateway_stopping=lambda: http.should_exit or stop.is_set(),
+    )
     stop_task = asyncio.create_task(stop.wait())
     try:
         # on_ready is set once every HTTP process accepts, not just this one; a stop signal meanwhile wins

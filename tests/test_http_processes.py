@@ -178,6 +178,24 @@ def test_sigterm_to_the_gateway_stops_its_http_processes_too(two_processes: Gate
     assert socket_inodes(two_processes.http_port, TCP_LISTEN) == set()
 
 
+def test_a_second_gateway_on_the_same_http_port_is_refused_rather_than_sharing_it(
+    two_processes: GatewayProcesses, tmp_path: Path
+) -> None:
+    wait_for_listeners(two_processes, 2)
+    second = GatewayProcesses(tmp_path / "second", env={"SPOEDPLEIN_HTTP_PROCESSES": "2"})
+    second.http_port = two_processes.http_port
+    second.env["SPOEDPLEIN_HTTP_PORT"] = str(two_processes.http_port)
+    try:
+        with pytest.raises(RuntimeError, match="already in use"):
+            second.start("serve")
+    finally:
+        second.stop_all()
+    # Only the first gateway's two processes listen on the port.
+    listening = socket_inodes(two_processes.http_port, TCP_LISTEN)
+    assert len(listening) == 2
+    assert sum(holders(two_processes.procs["serve"].pid, listening).values()) == 2
+
+
 def test_one_http_process_is_the_default_and_starts_no_children(tmp_path: Path) -> None:
     gateway = GatewayProcesses(tmp_path)
     gateway.start("serve")
