@@ -3,9 +3,12 @@ expired ids, and key rotation picked up from the issuer's JWKS URL."""
 
 from __future__ import annotations
 
+import base64
+import json
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
@@ -74,3 +77,77 @@ def test_unreachable_jwks_is_an_authentication_failure_not_a_crash() -> None:
 
     with pytest.raises(CdsAuthError, match="JWKS"):
         verify(cds.SigningKey("k").token(AUD), audience=AUD, keys=keys)
+
+
+def _part(data: dict[str, object]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+
+
+@pytest.fixture
+def es_keys(tmp_path: Path) -> tuple[cds.SigningKey, IssuerKeys]:
+    key = cds.SigningKey("es-key")
+    return key, IssuerKeys({cds.ISSUER: str(key.write_jwks(tmp_path / "jwks.json"))})
+
+
+def test_a_valid_es384_token_gives_its_claims_and_an_rs384_token_verifies_with_an_rsa_key(
+    es_keys: tuple[cds.SigningKey, IssuerKeys], tmp_path: Path
+) -> None:
+    key, keys = es_keys
+    assert verify(key.token(AUD, jti="a"), audience=AUD, keys=keys)["jti"] == "a"
+    rsa_key = cds.SigningKey("rs-key", algorithm="RS384")
+    rsa_keys = IssuerKeys({cds.ISSUER: str(rsa_key.write_jwks(tmp_path / "rsa.json"))})
+    assert verify(rsa_key.token(AUD, jti="b"), audience=AUD, keys=rsa_keys)["jti"] == "b"
+    # an audience list naming the called URL is accepted, as RFC 7519 allows
+    assert verify(key.token([AUD, "https://other.test"], jti="c"), audience=AUD, keys=keys)["jti"] == "c"
+    with pytest.raises(CdsAuthError, match="aud"):
+        verify(key.token(["https://other.test"]), audience=AUD, keys=keys)
+
+
+def test_a_token_whose_header_names_the_other_algorithm_than_the_key_is_refused(tmp_path: Path) -> None:
+    rsa_key = cds.SigningKey("rs-key", algorithm="RS384")
+    keys = IssuerKeys({cds.ISSUER: str(rsa_key.write_jwks(tmp_path / "rsa.json"))})
+    _header, payload, signature = rsa_key.token(AUD).split(".")
+    relabelled = f"{_part({'alg': 'ES384', 'kid': 'rs-key'})}.{payload}.{signature}"
+
+    with pytest.raises(CdsAuthError, match="signature"):
+        verify(relabelled, audience=AUD, keys=keys)
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"iat": int(time.time()) + 3600}, "not valid yet"),
+        ({"nbf": int(time.time()) + 3600}, "not valid yet"),
+        ({"exp": "tomorrow"}, "must be numbers"),
+        ({"iat": None}, "no iat claim"),
+    ],
+)
+def test_claims_that_do_not_hold_are_refused_naming_the_check(
+    es_keys: tuple[cds.SigningKey, IssuerKeys], change: dict[str, object], reason: str
+) -> None:
+    key, keys = es_keys
+    with pytest.raises(CdsAuthError, match=reason):
+        verify(key.token(AUD, **change), audience=AUD, keys=keys)
+
+
+def test_a_critical_header_extension_and_a_tampered_payload_are_refused(
+    es_keys: tuple[cds.SigningKey, IssuerKeys],
+) -> None:
+    key, keys = es_keys
+    header, payload, signature = key.token(AUD).split(".")
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    crit = f"{_part({'alg': 'ES384', 'kid': 'es-key', 'crit': ['x'], 'x': 1})}.{payload}.{signature}"
+    tampered = f"{header}.{_part({**claims, 'jti': 'another'})}.{signature}"
+
+    with pytest.raises(CdsAuthError, match="critical"):
+        verify(crit, audience=AUD, keys=keys)
+    with pytest.raises(CdsAuthError, match="signature"):
+        verify(tampered, audience=AUD, keys=keys)
+
+
+@pytest.mark.parametrize("token", ["", "a.b", "a.b.c.d", "###.###.###", "e30.W10.", "bm90IGpzb24.e30.AA"])
+def test_something_that_is_not_a_jwt_is_refused_as_such(
+    es_keys: tuple[cds.SigningKey, IssuerKeys], token: str
+) -> None:
+    with pytest.raises(CdsAuthError, match="not a JWT"):
+        verify(token, audience=AUD, keys=es_keys[1])
