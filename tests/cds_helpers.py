@@ -40,7 +40,9 @@ class SigningKey:
         path.write_text(json.dumps(self.jwks()))
         return path
 
-    def token(self, aud: str, *, iss: str = ISSUER, jti: str | None = None, **overrides: Any) -> str:
+    def token(
+        self, aud: str | list[str], *, iss: str = ISSUER, jti: str | None = None, **overrides: Any
+    ) -> str:
         now = int(time.time())
         claims = {"iss": iss, "sub": "ehr-client", "aud": aud, "iat": now, "exp": now + 300}
         claims["jti"] = jti or str(uuid.uuid4())

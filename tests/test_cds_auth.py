@@ -9,6 +9,7 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
@@ -123,7 +124,7 @@ def test_a_token_whose_header_names_the_other_algorithm_than_the_key_is_refused(
     ],
 )
 def test_claims_that_do_not_hold_are_refused_naming_the_check(
-    es_keys: tuple[cds.SigningKey, IssuerKeys], change: dict[str, object], reason: str
+    es_keys: tuple[cds.SigningKey, IssuerKeys], change: dict[str, Any], reason: str
 ) -> None:
     key, keys = es_keys
     with pytest.raises(CdsAuthError, match=reason):
