@@ -386,3 +386,16 @@ def test_prefetch_element_of_the_wrong_type_is_400_naming_the_element_and_opens_
     assert issue["expression"] == ["prefetch.observations.entry[0].resource.valueBoolean"]
     assert "ja" not in json.dumps(reply.json())  # the value itself is never echoed
     assert count(setup, Case) == 0
+
+
+def test_hook_body_that_is_not_json_is_400_with_an_operation_outcome(setup: Setup) -> None:
+    url = f"{setup.gateway.url}/cds-services/{SIGNALS_PV}"
+    reply = httpx.post(
+        url,
+        content=b'{"hook": "patient-view", ',
+        headers={"Authorization": f"Bearer {setup.key.token(url)}", "Content-Type": "application/json"},
+    )
+
+    assert reply.status_code == 400
+    assert reply.json()["resourceType"] == "OperationOutcome"
+    assert reply.json()["issue"][0]["expression"] == ["body"]

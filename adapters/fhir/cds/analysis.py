@@ -8,13 +8,14 @@ same result.
 from __future__ import annotations
 
 import hashlib
-import json
 import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
+
+from pydantic_core import to_json
 
 from adapters.fhir.cds import prefetch
 from adapters.fhir.cds.catalog import Service, ServiceKind
@@ -61,8 +62,9 @@ class AnalysisCache:
         self._in_flight: dict[str, threading.Lock] = {}
 
     def get(self, data: dict[str, Any], service: Service, zone: str) -> Analysis:
-        canonical = json.dumps([service.hook.value, zone, data], sort_keys=True, separators=(",", ":"))
-        key = hashlib.sha256(canonical.encode()).hexdigest()
+        # In the order the EHR sent it (a re-ordered prefetch is only a miss); pydantic-core's encoder is
+        # a third of the cost of a sorted `json.dumps`, which showed in the hook's profile.
+        key = hashlib.sha256(to_json([service.hook.value, zone, data])).hexdigest()
         hit = self._fresh(key)
         if hit is not None:
             return hit
