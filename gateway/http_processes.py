@@ -21,7 +21,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import uvicorn
 from fastapi import FastAPI
@@ -104,7 +104,6 @@ class _Slot:
     started_at: float = 0.0
     backoff_s: float = FIRST_BACKOFF_S
     restart_at: float | None = None
-    restarts: int = field(default=0)
 
     @property
     def running(self) -> bool:
@@ -129,10 +128,6 @@ class HttpProcessPool:
         self._gateway_stopping = gateway_stopping
         self._stopping = False
         self._watch_task: asyncio.Task[None] | None = None
-
-    @property
-    def pids(self) -> list[int]:
-        return [slot.process.pid for slot in self._slots if slot.process is not None and slot.running]
 
     async def start(self, *, timeout_s: float = 60.0) -> None:
         """Start every child and return once each is accepting; RuntimeError if one fails to start.
@@ -184,8 +179,11 @@ class HttpProcessPool:
         os.set_blocking(read_end, False)
         env = dict(os.environ)
         # The port actually bound (SPOEDPLEIN_HTTP_PORT may be 0); a child never starts children itself.
-        env.update(SPOEDPLEIN_HTTP_HOST=self._host, SPOEDPLEIN_HTTP_PORT=str(self._port))
-        env["SPOEDPLEIN_HTTP_PROCESSES"] = "1"
+        env.update(
+            SPOEDPLEIN_HTTP_HOST=self._host,
+            SPOEDPLEIN_HTTP_PORT=str(self._port),
+            SPOEDPLEIN_HTTP_PROCESSES="1",
+        )
         try:
             slot.process = subprocess.Popen(
                 [sys.executable, "-m", "gateway.http_child", str(write_end), str(os.getpid())],
@@ -248,5 +246,4 @@ class HttpProcessPool:
                     slot.backoff_s = min(slot.backoff_s * 2, MAX_BACKOFF_S)
                 elif now >= slot.restart_at:
                     slot.restart_at = None
-                    slot.restarts += 1
                     self._spawn(slot)

@@ -97,7 +97,7 @@ async def serve(runtime: Runtime, *, on_ready: asyncio.Event | None = None) -> N
         if starting.done():
             starting.result()  # RuntimeError when a child could not start
             log.info(
-                "gateway listening: http %s:%d (%d processes), mllp %s:%d",
+                "gateway listening: http %s:%d (processes: %d), mllp %s:%d",
                 settings.http_host,
                 http_port,
                 settings.http_processes,
