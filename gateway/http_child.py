@@ -18,7 +18,7 @@ import uvicorn
 from gateway.app import create_app
 from gateway.cli import _configure_logging, _run_event_loop
 from gateway.http_processes import READY, shared_listening_socket, uvicorn_config
-from gateway.runtime import Runtime, tune_garbage_collector
+from gateway.runtime import Runtime, prepare_to_serve
 from gateway.settings import get_settings
 from gateway.supervisor import _die_with_parent
 
@@ -26,7 +26,7 @@ from gateway.supervisor import _die_with_parent
 async def serve_http(runtime: Runtime, ready_fd: int) -> None:
     settings = runtime.settings
     app = create_app(runtime)
-    tune_garbage_collector()
+    prepare_to_serve()
     # Bound only now, when everything is built: connections the kernel hands to this socket wait in its
     # backlog until uvicorn accepts them, so that wait stays as short as possible.
     sock = shared_listening_socket(settings.http_host, settings.http_port)

@@ -20,7 +20,7 @@ from adapters.hl7.receiver import HL7Receiver
 from adapters.hl7.server import MLLPServer
 from gateway.app import create_app
 from gateway.http_processes import HttpProcessPool, claim_http_port, uvicorn_config
-from gateway.runtime import Runtime, tune_garbage_collector
+from gateway.runtime import Runtime, prepare_to_serve
 from store.group_commit import GroupCommitWriter
 
 log = logging.getLogger(__name__)
@@ -57,7 +57,7 @@ async def serve(runtime: Runtime, *, on_ready: asyncio.Event | None = None) -> N
         on_oversized=receiver.handle_oversized,
     )
     app = create_app(runtime)
-    tune_garbage_collector()
+    prepare_to_serve()
     app.state.mllp = mllp
     app.state.receiver = receiver
     http = uvicorn.Server(uvicorn_config(app, settings))

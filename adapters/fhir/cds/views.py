@@ -10,8 +10,9 @@ from __future__ import annotations
 import threading
 from typing import Annotated, Any
 
+import anyio
+import anyio.to_thread
 from fastapi import APIRouter, Header, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
@@ -26,6 +27,7 @@ from gateway.runtime import Runtime
 router = APIRouter(tags=["cds-hooks"], route_class=FhirRoute)
 AuthorizationHeader = Annotated[str | None, Header()]
 _STATE_LOCK = threading.Lock()
+HOOK_THREADS = 4
 
 
 def public_base(runtime: Runtime) -> str:
@@ -109,7 +111,21 @@ async def call_service(
         authenticate(request, runtime, authorization)
         return services.call(runtime, service, body, case_url_base=f"{public_base(runtime)}/cases")
 
-    return JSONResponse(await run_in_threadpool(work))
+    return JSONResponse(await anyio.to_thread.run_sync(work, limiter=_hook_limiter(request)))
+
+
+def _hook_limiter(request: Request) -> anyio.CapacityLimiter:
+    """At most HOOK_THREADS hook calls run at once in this process; the others wait their turn in order.
+
+    The work is CPU-bound under one GIL: twenty calls time-sharing it all finish late together (and the
+    event loop waits for the GIL to send any answer), while a few at a time, first come first served,
+    finish early one after another. More than one, so that a call waiting on the database or verifying
+    a signature (which releases the GIL) does not leave the processor idle."""
+    limiter: anyio.CapacityLimiter | None = getattr(request.app.state, "cds_hook_limiter", None)
+    if limiter is None:
+        limiter = anyio.CapacityLimiter(HOOK_THREADS)
+        request.app.state.cds_hook_limiter = limiter
+    return limiter
 
 
 def _hook_request(raw: bytes) -> services.HookRequest:
