@@ -1,20 +1,24 @@
 """CDS Hooks benchmark: the signals service with a 50-resource prefetch, against a bare FastAPI endpoint.
 
-Both run as their own uvicorn processes on loopback (embedded default: SQLite in a temporary data dir);
-the same closed-loop load generator drives them with 20 concurrent clients, one call at a time each
-(send, wait for the cards, send the next). Every gateway call carries a fresh ES384 JWT (minted before
-the run, so the client's signing cost stays out of the figures) and runs the whole path: JWT checks
-and jti replay cache, prefetch → Presentation, detection, the case lookup, and the neutral card.
-The bare endpoint parses the same JSON body and answers `{"cards": []}`.
+The gateway is the real `spoedplein serve` (embedded default: SQLite in a temporary data dir), run with
+one HTTP process and with `--processes` of them (SPOEDPLEIN_HTTP_PROCESSES); the baseline is a bare
+FastAPI endpoint under uvicorn with the same number of processes on one SO_REUSEPORT port, which parses
+the same JSON body and answers `{"cards": []}`. One closed-loop load generator drives each with 20
+concurrent clients, one call at a time each (send, wait for the cards, send the next), so latency here
+is the service time of everyone queued ahead, not only of the call itself.
 
-Two gateway runs: `signals` sends the same prefetch every call (a chart opened again: the analysis of
-that content is cached for a few minutes), `signals*` a prefetch never seen before each call (the full
-path, where the FHIR → Presentation mapping with R4B validation of 50 resources dominates). The load
-generator speaks HTTP/1.1 on raw asyncio streams so its own CPU stays small next to the servers'.
+Every gateway call carries a fresh ES384 JWT (minted before the run, so the client's signing cost stays
+out of the figures) and runs the whole path: JWT checks and the jti replay cache, prefetch →
+Presentation, detection, the case lookup, and the neutral card. Two gateway runs per process count:
+`signals` sends the same prefetch every call (a chart opened again: the analysis of that content is
+cached for a few minutes), `signals*` a prefetch never seen before each call (mapping and detection
+every time). A last run offers new prefetches at a fixed rate (open loop) to the multi-process gateway.
+The load generator speaks HTTP/1.1 on raw asyncio streams so its own CPU stays small.
 
-Printed: requests/s, p50/p99/max latency for each, and the ratios against bare. Target: p99 <= 50 ms.
+Printed: requests/s, p50/p99/max latency for each, and the ratios against bare with the same number of
+processes. Target: p99 <= 50 ms.
 
-    .venv/bin/python bench/cds_hooks.py [--clients 20] [--seconds 6] [--warmup 2]
+    .venv/bin/python bench/cds_hooks.py [--clients 20] [--processes 2] [--seconds 6] [--warmup 2]
 """
 
 from __future__ import annotations
@@ -45,29 +49,10 @@ SERVICE = "spoedplein-signals-patient-view"
 PATH = f"/cds-services/{SERVICE}"
 
 
-def serve_gateway() -> None:
-    """Child process: the real gateway app (settings from the environment)."""
-    import uvicorn
-
-    from gateway.app import create_app
-    from gateway.runtime import Runtime, tune_garbage_collector
-    from gateway.settings import Settings
-
-    settings = Settings()
-    runtime = Runtime.start(settings)
-    app = create_app(runtime)
-    tune_garbage_collector()  # as `spoedplein serve` does
-    uvicorn.run(
-        app,
-        host="127.0.0.1",
-        port=settings.http_port,
-        log_level="warning",
-        access_log=False,
-    )
-
-
 def serve_bare(port: int) -> None:
     """Child process: a bare FastAPI endpoint that parses the same body and answers no cards."""
+    import socket
+
     import uvicorn
     from fastapi import FastAPI
 
@@ -81,7 +66,13 @@ def serve_bare(port: int) -> None:
     def discovery() -> dict[str, Any]:
         return {"services": []}
 
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind(("127.0.0.1", port))
+    sock.listen(1024)
+    config = uvicorn.Config(app, log_level="warning", access_log=False)
+    uvicorn.Server(config).run(sockets=[sock])
 
 
 def _wait_up(url: str, proc: subprocess.Popen[bytes]) -> None:
@@ -208,14 +199,25 @@ async def _load(
     return Result(name, done, seconds, latencies, errors)
 
 
+def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
+    for proc in procs:
+        proc.terminate()
+    for proc in procs:
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--clients", type=int, default=20)
+    parser.add_argument("--processes", type=int, default=os.cpu_count() or 2, help="HTTP processes")
     parser.add_argument("--seconds", type=float, default=6.0)
     parser.add_argument("--warmup", type=float, default=2.0)
-    parser.add_argument("--rate", type=float, default=40.0, help="offered calls/s for the paced run")
+    parser.add_argument("--rate", type=float, default=100.0, help="offered calls/s for the paced run")
     args = parser.parse_args()
 
     data = cds.prefetch(n_conditions=8, n_observations=40)
@@ -223,82 +225,83 @@ def main() -> None:
     data["observations"]["entry"][0]["resource"]["valueString"] = MARKER.decode()
     resources = sum(len(v.get("entry", [])) if v["resourceType"] == "Bundle" else 1 for v in data.values())
     body = json.dumps(cds.hook_request("patient-view", data)).encode()
-    workdir = Path(tempfile.mkdtemp(prefix="spoedplein-bench-cds-"))
     key = cds.SigningKey("bench-key")
-    gateway_port, bare_port = free_port(), free_port()
-    env = {
-        **os.environ,
-        "SPOEDPLEIN_DATA_DIR": str(workdir / "data"),
-        "SPOEDPLEIN_HTTP_PORT": str(gateway_port),
-        "SPOEDPLEIN_API_TOKEN": "bench",
-        "SPOEDPLEIN_CDS_TRUSTED_ISSUERS": json.dumps(
-            {cds.ISSUER: str(key.write_jwks(workdir / "jwks.json"))}
-        ),
-    }
+    common: dict[str, Any] = {"clients": args.clients, "warmup": args.warmup, "seconds": args.seconds}
+    expected = int((args.seconds + args.warmup) * 1500) + args.clients
+    print(f"prefetch: {resources} resources, body {len(body)} bytes; {args.clients} concurrent clients")
+    rows: list[tuple[int, Result, Result, Result]] = []
+    paced: Result | None = None
     me = str(Path(__file__).resolve())
-    procs = [
-        subprocess.Popen([sys.executable, me, "--serve-bare", str(bare_port)]),
-        subprocess.Popen([sys.executable, me, "--serve-gateway"], env=env),
-    ]
-    try:
-        bare_url, gateway_url = f"http://127.0.0.1:{bare_port}", f"http://127.0.0.1:{gateway_port}"
-        _wait_up(bare_url, procs[0])
-        _wait_up(gateway_url, procs[1])
-        expected = int((args.seconds + args.warmup) * 400) + args.clients
-        tokens = [key.token(gateway_url + PATH) for _ in range(3 * expected)]
-        print(f"prefetch: {resources} resources, body {len(body)} bytes; {args.clients} concurrent clients")
-        common: dict[str, Any] = {"clients": args.clients, "warmup": args.warmup, "seconds": args.seconds}
-        common["mint"] = lambda: key.token(gateway_url + PATH)  # only if the pre-minted tokens run out
-        bare = asyncio.run(_load(bare_url + PATH, body, None, name="bare", **common))
-        repeated = asyncio.run(_load(gateway_url + PATH, body, tokens[:expected], name="signals", **common))
-        distinct = asyncio.run(
-            _load(
-                gateway_url + PATH,
-                body,
-                tokens[expected : 2 * expected],
-                name="signals*",
-                distinct=True,
-                **common,
+    for processes in sorted({1, args.processes}):
+        workdir = Path(tempfile.mkdtemp(prefix="spoedplein-bench-cds-"))
+        gateway_port, bare_port = free_port(), free_port()
+        env = {
+            **os.environ,
+            "SPOEDPLEIN_DATA_DIR": str(workdir / "data"),
+            "SPOEDPLEIN_HTTP_PORT": str(gateway_port),
+            "SPOEDPLEIN_MLLP_PORT": str(free_port()),
+            "SPOEDPLEIN_HTTP_PROCESSES": str(processes),
+            "SPOEDPLEIN_API_TOKEN": "bench",
+            "SPOEDPLEIN_LOG_LEVEL": "WARNING",
+            "SPOEDPLEIN_CDS_TRUSTED_ISSUERS": json.dumps(
+                {cds.ISSUER: str(key.write_jwks(workdir / "jwks.json"))}
+            ),
+        }
+        procs = [
+            subprocess.Popen([sys.executable, me, "--serve-bare", str(bare_port)]) for _ in range(processes)
+        ]
+        procs.append(subprocess.Popen([sys.executable, "-m", "gateway", "serve"], env=env, cwd=ROOT))
+        try:
+            bare_url, gateway_url = f"http://127.0.0.1:{bare_port}", f"http://127.0.0.1:{gateway_port}"
+            _wait_up(bare_url, procs[0])
+            _wait_up(gateway_url, procs[-1])
+            tokens = [key.token(gateway_url + PATH) for _ in range(3 * expected)]
+            common["mint"] = lambda url=gateway_url: key.token(url + PATH)  # only if pre-minted run out
+            bare = asyncio.run(_load(bare_url + PATH, body, None, name="bare", **common))
+            same = asyncio.run(_load(gateway_url + PATH, body, tokens[:expected], name="signals", **common))
+            new = tokens[expected : 2 * expected]
+            distinct = asyncio.run(
+                _load(gateway_url + PATH, body, new, name="signals*", distinct=True, **common)
             )
-        )
-        paced = asyncio.run(
-            _load(
-                gateway_url + PATH,
-                body,
-                tokens[2 * expected :],
-                name=f"signals*@{args.rate:.0f}/s",
-                distinct=True,
-                rate=args.rate,
-                **common,
-            )
-        )
-        print("signals  = the same prefetch each call (chart re-opened); signals* = a new prefetch each call")
-        print(f"signals*@{args.rate:.0f}/s = new prefetches offered at a fixed rate by the same 20 clients")
-        for result in (bare, repeated, distinct, paced):
+            rows.append((processes, bare, same, distinct))
+            if processes == args.processes:
+                paced = asyncio.run(
+                    _load(
+                        gateway_url + PATH,
+                        body,
+                        tokens[2 * expected :],
+                        name=f"signals*@{args.rate:.0f}/s",
+                        distinct=True,
+                        rate=args.rate,
+                        **common,
+                    )
+                )
+        finally:
+            _stop(procs)
+            shutil.rmtree(workdir, ignore_errors=True)
+
+    print("signals  = the same prefetch each call (chart re-opened); signals* = a new prefetch each call")
+    for processes, bare, same, distinct in rows:
+        print(f"-- {processes} HTTP process{'es' if processes > 1 else ''} (bare FastAPI: as many)")
+        for result in (bare, same, distinct):
             print(result.line())
-        for result in (repeated, distinct):
+        for result in (same, distinct):
             print(
                 f"ratio {result.name}/bare: p50 x{result.pct(50) / bare.pct(50):.1f},"
                 f" p99 x{result.pct(99) / bare.pct(99):.1f}, throughput x{result.rate / bare.rate:.2f}"
             )
-        for result in (repeated, distinct, paced):
+    if paced is not None:
+        print(f"-- open loop: new prefetches offered at {args.rate:.0f} calls/s, {args.processes} processes")
+        print(paced.line())
+    print("target p99 <= 50 ms:")
+    for processes, _, same, distinct in rows:
+        for result in (same, distinct):
             verdict = "met" if result.pct(99) <= 50 else "NOT met"
-            print(f"target p99 <= 50 ms, {result.name}: {verdict} ({result.pct(99):.1f} ms)")
-    finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-        shutil.rmtree(workdir, ignore_errors=True)
+            print(f"  {result.name:<9} {processes} process(es): {verdict} ({result.pct(99):.1f} ms)")
 
 
 if __name__ == "__main__":
-    if len(sys.argv) > 1 and sys.argv[1] == "--serve-gateway":
-        serve_gateway()
-    elif len(sys.argv) > 2 and sys.argv[1] == "--serve-bare":
+    if len(sys.argv) > 2 and sys.argv[1] == "--serve-bare":
         serve_bare(int(sys.argv[2]))
     else:
         main()

@@ -9,18 +9,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
-from typing import Any
 
 from sqlalchemy import Integer, LargeBinary, String, Text, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from store.crypto import FieldCipher
-from store.db import Base, BigIntPK, UTCDateTime, utcnow
+from store.db import Base, BigIntPK, DriverSQL, UTCDateTime, utcnow
 
 
 class MessageStatus(StrEnum):
@@ -95,7 +93,7 @@ def store_messages(session: Session, cipher: FieldCipher, batch: list[NewMessage
     reuses control ids would otherwise lose the second message without anyone knowing.
     The caller commits; nothing may be acknowledged before that commit returns.
     """
-    sql = _HotPathSQL(session)
+    sql = DriverSQL(session.connection())  # joins the session's transaction
     unique_keys = list(dict.fromkeys(m.dedupe_key for m in batch))
     existing = {
         row[1]: (StoredAnswer(row[0], row[2], bytes(row[3]), duplicate=True), row[4])
@@ -167,35 +165,6 @@ def _is_resend(existing: dict[str, tuple[StoredAnswer, str]], message: NewMessag
 
 def _conflict(message_id: int) -> StoredAnswer:
     return StoredAnswer(message_id, "", b"", duplicate=False, conflict=True)
-
-
-class _HotPathSQL:
-    """Plain driver SQL for the ACK path, where SQLAlchemy's per-statement cost (~150 µs) would be the
-    largest cost of storing a message. Placeholders and timestamps follow the driver: SQLite's `?` and
-    the text format SQLAlchemy itself stores; psycopg's `%s` and aware datetimes."""
-
-    def __init__(self, session: Session) -> None:
-        connection = session.connection()  # joins the session's transaction
-        self._sqlite = connection.dialect.name == "sqlite"
-        self._dbapi: Any = connection.dialect.dbapi
-        self._cursor = connection.connection.cursor()  # the driver's own cursor: no per-statement layers
-
-    def marks(self, count: int) -> str:
-        return ", ".join(["?" if self._sqlite else "%s"] * count)
-
-    def timestamp(self, moment: datetime) -> object:
-        if self._sqlite:
-            return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
-        return moment
-
-    def rows(self, statement: str, params: Sequence[object]) -> list[tuple[Any, ...]]:
-        cursor = self._cursor
-        try:
-            cursor.execute(statement, tuple(params))
-        except self._dbapi.IntegrityError as exc:
-            # The same exception SQLAlchemy would raise, so callers handle a lost insert race one way.
-            raise IntegrityError(statement, None, exc) from exc
-        return [tuple(row) for row in cursor.fetchall()] if cursor.description else []
 
 
 def store_one(session: Session, cipher: FieldCipher, message: NewMessage) -> StoredAnswer:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import base64
 import json
+import sqlite3
+import threading
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -152,3 +154,24 @@ def test_something_that_is_not_a_jwt_is_refused_as_such(
 ) -> None:
     with pytest.raises(CdsAuthError, match="not a JWT"):
         verify(token, audience=AUD, keys=es_keys[1])
+
+
+def test_a_jti_is_recorded_once_another_process_releases_the_sqlite_write_lock(db: Database) -> None:
+    if not db.is_sqlite:
+        pytest.skip("SQLite's file lock only")
+    ledger = JtiLedger(db)
+    holder = sqlite3.connect(db.engine.url.database or "", isolation_level=None, check_same_thread=False)
+    holder.execute("BEGIN IMMEDIATE")  # what a writer in another gateway process does
+    releaser = threading.Timer(0.2, lambda: holder.execute("COMMIT"))
+    releaser.start()
+    try:
+        started = time.monotonic()
+        ledger.remember(claims("waited-for"))
+        waited = time.monotonic() - started
+    finally:
+        releaser.join()
+        holder.close()
+
+    assert waited >= 0.15  # it did meet the lock, and was not refused for it
+    with db.read() as session:
+        assert list(session.scalars(select(CdsJwtId.jti))) == ["waited-for"]

@@ -18,6 +18,7 @@ import base64
 import binascii
 import contextlib
 import json
+import random
 import re
 import threading
 import time
@@ -30,18 +31,17 @@ import jwt
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from sqlalchemy import Engine, delete
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from adapters.fhir.models import CdsJwtId
-from store.db import Database, make_engine, utcnow
+from store.db import Database, DriverSQL, make_engine, utcnow
 from store.periodic import every
 
 ALLOWED_ALGORITHMS = ("ES384", "RS384")
 LEEWAY_S = 30
 JWKS_TTL_S = 300.0
 MAX_LIFETIME = timedelta(hours=1)  # a jti is kept at most this long, whatever the token claims
+BUSY_DEADLINE_S = 10.0  # how long `JtiLedger.remember` keeps trying while other processes write
 _B64URL = re.compile(r"[A-Za-z0-9_-]*")
 _ALGORITHMS = {name: jwt.get_algorithm_by_name(name) for name in ALLOWED_ALGORITHMS}
 
@@ -188,15 +188,27 @@ class JtiLedger:
         self._sqlite = db.is_sqlite
         if self._sqlite:
             url = db.engine.url.render_as_string(hide_password=False)
-            engine = make_engine(url, sqlite_synchronous="NORMAL", pool_size=4)
+            # No busy timeout: SQLite's own handler sleeps 1, 2, 5, 10… ms when another process holds
+            # the lock, far longer than the microseconds an insert holds it; `remember` retries sooner.
+            engine = make_engine(url, sqlite_synchronous="NORMAL", pool_size=4, sqlite_busy_timeout_ms=0)
             self._engine: Engine = engine.execution_options(sqlite_begin="IMMEDIATE")
         else:
             self._engine = db.engine
         # SQLite has one writer at a time; queueing the threads of this process here is cheaper than
         # letting them meet on the file lock, whose busy handler sleeps a millisecond or more.
         self._lock = threading.Lock() if self._sqlite else contextlib.nullcontext()
-        insert = sqlite_insert if self._sqlite else postgresql_insert
-        self._insert = insert(CdsJwtId).on_conflict_do_nothing().returning(CdsJwtId.id)
+
+    def _insert_once(self, issuer: str, jti: str, expires: datetime) -> bool:
+        with self._lock, self._engine.begin() as conn:
+            sql = DriverSQL(conn)  # one plain statement: SQLAlchemy's layers cost more than the insert
+            if not sql.sqlite:
+                sql.rows("SET LOCAL synchronous_commit TO OFF", ())
+            inserted = sql.rows(
+                f"INSERT INTO cds_jwt_id (issuer, jti, expires_at) VALUES ({sql.marks(3)})"
+                " ON CONFLICT (issuer, jti) DO NOTHING RETURNING id",
+                (issuer, jti, sql.timestamp(expires)),
+            )
+            return bool(inserted)
 
     def remember(self, claims: dict[str, Any]) -> None:
         """Record the token's id; `CdsAuthError` if it was used before (or cannot be recorded)."""
@@ -204,16 +216,24 @@ class JtiLedger:
             datetime.fromtimestamp(float(claims["exp"]), UTC) + timedelta(seconds=LEEWAY_S),
             utcnow() + MAX_LIFETIME,
         )
-        row = {"issuer": str(claims["iss"])[:400], "jti": str(claims["jti"])[:200], "expires_at": expires}
-        try:
-            with self._lock, self._engine.begin() as conn:
-                if not self._sqlite:
-                    conn.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
-                fresh = conn.execute(self._insert, row).first() is not None
-        except SQLAlchemyError:
-            raise CdsAuthError("the token id could not be recorded; try again") from None
+        deadline = time.monotonic() + BUSY_DEADLINE_S
+        while True:
+            try:
+                fresh = self._insert_once(str(claims["iss"])[:400], str(claims["jti"])[:200], expires)
+                break
+            except OperationalError as exc:
+                # Another gateway process holds SQLite's write lock for a moment: try again shortly.
+                if not (self._sqlite and _is_busy(exc)) or time.monotonic() > deadline:
+                    raise CdsAuthError("the token id could not be recorded; try again") from None
+                time.sleep(random.uniform(50e-6, 400e-6))
+            except SQLAlchemyError:
+                raise CdsAuthError("the token id could not be recorded; try again") from None
         if not fresh:
             raise CdsAuthError("the token was already used (jti replay)")
+
+
+def _is_busy(exc: OperationalError) -> bool:
+    return "locked" in str(exc.orig) or "busy" in str(exc.orig)
 
 
 def purge_expired(db: Database, *, now: datetime | None = None) -> int:

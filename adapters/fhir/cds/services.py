@@ -15,7 +15,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
-from sqlalchemy import bindparam, literal, or_, select, union_all
+from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 
 from adapters.fhir import writeback
@@ -28,10 +28,10 @@ from adapters.fhir.outcome import FhirError, IssueType
 from detection.engine import is_flagged
 from detection.models import Presentation, Severity
 from store import presentations
-from store.db import utcnow
+from store.db import DriverSQL, utcnow
 from workflows.cases import open_case_for_encounter, record_findings
 from workflows.discharge import discharge_check_status, guard_discharge
-from workflows.models import OPEN_STATES, Case, CaseFinding
+from workflows.models import OPEN_STATES, Case
 
 if TYPE_CHECKING:
     from gateway.runtime import Runtime
@@ -100,18 +100,37 @@ def _signals_card(
     )
 
 
-_OPEN_CASE = (
-    select(Case.id, Case.reference, Case.highest_severity, Case.opened_at)
-    .where(Case.encounter_ref == bindparam("encounter_ref"), Case.state.in_([s.value for s in OPEN_STATES]))
-    .order_by(Case.id.desc())
-    .limit(1)
-)
 _CARD = "\x1fcard"  # cannot be a rule id
-# The case's findings and, in the same result, whether this card was issued before.
-_CASE_STATE = union_all(
-    select(CaseFinding.rule_id, CaseFinding.fingerprint).where(CaseFinding.case_id == bindparam("case_id")),
-    select(literal(_CARD), CdsCard.uuid).where(CdsCard.uuid == bindparam("uid")),
-)
+_OPEN_STATE_VALUES = tuple(sorted(s.value for s in OPEN_STATES))
+
+
+def _known_case(
+    runtime: Runtime, service: Service, analysis: Analysis, encounter_ref: str
+) -> cards.CaseRef | None:
+    """The encounter's open case when it already holds these findings and this card, else None.
+
+    On a repeated patient-view this read is the whole of the call's database work, so it is two plain
+    driver statements on a bare connection (SQLAlchemy's per-statement layers cost more than the SQL).
+    """
+    with runtime.db.engine.connect() as conn:
+        sql = DriverSQL(conn)
+        case = sql.rows(
+            "SELECT id, reference, highest_severity, opened_at FROM cases WHERE encounter_ref = "
+            f"{sql.marks(1)} AND state IN ({sql.marks(len(_OPEN_STATE_VALUES))}) ORDER BY id DESC LIMIT 1",
+            (encounter_ref, *_OPEN_STATE_VALUES),
+        )
+        if not case:
+            return None
+        case_id, reference, severity, opened_at = case[0]
+        uid = cards.card_uuid(service.id, reference, list(analysis.rule_ids))
+        known = sql.rows(
+            f"SELECT rule_id, fingerprint FROM case_finding WHERE case_id = {sql.marks(1)} UNION ALL "
+            f"SELECT {sql.marks(1)}, uuid FROM cds_card WHERE uuid = {sql.marks(1)}",
+            (case_id, _CARD, uid),
+        )
+        if analysis.fingerprints <= set(known) and (_CARD, uid) in known:
+            return cards.CaseRef(case_id, reference, Severity(severity), sql.read_timestamp(opened_at))
+    return None
 
 
 def ensure_case(runtime: Runtime, service: Service, analysis: Analysis) -> cards.CaseRef:
@@ -119,16 +138,9 @@ def ensure_case(runtime: Runtime, service: Service, analysis: Analysis) -> cards
     presentation, findings = analysis.presentation, analysis.findings
     encounter_ref = presentations.encounter_ref(runtime.pseudonyms, presentation)
     rule_ids = list(analysis.rule_ids)
-    with runtime.db.engine.connect() as conn:
-        # A bare connection and two statements: on a repeated patient-view this read is the call's cost.
-        case = conn.execute(_OPEN_CASE, {"encounter_ref": encounter_ref}).first()
-        if case is not None:
-            uid = cards.card_uuid(service.id, case.reference, rule_ids)
-            known = {
-                (kind, value) for kind, value in conn.execute(_CASE_STATE, {"case_id": case.id, "uid": uid})
-            }
-            if analysis.fingerprints <= known and (_CARD, uid) in known:
-                return cards.CaseRef(case.id, case.reference, Severity(case.highest_severity), case.opened_at)
+    known = _known_case(runtime, service, analysis, encounter_ref)
+    if known is not None:
+        return known
     with runtime.db.write() as session:
         existing = open_case_for_encounter(session, encounter_ref)
         if existing is not None and analysis.fingerprints <= {
