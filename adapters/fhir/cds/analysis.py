@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from pydantic import TypeAdapter
 from pydantic_core import to_json
 
 from adapters.fhir.cds import prefetch
@@ -22,28 +23,51 @@ from adapters.fhir.cds.catalog import Service, ServiceKind
 from adapters.fhir.outcome import FhirError, IssueType
 from adapters.fhir.to_presentation import FhirMappingError, resources_to_presentation
 from adapters.fhir.validate import check_nested_types
-from detection.engine import detect
+from detection.engine import detect, is_flagged
 from detection.models import Finding, Presentation, SourceRef
 from workflows.cases import fingerprint
+
+_FINDINGS = TypeAdapter(list[Finding])
 
 
 @dataclass(frozen=True)
 class Analysis:
-    """What the detector made of one prefetch; shared between calls, never changed."""
+    """What the detector made of one prefetch; shared between calls, never changed.
 
-    presentation: Presentation
-    findings: list[Finding]
+    Kept compact, because up to `max_entries` of them live for minutes: the whole presentation and the
+    findings as JSON (two objects, where the models are thousands, and every full garbage collection
+    walked them all: the tail of the new-prefetch benchmark), parsed again only when a case is written.
+    What every call needs is at hand: whether it flags, the findings' fingerprints and rule ids, and
+    `identity`, the presentation without its clinical content (source, patient and encounter), which is
+    all the links to a case are made from.
+    """
+
+    identity: Presentation
+    presentation_json: bytes
+    findings_json: bytes
+    flagged: bool
     fingerprints: frozenset[tuple[str, str]]
     rule_ids: tuple[str, ...]
 
     @classmethod
     def of(cls, presentation: Presentation, findings: list[Finding]) -> Analysis:
+        identity = presentation.model_copy(
+            update={"diagnoses": [], "observations": [], "notes": [], "related_persons": []}
+        )
         return cls(
-            presentation,
-            findings,
+            identity,
+            presentation.model_dump_json().encode(),
+            _FINDINGS.dump_json(findings),
+            is_flagged(findings),
             frozenset((f.rule_id, fingerprint(f)) for f in findings),
             tuple(sorted({f.rule_id for f in findings})),
         )
+
+    def presentation(self) -> Presentation:
+        return Presentation.model_validate_json(self.presentation_json)
+
+    def findings(self) -> list[Finding]:
+        return _FINDINGS.validate_json(self.findings_json)
 
 
 class AnalysisCache:

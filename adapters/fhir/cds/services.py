@@ -25,7 +25,6 @@ from adapters.fhir.cds.catalog import Service, ServiceKind
 from adapters.fhir.cds.prefetch import FhirServerAccess, PrefetchKey
 from adapters.fhir.models import CdsCard
 from adapters.fhir.outcome import FhirError, IssueType
-from detection.engine import is_flagged
 from detection.models import Presentation, Severity
 from store import presentations
 from store.db import DriverSQL, utcnow
@@ -70,9 +69,7 @@ def call(runtime: Runtime, service: Service, request: HookRequest, *, case_url_b
     analysis = ANALYSED.get(data, service, runtime.settings.timezone)
     if service.kind is ServiceKind.SIGNALS:
         return _signals(runtime, service, analysis, patient_id, case_url_base)
-    return _discharge(
-        runtime, service, analysis.presentation, patient_id, request.hookInstance, case_url_base
-    )
+    return _discharge(runtime, service, analysis.identity, patient_id, request.hookInstance, case_url_base)
 
 
 def _case_ref(case: Case) -> cards.CaseRef:
@@ -82,7 +79,7 @@ def _case_ref(case: Case) -> cards.CaseRef:
 def _signals(
     runtime: Runtime, service: Service, analysis: Analysis, patient_id: str, case_url_base: str
 ) -> dict[str, Any]:
-    if not is_flagged(analysis.findings):
+    if not analysis.flagged:
         return {"cards": []}
     case = ensure_case(runtime, service, analysis)
     case_url = f"{case_url_base}/{case.id}"
@@ -135,8 +132,7 @@ def _known_case(
 
 def ensure_case(runtime: Runtime, service: Service, analysis: Analysis) -> cards.CaseRef:
     """The encounter's open case holding these findings, written only when something is new."""
-    presentation, findings = analysis.presentation, analysis.findings
-    encounter_ref = presentations.encounter_ref(runtime.pseudonyms, presentation)
+    encounter_ref = presentations.encounter_ref(runtime.pseudonyms, analysis.identity)
     rule_ids = list(analysis.rule_ids)
     known = _known_case(runtime, service, analysis, encounter_ref)
     if known is not None:
@@ -154,9 +150,10 @@ def ensure_case(runtime: Runtime, service: Service, analysis: Analysis) -> cards
             session,
             cipher=runtime.cipher,
             pseudonyms=runtime.pseudonyms,
-            presentation=presentation,
+            presentation=analysis.presentation(),
             inbox_message_id=None,
         )
+        findings = analysis.findings()
         found = record_findings(session, cipher=runtime.cipher, presentation=record, findings=findings)
         if found is None:  # cannot happen for flagged findings; kept explicit for the type checker
             raise FhirError.one(500, IssueType.EXCEPTION, "no case for flagged findings")
