@@ -23,6 +23,7 @@ from sqlalchemy import (
     create_engine,
     event,
 )
+from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -137,13 +138,23 @@ class DriverSQL:
     """Plain driver SQL for hot paths, where SQLAlchemy's per-statement cost (~150 µs) would be the
     largest cost of the statement. Placeholders and timestamps follow the driver: SQLite's `?` and the
     text format SQLAlchemy itself stores; psycopg's `%s` and aware datetimes. Runs in `connection`'s
-    transaction; a driver error is raised as SQLAlchemy's (`IntegrityError`, …), as a Core statement would.
+    transaction (or, from `driver_transaction`, in its own); a driver error is raised as SQLAlchemy's
+    (`IntegrityError`, `OperationalError`, …), as a Core statement would.
     """
 
     def __init__(self, connection: Connection) -> None:
-        self.sqlite = connection.dialect.name == "sqlite"
-        self._dbapi: Any = connection.dialect.dbapi
-        self._cursor = connection.connection.cursor()  # the driver's own cursor: no per-statement layers
+        self._bind(connection.dialect, connection.connection)
+
+    @classmethod
+    def on_raw(cls, dialect: Dialect, dbapi_connection: Any) -> DriverSQL:
+        sql = cls.__new__(cls)
+        sql._bind(dialect, dbapi_connection)
+        return sql
+
+    def _bind(self, dialect: Dialect, dbapi_connection: Any) -> None:
+        self.sqlite = dialect.name == "sqlite"
+        self._dbapi: Any = dialect.dbapi
+        self._cursor = dbapi_connection.cursor()  # the driver's own cursor: no per-statement layers
 
     def marks(self, count: int) -> str:
         return ", ".join(["?" if self.sqlite else "%s"] * count)
@@ -168,6 +179,32 @@ class DriverSQL:
             # SQLAlchemy's own wrapper of the driver's error (IntegrityError, OperationalError, …).
             raise DBAPIError.instance(statement, None, exc, self._dbapi.Error) from exc
         return [tuple(row) for row in cursor.fetchall()] if cursor.description else []
+
+
+@contextmanager
+def driver_transaction(engine: Engine, *, write: bool) -> Iterator[DriverSQL]:
+    """One transaction in plain driver SQL on a pooled connection, without SQLAlchemy's connection and
+    transaction objects (on a call that runs two tiny statements they cost more than the statements).
+
+    SQLite: BEGIN IMMEDIATE for a write, else a deferred BEGIN; committed on success, rolled back on
+    any exception. `engine` must come from `make_engine` (SQLite connections in driver autocommit mode,
+    so these BEGIN/COMMIT statements are the only transaction control)."""
+    raw = engine.raw_connection()
+    try:
+        sql = DriverSQL.on_raw(engine.dialect, raw.driver_connection)
+        if sql.sqlite:
+            sql.rows("BEGIN IMMEDIATE" if write else "BEGIN", ())
+        try:
+            yield sql
+        except BaseException:
+            raw.rollback()
+            raise
+        if sql.sqlite:
+            sql.rows("COMMIT", ())
+        else:
+            raw.commit()
+    finally:
+        raw.close()  # back to the pool (which rolls back anything left open)
 
 
 ClaimQuery = TypeVar("ClaimQuery", bound=Select)

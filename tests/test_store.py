@@ -10,10 +10,11 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy import delete, select, text, update
+from sqlalchemy.exc import IntegrityError
 
 from store import audit
 from store.crypto import DecryptionError, FieldCipher
-from store.db import Database, make_engine, utcnow
+from store.db import Database, driver_transaction, make_engine, utcnow
 from store.group_commit import GroupCommitWriter
 from store.inbox import InboxMessage, NewMessage, dedupe_key, read_raw, store_messages
 from store.outbox import OutboxItem, claim_for_dispatch, mark_done
@@ -142,3 +143,23 @@ def test_two_gateways_racing_on_one_control_id_store_it_once_and_answer_alike(
     finally:
         writer.close()
         database.dispose()
+
+
+def test_a_driver_transaction_commits_on_success_and_leaves_nothing_on_an_error(db: Database) -> None:
+    with driver_transaction(db.engine, write=True) as sql:
+        sql.rows(
+            f"INSERT INTO cds_jwt_id (issuer, jti, expires_at) VALUES ({sql.marks(3)})",
+            ("i", "kept", sql.timestamp(utcnow())),
+        )
+    with pytest.raises(IntegrityError), driver_transaction(db.engine, write=True) as sql:
+        sql.rows(
+            f"INSERT INTO cds_jwt_id (issuer, jti, expires_at) VALUES ({sql.marks(3)})",
+            ("i", "dropped", sql.timestamp(utcnow())),
+        )
+        sql.rows(
+            f"INSERT INTO cds_jwt_id (issuer, jti, expires_at) VALUES ({sql.marks(3)})",
+            ("i", "kept", sql.timestamp(utcnow())),
+        )  # violates the unique index
+
+    with driver_transaction(db.engine, write=False) as sql:
+        assert sql.rows("SELECT jti FROM cds_jwt_id ORDER BY jti", ()) == [("kept",)]

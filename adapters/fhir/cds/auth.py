@@ -30,11 +30,11 @@ import httpx
 import jwt
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from sqlalchemy import Engine, delete
+from sqlalchemy import delete
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from adapters.fhir.models import CdsJwtId
-from store.db import Database, DriverSQL, make_engine, utcnow
+from store.db import Database, driver_transaction, make_engine, utcnow
 from store.periodic import every
 
 ALLOWED_ALGORITHMS = ("ES384", "RS384")
@@ -190,8 +190,9 @@ class JtiLedger:
             url = db.engine.url.render_as_string(hide_password=False)
             # No busy timeout: SQLite's own handler sleeps 1, 2, 5, 10… ms when another process holds
             # the lock, far longer than the microseconds an insert holds it; `remember` retries sooner.
-            engine = make_engine(url, sqlite_synchronous="NORMAL", pool_size=4, sqlite_busy_timeout_ms=0)
-            self._engine: Engine = engine.execution_options(sqlite_begin="IMMEDIATE")
+            self._engine = make_engine(
+                url, sqlite_synchronous="NORMAL", pool_size=4, sqlite_busy_timeout_ms=0
+            )
         else:
             self._engine = db.engine
         # SQLite has one writer at a time; queueing the threads of this process here is cheaper than
@@ -199,8 +200,7 @@ class JtiLedger:
         self._lock = threading.Lock() if self._sqlite else contextlib.nullcontext()
 
     def _insert_once(self, issuer: str, jti: str, expires: datetime) -> bool:
-        with self._lock, self._engine.begin() as conn:
-            sql = DriverSQL(conn)  # one plain statement: SQLAlchemy's layers cost more than the insert
+        with self._lock, driver_transaction(self._engine, write=True) as sql:
             if not sql.sqlite:
                 sql.rows("SET LOCAL synchronous_commit TO OFF", ())
             inserted = sql.rows(

@@ -27,7 +27,7 @@ from adapters.fhir.models import CdsCard
 from adapters.fhir.outcome import FhirError, IssueType
 from detection.models import Presentation, Severity
 from store import presentations
-from store.db import DriverSQL, utcnow
+from store.db import driver_transaction, utcnow
 from workflows.cases import open_case_for_encounter, record_findings
 from workflows.discharge import discharge_check_status, guard_discharge
 from workflows.models import OPEN_STATES, Case
@@ -107,10 +107,9 @@ def _known_case(
     """The encounter's open case when it already holds these findings and this card, else None.
 
     On a repeated patient-view this read is the whole of the call's database work, so it is two plain
-    driver statements on a bare connection (SQLAlchemy's per-statement layers cost more than the SQL).
+    driver statements in one transaction (SQLAlchemy's layers cost more than the SQL).
     """
-    with runtime.db.engine.connect() as conn:
-        sql = DriverSQL(conn)
+    with driver_transaction(runtime.db.engine, write=False) as sql:
         case = sql.rows(
             "SELECT id, reference, highest_severity, opened_at FROM cases WHERE encounter_ref = "
             f"{sql.marks(1)} AND state IN ({sql.marks(len(_OPEN_STATE_VALUES))}) ORDER BY id DESC LIMIT 1",
