@@ -59,13 +59,11 @@ def test_changed_content_or_age_maps_again(mapping_count: list[int]) -> None:
 def test_a_cached_analysis_gives_back_the_same_presentation_and_findings() -> None:
     from detection.engine import detect
 
-    presentation = analysis.to_presentation(
-        cds.prefetch(n_conditions=8, n_observations=40), SERVICE, "Europe/Amsterdam"
-    )
-    findings = detect(presentation)
-    kept = analysis.Analysis.of(presentation, findings)
+    data = cds.prefetch(n_conditions=8, n_observations=40)
+    presentation = analysis.to_presentation(data, SERVICE, "Europe/Amsterdam")
+    kept = AnalysisCache().get(data, SERVICE, "Europe/Amsterdam")
 
     assert kept.presentation() == presentation
-    assert kept.findings() == findings and kept.flagged
+    assert kept.findings() == detect(presentation) and kept.flagged
     assert kept.identity.encounter == presentation.encounter and kept.identity.patient == presentation.patient
     assert kept.identity.observations == [] and kept.identity.notes == []  # no clinical content kept twice

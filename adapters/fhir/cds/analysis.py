@@ -15,59 +15,65 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from pydantic import TypeAdapter
-from pydantic_core import to_json
+from pydantic_core import from_json, to_json
 
 from adapters.fhir.cds import prefetch
 from adapters.fhir.cds.catalog import Service, ServiceKind
 from adapters.fhir.outcome import FhirError, IssueType
 from adapters.fhir.to_presentation import FhirMappingError, resources_to_presentation
-from adapters.fhir.validate import check_nested_types
 from detection.engine import detect, is_flagged
 from detection.models import Finding, Presentation, SourceRef
 from workflows.cases import fingerprint
-
-_FINDINGS = TypeAdapter(list[Finding])
 
 
 @dataclass(frozen=True)
 class Analysis:
     """What the detector made of one prefetch; shared between calls, never changed.
 
-    Kept compact, because up to `max_entries` of them live for minutes: the whole presentation and the
-    findings as JSON (two objects, where the models are thousands, and every full garbage collection
-    walked them all: the tail of the new-prefetch benchmark), parsed again only when a case is written.
-    What every call needs is at hand: whether it flags, the findings' fingerprints and rule ids, and
-    `identity`, the presentation without its clinical content (source, patient and encounter), which is
-    all the links to a case are made from.
+    Kept compact, because up to `max_entries` of them live for minutes and every full garbage
+    collection walked the models of each (thousands of objects; the tail of the new-prefetch
+    benchmark). Every call needs only whether it flags, the findings' fingerprints and rule ids, and
+    `identity`: the presentation without its clinical content (source, patient and encounter), which
+    is all the links to a case are made from. The whole presentation and the findings are derived
+    again from the prefetch (kept as the JSON bytes the cache key was made of) when a case is written.
     """
 
     identity: Presentation
-    presentation_json: bytes
-    findings_json: bytes
     flagged: bool
     fingerprints: frozenset[tuple[str, str]]
     rule_ids: tuple[str, ...]
+    service: Service
+    zone: str
+    prefetch_json: bytes
 
     @classmethod
-    def of(cls, presentation: Presentation, findings: list[Finding]) -> Analysis:
+    def of(
+        cls,
+        presentation: Presentation,
+        findings: list[Finding],
+        *,
+        service: Service,
+        zone: str,
+        prefetch_json: bytes,
+    ) -> Analysis:
         identity = presentation.model_copy(
             update={"diagnoses": [], "observations": [], "notes": [], "related_persons": []}
         )
         return cls(
             identity,
-            presentation.model_dump_json().encode(),
-            _FINDINGS.dump_json(findings),
             is_flagged(findings),
             frozenset((f.rule_id, fingerprint(f)) for f in findings),
             tuple(sorted({f.rule_id for f in findings})),
+            service,
+            zone,
+            prefetch_json,
         )
 
     def presentation(self) -> Presentation:
-        return Presentation.model_validate_json(self.presentation_json)
+        return to_presentation(from_json(self.prefetch_json), self.service, self.zone)
 
     def findings(self) -> list[Finding]:
-        return _FINDINGS.validate_json(self.findings_json)
+        return detect(self.presentation()) if self.service.kind is ServiceKind.SIGNALS else []
 
 
 class AnalysisCache:
@@ -88,7 +94,8 @@ class AnalysisCache:
     def get(self, data: dict[str, Any], service: Service, zone: str) -> Analysis:
         # In the order the EHR sent it (a re-ordered prefetch is only a miss); pydantic-core's encoder is
         # a third of the cost of a sorted `json.dumps`, which showed in the hook's profile.
-        key = hashlib.sha256(to_json([service.hook.value, zone, data])).hexdigest()
+        content = to_json(data)
+        key = hashlib.sha256(b"%s|%s|%s" % (service.hook.value.encode(), zone.encode(), content)).hexdigest()
         hit = self._fresh(key)
         if hit is not None:
             return hit
@@ -102,7 +109,9 @@ class AnalysisCache:
             try:
                 presentation = to_presentation(data, service, zone)
                 findings = detect(presentation) if service.kind is ServiceKind.SIGNALS else []
-                analysis = Analysis.of(presentation, findings)
+                analysis = Analysis.of(
+                    presentation, findings, service=service, zone=zone, prefetch_json=content
+                )
                 with self._lock:
                     self._entries[key] = (time.monotonic(), analysis)
                     while len(self._entries) > self._max_entries:
@@ -126,10 +135,8 @@ ANALYSED = AnalysisCache()
 
 def to_presentation(data: dict[str, Any], service: Service, zone: str) -> Presentation:
     """The prefetch as a Presentation. Not validated as whole R4B resources (that costs more than a hook
-    answer's budget): the mapper reads its elements strictly, and an error names the prefetch element."""
-    for key in service.prefetch:
-        if data.get(key) is not None:
-            check_nested_types(data[key], f"prefetch.{key}")
+    answer's budget): the mapper reads the elements it maps strictly, and an error names the prefetch
+    element; what it does not read (e.g. `contained` resources) cannot fail the call."""
     located = [pair for key in service.prefetch for pair in prefetch.located_resources(key, data.get(key))]
     try:
         presentation = resources_to_presentation(located, zone=ZoneInfo(zone), message_type="Bundle")
