@@ -41,6 +41,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
+import uvloop  # noqa: E402
 
 from tests import cds_helpers as cds  # noqa: E402
 from tests.servers import free_port  # noqa: E402
@@ -257,15 +258,15 @@ def main() -> None:
             _wait_up(gateway_url, procs[-1])
             tokens = [key.token(gateway_url + PATH) for _ in range(3 * expected)]
             common["mint"] = lambda url=gateway_url: key.token(url + PATH)  # only if pre-minted run out
-            bare = asyncio.run(_load(bare_url + PATH, body, None, name="bare", **common))
-            same = asyncio.run(_load(gateway_url + PATH, body, tokens[:expected], name="signals", **common))
+            bare = uvloop.run(_load(bare_url + PATH, body, None, name="bare", **common))
+            same = uvloop.run(_load(gateway_url + PATH, body, tokens[:expected], name="signals", **common))
             new = tokens[expected : 2 * expected]
-            distinct = asyncio.run(
+            distinct = uvloop.run(
                 _load(gateway_url + PATH, body, new, name="signals*", distinct=True, **common)
             )
             rows.append((processes, bare, same, distinct))
             if processes == args.processes:
-                paced = asyncio.run(
+                paced = uvloop.run(
                     _load(
                         gateway_url + PATH,
                         body,
