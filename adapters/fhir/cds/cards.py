@@ -10,9 +10,11 @@ feedback on it is counted once.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from functools import lru_cache
 from typing import Any
 
 from adapters.fhir import resources
@@ -66,8 +68,14 @@ class CaseRef:
     opened_at: datetime
 
 
-def card_uuid(service_id: str, case_reference: str, rule_ids: list[str]) -> str:
-    return str(uuid.uuid5(CARD_NAMESPACE, f"{service_id}|{case_reference}|{','.join(sorted(rule_ids))}"))
+def card_uuid(service_id: str, case_reference: str, rule_ids: Iterable[str]) -> str:
+    return _card_uuid(service_id, case_reference, tuple(sorted(rule_ids)))
+
+
+@lru_cache(maxsize=4096)
+def _card_uuid(service_id: str, case_reference: str, rule_ids: tuple[str, ...]) -> str:
+    # Asked on every hook call to look up whether the card was issued; uuid5 is a SHA-1 and an object.
+    return str(uuid.uuid5(CARD_NAMESPACE, f"{service_id}|{case_reference}|{','.join(rule_ids)}"))
 
 
 def _override_reasons() -> list[dict[str, str]]:

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import json
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
@@ -50,7 +51,8 @@ class HookRequest(BaseModel):
     prefetch: dict[str, Any] | None = None
 
 
-def call(runtime: Runtime, service: Service, request: HookRequest, *, case_url_base: str) -> dict[str, Any]:
+def call(runtime: Runtime, service: Service, request: HookRequest, *, case_url_base: str) -> bytes:
+    """The hook's answer, as the JSON body to send."""
     if request.hook != service.hook:
         raise FhirError.one(400, IssueType.INVALID, f"this service answers the {service.hook} hook", "hook")
     patient_id = request.context.get("patientId")
@@ -69,32 +71,37 @@ def call(runtime: Runtime, service: Service, request: HookRequest, *, case_url_b
     analysis = ANALYSED.get(data, service, runtime.settings.timezone)
     if service.kind is ServiceKind.SIGNALS:
         return _signals(runtime, service, analysis, patient_id, case_url_base)
-    return _discharge(runtime, service, analysis.identity, patient_id, request.hookInstance, case_url_base)
+    answer = _discharge(runtime, service, analysis.identity, patient_id, request.hookInstance, case_url_base)
+    return json.dumps(answer, separators=(",", ":")).encode()
 
 
 def _case_ref(case: Case) -> cards.CaseRef:
     return cards.CaseRef(case.id, case.reference, Severity(case.highest_severity), case.opened_at)
 
 
+NO_CARDS = b'{"cards":[]}'
+
+
 def _signals(
     runtime: Runtime, service: Service, analysis: Analysis, patient_id: str, case_url_base: str
-) -> dict[str, Any]:
+) -> bytes:
     if not analysis.flagged:
-        return {"cards": []}
+        return NO_CARDS
     case = ensure_case(runtime, service, analysis)
     case_url = f"{case_url_base}/{case.id}"
-    return {"cards": [_signals_card(service.id, case, analysis.rule_ids, patient_id, case_url)]}
+    return _signals_answer(service.id, case, analysis.rule_ids, patient_id, case_url)
 
 
 @lru_cache(maxsize=4096)
-def _signals_card(
+def _signals_answer(
     service_id: str, case: cards.CaseRef, rule_ids: tuple[str, ...], patient_id: str, case_url: str
-) -> dict[str, Any]:
-    # The card is a pure function of these values; building it validates two resources, so it is kept.
-    # Callers only serialise it, never change it.
-    return cards.signals_card(
+) -> bytes:
+    # The answer is a pure function of these values; building the card validates two resources and
+    # rendering it is a JSON encoding, so the rendered answer is kept for the next chart opening.
+    card = cards.signals_card(
         service_id=service_id, case=case, rule_ids=list(rule_ids), patient_id=patient_id, case_url=case_url
     )
+    return json.dumps({"cards": [card]}, separators=(",", ":")).encode()
 
 
 _CARD = "\x1fcard"  # cannot be a rule id
