@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 import string
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
@@ -239,6 +239,9 @@ class ScreeningQuestion:
     question_en: str
 
 
+MAX_REMEMBERED_CODES = 50_000
+
+
 @dataclass(frozen=True)
 class DetectionConfig:
     """Everything `detect()` needs, validated and compiled once."""
@@ -257,6 +260,34 @@ class DetectionConfig:
     snomed: Mapping[str, tuple[str, str]]  # code → (rule id, label)
     answers: Mapping[str, Answer]
     screening: Mapping[str, ScreeningQuestion]  # observation code (upper case) → question
+    # What `icd10_rule` and `age_code_limits` found per code: a presentation with forty coded items
+    # asked the same pattern lists the same questions hundreds of times. Only ever added to.
+    _code_answers: dict[tuple[str, str], Any] = field(default_factory=dict, compare=False, repr=False)
+
+    def icd10_rule(self, code: str) -> str | None:
+        """The rule of the first `icd10` entry with a pattern matching `code` (normalised), if any."""
+        key = ("icd10", code)
+        if key not in self._code_answers:
+            found = next(
+                (rule for rule, patterns in self.icd10 if any(p.matches(code) for p in patterns)), None
+            )
+            self._remember(key, found)
+        return self._code_answers[key]
+
+    def age_code_limits(self, code: str) -> tuple[float, ...]:
+        """The age limits (months) of the `age_codes` entries with a pattern matching `code`, in order."""
+        key = ("age", code)
+        if key not in self._code_answers:
+            limits = tuple(
+                limit for limit, patterns in self.age_codes if any(p.matches(code) for p in patterns)
+            )
+            self._remember(key, limits)
+        return self._code_answers[key]
+
+    def _remember(self, key: tuple[str, str], answer: object) -> None:
+        if len(self._code_answers) >= MAX_REMEMBERED_CODES:  # a flood of made-up codes stays bounded
+            self._code_answers.clear()
+        self._code_answers[key] = answer
 
     def rule_active(self, rule_id: str) -> bool:
         rule = self.rules.get(rule_id)

@@ -35,11 +35,10 @@ def evaluate(facts: Facts, config: DetectionConfig) -> list[Finding]:
     by_rule: dict[str, list[Code]] = {}
     labels: dict[str, str] = {}
     for code in facts.icd10:
-        for rule_id, patterns in config.icd10:
-            if any(p.matches(code.code) for p in patterns):
-                by_rule.setdefault(rule_id, []).append(code)
-                labels[code.code] = _fourth_character_label(code, rule_id, config)
-                break
+        rule_id = config.icd10_rule(code.code)
+        if rule_id is not None:
+            by_rule.setdefault(rule_id, []).append(code)
+            labels[code.code] = _fourth_character_label(code, rule_id, config)
     for code in facts.snomed:
         entry = config.snomed.get(code.code)
         if entry is not None:
@@ -74,10 +73,4 @@ def _age_specific(facts: Facts, config: DetectionConfig) -> list[Code]:
         explained = True
     if explained:
         return []
-    found = []
-    for code in facts.icd10:
-        for max_months, patterns in config.age_codes:
-            if months < max_months and any(p.matches(code.code) for p in patterns):
-                found.append(code)
-                break
-    return found
+    return [c for c in facts.icd10 if any(months < limit for limit in config.age_code_limits(c.code))]
