@@ -240,6 +240,7 @@ class ScreeningQuestion:
 
 
 MAX_REMEMBERED_CODES = 50_000
+_UNKNOWN = object()  # not looked up yet (None is an answer)
 
 
 @dataclass(frozen=True)
@@ -266,23 +267,22 @@ class DetectionConfig:
 
     def icd10_rule(self, code: str) -> str | None:
         """The rule of the first `icd10` entry with a pattern matching `code` (normalised), if any."""
-        key = ("icd10", code)
-        if key not in self._code_answers:
-            found = next(
-                (rule for rule, patterns in self.icd10 if any(p.matches(code) for p in patterns)), None
-            )
-            self._remember(key, found)
-        return self._code_answers[key]
+        known = self._code_answers.get(("icd10", code), _UNKNOWN)
+        if known is not _UNKNOWN:
+            return known
+        matching = (rule for rule, patterns in self.icd10 if any(p.matches(code) for p in patterns))
+        rule: str | None = next(matching, None)
+        self._remember(("icd10", code), rule)
+        return rule
 
     def age_code_limits(self, code: str) -> tuple[float, ...]:
         """The age limits (months) of the `age_codes` entries with a pattern matching `code`, in order."""
-        key = ("age", code)
-        if key not in self._code_answers:
-            limits = tuple(
-                limit for limit, patterns in self.age_codes if any(p.matches(code) for p in patterns)
-            )
-            self._remember(key, limits)
-        return self._code_answers[key]
+        known = self._code_answers.get(("age", code), _UNKNOWN)
+        if known is not _UNKNOWN:
+            return known
+        limits = tuple(limit for limit, patterns in self.age_codes if any(p.matches(code) for p in patterns))
+        self._remember(("age", code), limits)
+        return limits
 
     def _remember(self, key: tuple[str, str], answer: object) -> None:
         if len(self._code_answers) >= MAX_REMEMBERED_CODES:  # a flood of made-up codes stays bounded
