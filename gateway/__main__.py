@@ -1,5 +1,5 @@
 """`python -m gateway …` is the same CLI as the `spoedplein` console script."""
 
-from gateway.cli import app
+from gateway.cli import main
 
-app()
+main()

@@ -9,12 +9,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import sys
 import threading
 from collections.abc import Coroutine
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from pydantic import ValidationError
 
 from gateway.commands import fhir as fhir_commands
 from gateway.commands import hl7 as hl7_commands
@@ -38,7 +40,18 @@ if detection_commands is not None:
     detection_commands.register(app)
 
 
-def _configure_logging() -> None:
+def main() -> None:
+    """The console script: the CLI, with a settings error told as such (which variable, what is wrong)."""
+    try:
+        app()
+    except ValidationError as exc:
+        for error in exc.errors():
+            name = "SPOEDPLEIN_" + "_".join(str(part) for part in error["loc"]).upper()
+            print(f"setting {name}: {error['msg']}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def configure_logging() -> None:
     level = os.environ.get("SPOEDPLEIN_LOG_LEVEL", "INFO").upper()
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
@@ -53,12 +66,15 @@ def run(
     mllp_tls_cert: Annotated[Path | None, typer.Option(help="PEM certificate: MLLP over TLS")] = None,
     mllp_tls_key: Annotated[Path | None, typer.Option(help="PEM private key of --mllp-tls-cert")] = None,
     mllp_tls_ca: Annotated[Path | None, typer.Option(help="CA bundle: require client certificates")] = None,
+    http_processes: Annotated[
+        int | None, typer.Option(help="processes answering HTTP on the one port (one per core)")
+    ] = None,
 ) -> None:
     """Start HTTP, MLLP, worker and beat (embedded default: SQLite and a broker in ./var)."""
     from gateway.runtime import Runtime
     from gateway.supervisor import child_environment, supervise
 
-    _configure_logging()
+    configure_logging()
     overrides = {
         "SPOEDPLEIN_DATA_DIR": data_dir,
         "SPOEDPLEIN_HTTP_PORT": http_port,
@@ -68,8 +84,11 @@ def run(
         "SPOEDPLEIN_MLLP_TLS_CERT": mllp_tls_cert,
         "SPOEDPLEIN_MLLP_TLS_KEY": mllp_tls_key,
         "SPOEDPLEIN_MLLP_TLS_CA": mllp_tls_ca,
+        "SPOEDPLEIN_HTTP_PROCESSES": http_processes,
     }
-    env_overrides = {k: str(v.resolve() if isinstance(v, Path) else v) for k, v in overrides.items() if v}
+    env_overrides = {
+        k: str(v.resolve() if isinstance(v, Path) else v) for k, v in overrides.items() if v is not None
+    }
     os.environ.update(env_overrides)
     settings = get_settings()
     runtime = Runtime.start(settings)  # migrates and creates the secrets once, before the children start
@@ -94,15 +113,15 @@ def serve() -> None:
     from gateway.runtime import Runtime
     from gateway.serve import serve as serve_gateway
 
-    _configure_logging()
+    configure_logging()
     runtime = Runtime.start(get_settings())
     try:
-        _run_event_loop(serve_gateway(runtime))
+        run_event_loop(serve_gateway(runtime))
     finally:
         runtime.close()
 
 
-def _run_event_loop(main: Coroutine[Any, Any, None]) -> None:
+def run_event_loop(main: Coroutine[Any, Any, None]) -> None:
     """uvloop when installed (it comes with uvicorn[standard]): less CPU per socket operation."""
     try:
         import uvloop
@@ -119,7 +138,7 @@ def worker(
     """Run a Celery worker that processes stored messages and other outbox work."""
     from gateway.worker import celery_app
 
-    _configure_logging()
+    configure_logging()
     get_settings().data_dir.mkdir(parents=True, exist_ok=True)  # the embedded broker file lives there
     pool = ["--pool=solo"] if concurrency <= 1 else ["--pool=threads", f"--concurrency={concurrency}"]
     celery_app.worker_main(
@@ -143,7 +162,7 @@ def beat() -> None:
     from gateway.runtime import Runtime
     from gateway.worker import celery_app
 
-    _configure_logging()
+    configure_logging()
     runtime = Runtime.start(get_settings(), migrate=False)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

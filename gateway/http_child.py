@@ -16,7 +16,7 @@ import sys
 import uvicorn
 
 from gateway.app import create_app
-from gateway.cli import _configure_logging, _run_event_loop
+from gateway.cli import configure_logging, run_event_loop
 from gateway.http_processes import READY, shared_listening_socket, uvicorn_config
 from gateway.runtime import Runtime, prepare_to_serve
 from gateway.settings import get_settings
@@ -53,10 +53,10 @@ def main(argv: list[str]) -> None:
     _die_with_parent()
     if os.getppid() != parent_pid:
         return  # the gateway died before the parent-death signal was armed: nobody to serve for
-    _configure_logging()
+    configure_logging()
     runtime = Runtime.start(get_settings(), migrate=False)
     try:
-        _run_event_loop(serve_http(runtime, ready_fd))
+        run_event_loop(serve_http(runtime, ready_fd))
     finally:
         runtime.close()
 
