@@ -136,6 +136,7 @@ class _Connection:
         self.writer.write(head.encode() + body)
         status_line = await self.reader.readline()
         length = 0
+        closing = False
         while True:
             line = await self.reader.readline()
             if line in (b"\r\n", b""):
@@ -143,7 +144,12 @@ class _Connection:
             name, _, value = line.decode("latin-1").partition(":")
             if name.strip().lower() == "content-length":
                 length = int(value)
+            elif name.strip().lower() == "connection" and value.strip().lower() == "close":
+                closing = True
         payload = await self.reader.readexactly(length)
+        if closing:  # the server lets this connection go: the next call opens a new one, as clients do
+            self.writer.close()
+            self.reader = self.writer = None
         return int(status_line.split()[1]), payload
 
 

@@ -1,9 +1,10 @@
-"""One HTTP-only process of the gateway: `python -m gateway.http_child <ready-fd> <parent-pid>`.
+"""One HTTP-only process of the gateway: `python -m gateway.http_child <ready-fd> <parent-pid> <slot> <n>`.
 
 Started by `gateway.http_processes.HttpProcessPool` when SPOEDPLEIN_HTTP_PROCESSES > 1. It serves the same
 app as the gateway process on its own SO_REUSEPORT socket, with no MLLP listener and no HL7 writer. It
-writes one byte to <ready-fd> once it accepts connections, and stops gracefully on SIGTERM, which it
-also gets when the gateway process dies.
+writes one byte to <ready-fd> once it accepts connections, publishes its connection count in slot <slot>
+of the <n> shared ones (`gateway.connection_balance`), and stops gracefully on SIGTERM, which it also
+gets when the gateway process dies.
 """
 
 from __future__ import annotations
@@ -17,13 +18,14 @@ import uvicorn
 
 from gateway.app import create_app
 from gateway.cli import configure_logging, run_event_loop
+from gateway.connection_balance import shed_excess_connections
 from gateway.http_processes import READY, shared_listening_socket, uvicorn_config
 from gateway.runtime import Runtime, prepare_to_serve
 from gateway.settings import get_settings
 from gateway.supervisor import _die_with_parent
 
 
-async def serve_http(runtime: Runtime, ready_fd: int) -> None:
+async def serve_http(runtime: Runtime, ready_fd: int, *, slot: int, processes: int) -> None:
     settings = runtime.settings
     app = create_app(runtime)
     prepare_to_serve()
@@ -31,6 +33,7 @@ async def serve_http(runtime: Runtime, ready_fd: int) -> None:
     # backlog until uvicorn accepts them, so that wait stays as short as possible.
     sock = shared_listening_socket(settings.http_host, settings.http_port)
     http = uvicorn.Server(uvicorn_config(app, settings))
+    shed_excess_connections(app, http, settings.data_dir, processes=processes, slot=slot)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         # uvicorn captures these itself while serving and re-raises them afterwards; this handler takes
@@ -49,14 +52,14 @@ async def serve_http(runtime: Runtime, ready_fd: int) -> None:
 
 
 def main(argv: list[str]) -> None:
-    ready_fd, parent_pid = int(argv[0]), int(argv[1])
+    ready_fd, parent_pid, slot, processes = (int(arg) for arg in argv[:4])
     _die_with_parent()
     if os.getppid() != parent_pid:
         return  # the gateway died before the parent-death signal was armed: nobody to serve for
     configure_logging()
     runtime = Runtime.start(get_settings(), migrate=False)
     try:
-        run_event_loop(serve_http(runtime, ready_fd))
+        run_event_loop(serve_http(runtime, ready_fd, slot=slot, processes=processes))
     finally:
         runtime.close()
 

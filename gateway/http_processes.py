@@ -186,7 +186,15 @@ class HttpProcessPool:
         )
         try:
             slot.process = subprocess.Popen(
-                [sys.executable, "-m", "gateway.http_child", str(write_end), str(os.getpid())],
+                [
+                    sys.executable,
+                    "-m",
+                    "gateway.http_child",
+                    str(write_end),
+                    str(os.getpid()),
+                    str(slot.number),
+                    str(len(self._slots) + 1),
+                ],
                 env=env,
                 pass_fds=(write_end,),
             )

@@ -19,6 +19,7 @@ import uvicorn
 from adapters.hl7.receiver import HL7Receiver
 from adapters.hl7.server import MLLPServer
 from gateway.app import create_app
+from gateway.connection_balance import shed_excess_connections
 from gateway.http_processes import HttpProcessPool, claim_http_port, uvicorn_config
 from gateway.runtime import Runtime, prepare_to_serve
 from store.group_commit import GroupCommitWriter
@@ -61,6 +62,8 @@ async def serve(runtime: Runtime, *, on_ready: asyncio.Event | None = None) -> N
     app.state.mllp = mllp
     app.state.receiver = receiver
     http = uvicorn.Server(uvicorn_config(app, settings))
+    if settings.http_processes > 1:
+        shed_excess_connections(app, http, settings.data_dir, processes=settings.http_processes, slot=0)
     # One HTTP process: uvicorn binds the port itself. More: this process binds a shared socket, and
     # each child binds its own on the same port (SO_REUSEPORT).
     http_socket = None

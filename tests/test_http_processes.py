@@ -147,7 +147,31 @@ def test_two_processes_listen_on_the_http_port_and_share_the_connections(
         for client in clients:
             client.close()
     assert set(serving) == listeners
-    assert sum(serving.values()) == REQUESTS
+    # A process holding more than its share lets a connection go after an answer (Connection: close).
+    assert REQUESTS - 5 <= sum(serving.values()) <= REQUESTS
+
+
+def test_keep_alive_connections_end_up_evenly_shared_by_the_processes(
+    two_processes: GatewayProcesses,
+) -> None:
+    gateway_pid = two_processes.procs["serve"].pid
+    wait_for_listeners(two_processes, 2)
+    clients = new_clients(two_processes, 20)  # like an EHR's pool: long-lived keep-alive connections
+    shares: list[int] = []
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            # httpx opens a new connection for a client whose last answer said Connection: close
+            assert concurrent_api_calls(two_processes, clients) == [200] * 20
+            serving = holders(gateway_pid, socket_inodes(two_processes.http_port, TCP_ESTABLISHED))
+            shares = sorted(serving.values())
+            if len(shares) == 2 and sum(shares) == 20 and shares[1] - shares[0] <= 2:
+                break
+            time.sleep(0.1)
+    finally:
+        for client in clients:
+            client.close()
+    assert len(shares) == 2 and shares[1] - shares[0] <= 2, f"connections per process: {shares}"
 
 
 def test_a_killed_http_process_is_restarted_and_requests_keep_succeeding(
