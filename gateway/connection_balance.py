@@ -12,6 +12,7 @@ answer is closed, which every HTTP/1.1 client handles.
 
 from __future__ import annotations
 
+import asyncio
 import math
 import mmap
 import struct
@@ -46,9 +47,10 @@ def shed_excess_connections(app: Any, server: Any, data_dir: Path, *, processes:
 class ConnectionCounts:
     """How many connections each HTTP process holds: one 4-byte slot per process in a shared file.
 
-    The gateway process creates (and zeroes) the file; each process writes only its own slot. A slot of
-    a process that died keeps its last count until its successor answers a request; that only makes
-    the others' share look larger for a moment, so they shed less, never more.
+    The gateway process creates (and zeroes) the file; each process writes only its own slot, on every
+    answer and every `SHED_INTERVAL_S`. A slot of a process that died keeps its last count until its
+    successor starts; that only makes the others' share look larger for a moment, so they shed less,
+    never more.
     """
 
     def __init__(self, path: Path, *, processes: int, slot: int, create: bool = False) -> None:
@@ -80,8 +82,13 @@ class ShedExcessConnections:
         self._counts = counts
         self._connections = connections
         self._last_shed = 0.0
+        self._publisher: asyncio.Task[None] | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan" and self._publisher is None:
+            # Also publish while no request comes in, so a process whose clients left does not keep
+            # its old count (which would make the others' share look larger than it is).
+            self._publisher = asyncio.create_task(self._publish_every_interval())
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -93,6 +100,11 @@ class ShedExcessConnections:
             await send(message)
 
         await self.app(scope, receive, send_maybe_closing)
+
+    async def _publish_every_interval(self) -> None:
+        while True:
+            self._counts.publish(self._connections())
+            await asyncio.sleep(SHED_INTERVAL_S)
 
     def _should_shed(self) -> bool:
         mine = self._connections()

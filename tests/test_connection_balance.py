@@ -57,3 +57,22 @@ def test_more_than_the_share_closes_one_connection_per_interval_and_a_fair_share
 def test_a_slot_outside_the_processes_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="slot"):
         ConnectionCounts(tmp_path / "counts", processes=2, slot=2, create=True)
+
+
+def test_the_count_is_published_while_no_request_comes_in(tmp_path: Path) -> None:
+    counts = ConnectionCounts(tmp_path / "counts", processes=2, slot=0, create=True)
+    held = [3]
+
+    async def serving(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await asyncio.sleep(SHED_INTERVAL_S)  # the lifespan of a server that gets no request
+
+    middleware = ShedExcessConnections(serving, counts=counts, connections=lambda: held[0])
+
+    async def run() -> tuple[int, int]:
+        await middleware({"type": "lifespan"}, None, None)
+        first = counts.total()
+        held[0] = 0  # its clients went away
+        await asyncio.sleep(SHED_INTERVAL_S * 2)
+        return first, counts.total()
+
+    assert asyncio.run(run()) == (3, 0)
