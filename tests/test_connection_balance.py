@@ -68,8 +68,11 @@ def test_the_count_is_published_while_no_request_comes_in(tmp_path: Path) -> Non
 
     middleware = ShedExcessConnections(serving, counts=counts, connections=lambda: held[0])
 
+    async def nothing(*_: Any) -> None:
+        return None
+
     async def run() -> tuple[int, int]:
-        await middleware({"type": "lifespan"}, None, None)
+        await middleware({"type": "lifespan"}, nothing, nothing)
         first = counts.total()
         held[0] = 0  # its clients went away
         await asyncio.sleep(SHED_INTERVAL_S * 2)
