@@ -77,7 +77,7 @@ class Analysis:
 
 
 class AnalysisCache:
-    """Presentation and findings per prefetch content, for a few minutes, in this process only.
+    """The analysis of each prefetch content, for a few minutes, in this process's memory only.
 
     `patient-view` fires every time someone opens the chart, with the same prefetch until the record
     changes; mapping and detection are most of a call's cost, and the same content always maps to
