@@ -70,9 +70,6 @@ class ConnectionCounts:
     def total(self) -> int:
         return sum(value for (value,) in _SLOT.iter_unpack(self._map))
 
-    def close(self) -> None:
-        self._map.close()
-
 
 class ShedExcessConnections:
     """ASGI middleware: `Connection: close` on a response while this process holds more than its share."""
