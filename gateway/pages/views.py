@@ -257,14 +257,19 @@ def _expected_version(raw: str) -> int | None:
 
 
 def _guard_post(
-    request: Request, runtime: Runtime, csrf: str
-) -> tuple[auth.PageSession | None, Response | None]:
+    request: Request, runtime: Runtime, case_id: int, csrf: str, expected_version: str
+) -> tuple[auth.PageSession, int] | Response:
+    """The session and the case version a change form was filled in against, or the page to show
+    instead: the login, an expired form, or the case asking for a reload."""
     session = _session(request, runtime)
     if session is None:
-        return None, _redirect("/login")
+        return _redirect("/login")
     if not auth.csrf_ok(session, csrf):
-        return None, _page("message.html", 403, session=session, **_FORM_EXPIRED)
-    return session, None
+        return _page("message.html", 403, session=session, **_FORM_EXPIRED)
+    version = _expected_version(expected_version)
+    if version is None:
+        return _render_case(request, runtime, session, case_id, Outcome(422, banner=_RELOAD))
+    return session, version
 
 
 @router.post("/cases/{case_id}/confirm")
@@ -276,13 +281,10 @@ def confirm_case(
     expected_version: Annotated[str, Form(max_length=20)] = "",
     reason: Annotated[str, Form()] = "",
 ) -> Response:
-    session, refused = _guard_post(request, runtime, csrf)
-    if session is None:
-        assert refused is not None
-        return refused
-    version = _expected_version(expected_version)
-    if version is None:
-        return _render_case(request, runtime, session, case_id, Outcome(422, banner=_RELOAD))
+    guarded = _guard_post(request, runtime, case_id, csrf, expected_version)
+    if isinstance(guarded, Response):
+        return guarded
+    session, version = guarded
     if len(reason) > _NOTE_MAX:
         too_long = Outcome(422, field_errors={"reason": _TOO_LONG}, values={"reason": reason[:_NOTE_MAX]})
         return _render_case(request, runtime, session, case_id, too_long)
@@ -313,13 +315,10 @@ def dismiss_case(
     reason_code: Annotated[str, Form(max_length=100)] = "",
     note: Annotated[str, Form()] = "",
 ) -> Response:
-    session, refused = _guard_post(request, runtime, csrf)
-    if session is None:
-        assert refused is not None
-        return refused
-    version = _expected_version(expected_version)
-    if version is None:
-        return _render_case(request, runtime, session, case_id, Outcome(422, banner=_RELOAD))
+    guarded = _guard_post(request, runtime, case_id, csrf, expected_version)
+    if isinstance(guarded, Response):
+        return guarded
+    session, version = guarded
     errors: dict[str, str] = {}
     code = next((r for r in DismissReason if r.value == reason_code), None)
     if code is None:
