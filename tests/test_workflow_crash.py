@@ -69,10 +69,10 @@ def _env(database_url: str, data_dir: Path) -> dict[str, str]:
 def test_worker_killed_inside_the_page_handler_pages_exactly_once_after_restart(
     db: Any, database_url: str, cipher: Any, pseudonyms: Any, tmp_path: Path
 ) -> None:
-    from consent.models import ConsentDecision, Consenter, Party
+    from consent.models import ConsentDecision, Party
     from notifications.models import NotificationRequest
     from store.outbox import OutboxItem
-    from tests.workflow_fixtures import finding, flagged_case, presentation, years_ago
+    from tests.workflow_fixtures import finding, flagged_case, presentation, record_consents, years_ago
     from workflows import intake, service
     from workflows.schemas import ConfirmFacts, Melder
 
@@ -93,15 +93,7 @@ def test_worker_killed_inside_the_page_handler_pages_exactly_once_after_restart(
             actor="dr",
             expected_version=None,
         )
-        service.record_consent(
-            session,
-            cipher,
-            case,
-            party=Party.FORENSIC,
-            decision=ConsentDecision.PERMIT,
-            given_by=frozenset({Consenter.PATIENT}),
-            actor="dr",
-        )
+        record_consents(session, cipher, case, (Party.FORENSIC,), ConsentDecision.PERMIT, actor="dr")
         intake.request_intake(session, cipher, case, actor="dr", expected_version=None)
     with db.read() as session:
         assert service.get_case(session, case_id).state == "intake_requested"

@@ -23,6 +23,7 @@ from tests.workflow_fixtures import (
     flagged_case,
     months_ago,
     presentation,
+    record_consents,
     runtime_for,
     years_ago,
 )
@@ -140,14 +141,14 @@ def test_infant_with_bruised_ear_goes_to_forensic_and_veilig_thuis_on_meldrecht_
             actor=DOCTOR,
         )
         # Under 12 the parents decide about the forensic examination (WGBO).
-        service.record_consent(
+        record_consents(
             session,
             cipher,
             case,
-            party=Party.FORENSIC,
-            decision=ConsentDecision.PERMIT,
-            given_by=frozenset({Consenter.PARENT_OR_GUARDIAN}),
+            (Party.FORENSIC,),
+            ConsentDecision.PERMIT,
             actor=DOCTOR,
+            given_by=Consenter.PARENT_OR_GUARDIAN,
         )
         plan = {p.party: p for p in intake.intake_plan(session, case)}
         assert set(plan) == {Party.FORENSIC, Party.VEILIG_THUIS}
@@ -198,16 +199,14 @@ def test_adult_strangulation_consenting_to_police_gets_all_three_at_one_intake_t
         service.confirm(
             session, cipher, case, ConfirmFacts(melder=MELDER), actor=DOCTOR, expected_version=None
         )
-        for party in (Party.FORENSIC, Party.POLICE, Party.VEILIG_THUIS):
-            service.record_consent(
-                session,
-                cipher,
-                case,
-                party=party,
-                decision=ConsentDecision.PERMIT,
-                given_by=frozenset({Consenter.PATIENT}),
-                actor=DOCTOR,
-            )
+        record_consents(
+            session,
+            cipher,
+            case,
+            (Party.FORENSIC, Party.POLICE, Party.VEILIG_THUIS),
+            ConsentDecision.PERMIT,
+            actor=DOCTOR,
+        )
         service.record_meldcode_step(
             session,
             cipher,
@@ -271,22 +270,13 @@ def test_adult_refusing_police_means_police_never_receives_anything(
         service.confirm(
             session, cipher, case, ConfirmFacts(melder=MELDER), actor=DOCTOR, expected_version=None
         )
-        service.record_consent(
+        record_consents(session, cipher, case, (Party.FORENSIC,), ConsentDecision.PERMIT, actor=DOCTOR)
+        record_consents(
             session,
             cipher,
             case,
-            party=Party.FORENSIC,
-            decision=ConsentDecision.PERMIT,
-            given_by=frozenset({Consenter.PATIENT}),
-            actor=DOCTOR,
-        )
-        service.record_consent(
-            session,
-            cipher,
-            case,
-            party=Party.POLICE,
-            decision=ConsentDecision.DENY,
-            given_by=frozenset({Consenter.PATIENT}),
+            (Party.POLICE,),
+            ConsentDecision.DENY,
             actor=DOCTOR,
             note="wil geen aangifte doen",
         )
@@ -329,27 +319,12 @@ def test_police_consent_withdrawn_stands_police_down_and_a_late_page_is_suppress
         service.confirm(
             session, cipher, case, ConfirmFacts(melder=MELDER), actor=DOCTOR, expected_version=None
         )
-        for party in (Party.FORENSIC, Party.POLICE):
-            service.record_consent(
-                session,
-                cipher,
-                case,
-                party=party,
-                decision=ConsentDecision.PERMIT,
-                given_by=frozenset({Consenter.PATIENT}),
-                actor=DOCTOR,
-            )
+        record_consents(
+            session, cipher, case, (Party.FORENSIC, Party.POLICE), ConsentDecision.PERMIT, actor=DOCTOR
+        )
         intake.request_intake(session, cipher, case, actor=DOCTOR, expected_version=None)
         # She changes her mind before the worker got to the page.
-        service.record_consent(
-            session,
-            cipher,
-            case,
-            party=Party.POLICE,
-            decision=ConsentDecision.DENY,
-            given_by=frozenset({Consenter.PATIENT}),
-            actor=DOCTOR,
-        )
+        record_consents(session, cipher, case, (Party.POLICE,), ConsentDecision.DENY, actor=DOCTOR)
         police = session.execute(
             select(IntakeParty).where(IntakeParty.case_id == case_id, IntakeParty.party == "police")
         ).scalar_one()
@@ -379,16 +354,9 @@ def test_sexual_assault_three_days_ago_takes_the_csg_route(
             expected_version=None,
         )
         assert intake.route_of(facts) is Route.CSG_ACUTE
-        for party in (Party.CSG, Party.FORENSIC):
-            service.record_consent(
-                session,
-                cipher,
-                case,
-                party=party,
-                decision=ConsentDecision.PERMIT,
-                given_by=frozenset({Consenter.PATIENT}),
-                actor=DOCTOR,
-            )
+        record_consents(
+            session, cipher, case, (Party.CSG, Party.FORENSIC), ConsentDecision.PERMIT, actor=DOCTOR
+        )
         plan = {p.party: p.required_because for p in intake.intake_plan(session, case)}
         assert plan == {
             Party.FORENSIC: intake.RequiredBecause.SEXUAL_VIOLENCE_RECENT,
@@ -558,15 +526,7 @@ def test_case_walks_the_whole_way_to_closed_with_every_transition_on_the_timelin
         service.confirm(
             session, cipher, case, ConfirmFacts(melder=MELDER), actor=DOCTOR, expected_version=None
         )
-        service.record_consent(
-            session,
-            cipher,
-            case,
-            party=Party.FORENSIC,
-            decision=ConsentDecision.PERMIT,
-            given_by=frozenset({Consenter.PATIENT}),
-            actor=DOCTOR,
-        )
+        record_consents(session, cipher, case, (Party.FORENSIC,), ConsentDecision.PERMIT, actor=DOCTOR)
         intake.request_intake(session, cipher, case, actor=DOCTOR, expected_version=None)
         intake.acknowledge(session, cipher, case, Party.FORENSIC, earliest_available_at=NOW, actor="fa")
         intake.agree_time(session, cipher, case, agreed_at=NOW, actor=DOCTOR, expected_version=None)
@@ -636,16 +596,9 @@ def test_an_adult_who_declines_every_party_still_gets_the_safe_discharge_gate_be
         service.confirm(
             session, cipher, case, ConfirmFacts(melder=MELDER), actor=DOCTOR, expected_version=None
         )
-        for party in (Party.POLICE, Party.VEILIG_THUIS):
-            service.record_consent(
-                session,
-                cipher,
-                case,
-                party=party,
-                decision=ConsentDecision.DENY,
-                given_by=frozenset({Consenter.PATIENT}),
-                actor=DOCTOR,
-            )
+        record_consents(
+            session, cipher, case, (Party.POLICE, Party.VEILIG_THUIS), ConsentDecision.DENY, actor=DOCTOR
+        )
         with pytest.raises(IllegalTransition):
             service.close(session, cipher, case, actor=DOCTOR, expected_version=None)
         with pytest.raises(GuardFailed) as incomplete:

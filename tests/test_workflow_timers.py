@@ -9,13 +9,21 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from consent.models import ConsentDecision, Consenter, Party
+from consent.models import ConsentDecision, Party
 from gateway.runtime import Runtime
 from notifications.models import NotificationKind, NotificationRequest
 from store.crypto import FieldCipher, Pseudonymizer
 from store.db import Database, utcnow
 from store.periodic import registered_jobs
-from tests.workflow_fixtures import drain_outbox, finding, flagged_case, presentation, runtime_for, years_ago
+from tests.workflow_fixtures import (
+    drain_outbox,
+    finding,
+    flagged_case,
+    presentation,
+    record_consents,
+    runtime_for,
+    years_ago,
+)
 from workflows import intake, service, timers
 from workflows.models import CaseEvent, CaseTimer, EventKind
 from workflows.schemas import ConfirmFacts, Melder
@@ -49,16 +57,9 @@ def intake_requested(runtime: Runtime, cipher: FieldCipher, pseudonyms: Pseudony
         service.confirm(
             session, cipher, case, ConfirmFacts(melder=Melder(name="Dr")), actor="dr", expected_version=None
         )
-        for party in (Party.FORENSIC, Party.POLICE):
-            service.record_consent(
-                session,
-                cipher,
-                case,
-                party=party,
-                decision=ConsentDecision.PERMIT,
-                given_by=frozenset({Consenter.PATIENT}),
-                actor="dr",
-            )
+        record_consents(
+            session, cipher, case, (Party.FORENSIC, Party.POLICE), ConsentDecision.PERMIT, actor="dr"
+        )
         intake.request_intake(session, cipher, case, actor="dr", expected_version=None)
     return case_id
 

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
+from sqlalchemy.orm import Session
+
+from consent.models import ConsentDecision, Consenter, Party
 from detection.models import (
     Encounter,
     EventType,
@@ -23,6 +26,7 @@ from store import presentations
 from store.crypto import FieldCipher, Pseudonymizer
 from store.db import Database
 from tests.conftest import TEST_KEY
+from workflows import service
 from workflows.cases import record_findings
 from workflows.models import Case
 
@@ -131,3 +135,28 @@ def drain_outbox(runtime: Runtime) -> int:
         if not ran:
             return done
         done += ran
+
+
+def record_consents(
+    session: Session,
+    cipher: FieldCipher,
+    case: Case,
+    parties: tuple[Party, ...],
+    decision: ConsentDecision,
+    *,
+    actor: str,
+    given_by: Consenter = Consenter.PATIENT,
+    note: str = "",
+) -> None:
+    """The same consent decision, by one person, for each of `parties` (as on the case page)."""
+    for party in parties:
+        service.record_consent(
+            session,
+            cipher,
+            case,
+            party=party,
+            decision=decision,
+            given_by=frozenset({given_by}),
+            actor=actor,
+            note=note,
+        )
