@@ -427,8 +427,8 @@ class _Mapper:
             value = (value_coding.display or value_coding.code) if value_coding else _concept_text(concept)
         elif flag is not None:
             value = "true" if flag else "false"
-        elif quantity is not None and quantity.number("value"):
-            value = quantity.number("value")
+        elif quantity is not None and (amount := quantity.number("value")):
+            value = amount
             unit = quantity.text("unit") or quantity.text("code")
         elif integer is not None:
             value = str(integer)

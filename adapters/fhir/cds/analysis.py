@@ -69,11 +69,10 @@ class Analysis:
             prefetch_json,
         )
 
-    def presentation(self) -> Presentation:
-        return to_presentation(from_json(self.prefetch_json), self.service, self.zone)
-
-    def findings(self) -> list[Finding]:
-        return detect(self.presentation()) if self.service.kind is ServiceKind.SIGNALS else []
+    def derive(self) -> tuple[Presentation, list[Finding]]:
+        """The whole presentation and its findings again, mapped and detected once."""
+        presentation = to_presentation(from_json(self.prefetch_json), self.service, self.zone)
+        return presentation, detect(presentation) if self.service.kind is ServiceKind.SIGNALS else []
 
 
 class AnalysisCache:

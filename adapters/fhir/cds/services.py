@@ -152,14 +152,14 @@ def ensure_case(runtime: Runtime, service: Service, analysis: Analysis) -> cards
             uid = cards.card_uuid(service.id, existing.reference, rule_ids)
             _remember_card(session, uid, service, existing, rule_ids)
             return _case_ref(existing)
+        presentation, findings = analysis.derive()
         record = presentations.save(
             session,
             cipher=runtime.cipher,
             pseudonyms=runtime.pseudonyms,
-            presentation=analysis.presentation(),
+            presentation=presentation,
             inbox_message_id=None,
         )
-        findings = analysis.findings()
         found = record_findings(session, cipher=runtime.cipher, presentation=record, findings=findings)
         if found is None:  # cannot happen for flagged findings; kept explicit for the type checker
             raise FhirError.one(500, IssueType.EXCEPTION, "no case for flagged findings")
