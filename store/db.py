@@ -14,7 +14,6 @@ from typing import Any, TypeVar
 
 from sqlalchemy import (
     BigInteger,
-    Connection,
     DateTime,
     Engine,
     Integer,
@@ -137,21 +136,12 @@ class Database:
 class DriverSQL:
     """Plain driver SQL for hot paths, where SQLAlchemy's per-statement cost (~150 µs) would be the
     largest cost of the statement. Placeholders and timestamps follow the driver: SQLite's `?` and the
-    text format SQLAlchemy itself stores; psycopg's `%s` and aware datetimes. Runs in `connection`'s
-    transaction (or, from `driver_transaction`, in its own); a driver error is raised as SQLAlchemy's
-    (`IntegrityError`, `OperationalError`, …), as a Core statement would.
+    text format SQLAlchemy itself stores; psycopg's `%s` and aware datetimes. Runs in the transaction of
+    the driver connection it is given (a session's, or `driver_transaction`'s own); a driver error is
+    raised as SQLAlchemy's (`IntegrityError`, `OperationalError`, …), as a Core statement would.
     """
 
-    def __init__(self, connection: Connection) -> None:
-        self._bind(connection.dialect, connection.connection)
-
-    @classmethod
-    def on_raw(cls, dialect: Dialect, dbapi_connection: Any) -> DriverSQL:
-        sql = cls.__new__(cls)
-        sql._bind(dialect, dbapi_connection)
-        return sql
-
-    def _bind(self, dialect: Dialect, dbapi_connection: Any) -> None:
+    def __init__(self, dialect: Dialect, dbapi_connection: Any) -> None:
         self.sqlite = dialect.name == "sqlite"
         self._dbapi: Any = dialect.dbapi
         self._cursor = dbapi_connection.cursor()  # the driver's own cursor: no per-statement layers
@@ -191,7 +181,7 @@ def driver_transaction(engine: Engine, *, write: bool) -> Iterator[DriverSQL]:
     so these BEGIN/COMMIT statements are the only transaction control)."""
     raw = engine.raw_connection()
     try:
-        sql = DriverSQL.on_raw(engine.dialect, raw.driver_connection)
+        sql = DriverSQL(engine.dialect, raw.driver_connection)
         if sql.sqlite:
             sql.rows("BEGIN IMMEDIATE" if write else "BEGIN", ())
         try:

@@ -93,7 +93,8 @@ def store_messages(session: Session, cipher: FieldCipher, batch: list[NewMessage
     reuses control ids would otherwise lose the second message without anyone knowing.
     The caller commits; nothing may be acknowledged before that commit returns.
     """
-    sql = DriverSQL(session.connection())  # joins the session's transaction
+    connection = session.connection()  # joins the session's transaction
+    sql = DriverSQL(connection.dialect, connection.connection)
     unique_keys = list(dict.fromkeys(m.dedupe_key for m in batch))
     existing = {
         row[1]: (StoredAnswer(row[0], row[2], bytes(row[3]), duplicate=True), row[4])
