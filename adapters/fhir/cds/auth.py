@@ -233,7 +233,7 @@ class JtiLedger:
 
 
 def _is_busy(exc: OperationalError) -> bool:
-    return "locked" in str(exc.orig) or "busy" in str(exc.orig)
+    return getattr(exc.orig, "sqlite_errorname", "") in ("SQLITE_BUSY", "SQLITE_LOCKED")
 
 
 def purge_expired(db: Database, *, now: datetime | None = None) -> int:
