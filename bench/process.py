@@ -36,9 +36,9 @@ import gateway.handlers  # noqa: E402, F401
 from adapters.hl7.ack import build_ack  # noqa: E402
 from adapters.hl7.msh import read_header  # noqa: E402
 from adapters.hl7.receiver import content_fingerprint  # noqa: E402
+from core.runtime import Runtime  # noqa: E402
+from core.settings import Settings  # noqa: E402
 from gateway.outbox_runner import run_items  # noqa: E402
-from gateway.runtime import Runtime  # noqa: E402
-from gateway.settings import Settings  # noqa: E402
 from store.handlers import handles  # noqa: E402
 from store.inbox import Channel, InboxMessage, MessageStatus, NewMessage, dedupe_key, store_messages  # noqa: E402
 from store.outbox import OutboxItem  # noqa: E402

@@ -7,12 +7,14 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from adapters import messages
 from adapters.fhir import api as fhir_api
 from adapters.fhir.cds import views as cds_views
 from adapters.fhir.cds.cors import CdsCors
-from gateway.api import health, messages, presentations
+from core.runtime import Runtime
+from gateway.api import health
 from gateway.pages import views as page_views
-from gateway.runtime import Runtime
+from presentations import views as presentations
 from workflows import views as case_views
 
 log = logging.getLogger(__name__)

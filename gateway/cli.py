@@ -18,10 +18,10 @@ from typing import Annotated, Any
 import typer
 from pydantic import ValidationError
 
+from core.settings import get_settings
 from gateway.commands import fhir as fhir_commands
 from gateway.commands import hl7 as hl7_commands
 from gateway.commands import workflow as workflow_commands
-from gateway.settings import get_settings
 
 app = typer.Typer(
     help="Spoedplein: HL7 v2 / FHIR gateway for the Integraal Spoedplein.",
@@ -71,7 +71,7 @@ def run(
     ] = None,
 ) -> None:
     """Start HTTP, MLLP, worker and beat (embedded default: SQLite and a broker in ./var)."""
-    from gateway.runtime import Runtime
+    from core.runtime import Runtime
     from gateway.supervisor import child_environment, supervise
 
     configure_logging()
@@ -110,7 +110,7 @@ def run(
 @app.command()
 def serve() -> None:
     """Run the gateway process alone: HTTP and MLLP (applies migrations first)."""
-    from gateway.runtime import Runtime
+    from core.runtime import Runtime
     from gateway.serve import serve as serve_gateway
 
     configure_logging()
@@ -158,8 +158,8 @@ def beat() -> None:
     """Run the outbox relay and the periodic timer tick (one per deployment is enough; more are safe)."""
     import signal
 
+    from core.runtime import Runtime
     from gateway.relay import run_relay
-    from gateway.runtime import Runtime
     from gateway.worker import celery_app
 
     configure_logging()

@@ -16,13 +16,14 @@ import sys
 
 import uvicorn
 
+from core.runtime import Runtime
+from core.settings import get_settings
 from gateway.app import create_app
 from gateway.cli import configure_logging, run_event_loop
 from gateway.connection_balance import shed_excess_connections
 from gateway.http_processes import READY, shared_listening_socket, uvicorn_config
-from gateway.runtime import Runtime, prepare_to_serve
-from gateway.settings import get_settings
 from gateway.supervisor import _die_with_parent
+from gateway.warmup import prepare_to_serve
 
 
 async def serve_http(runtime: Runtime, ready_fd: int, *, slot: int, processes: int) -> None:

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import uvicorn
 from fastapi import FastAPI
 
-from gateway.settings import Settings
+from core.settings import Settings
 
 log = logging.getLogger(__name__)
 

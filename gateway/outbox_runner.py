@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from gateway.runtime import Runtime
+from core.runtime import Runtime
 from store.handlers import batch_handler_for
 from store.outbox import OutboxItem, mark_done, record_failure
 

@@ -15,7 +15,7 @@ from datetime import timedelta
 
 from celery import Celery
 
-from gateway.runtime import Runtime
+from core.runtime import Runtime
 from gateway.worker import TASK_NAME
 from store.outbox import claim_for_dispatch
 from store.periodic import registered_jobs

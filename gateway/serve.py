@@ -18,10 +18,11 @@ import uvicorn
 
 from adapters.hl7.receiver import HL7Receiver
 from adapters.hl7.server import MLLPServer
+from core.runtime import Runtime
 from gateway.app import create_app
 from gateway.connection_balance import shed_excess_connections
 from gateway.http_processes import HttpProcessPool, claim_http_port, uvicorn_config
-from gateway.runtime import Runtime, prepare_to_serve
+from gateway.warmup import prepare_to_serve
 from store.group_commit import GroupCommitWriter
 
 log = logging.getLogger(__name__)

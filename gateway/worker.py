@@ -12,9 +12,9 @@ from functools import lru_cache
 from celery import Celery
 from celery.signals import worker_process_init
 
+from core.runtime import Runtime
+from core.settings import Settings, get_settings
 from gateway.outbox_runner import run_items
-from gateway.runtime import Runtime
-from gateway.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
 TASK_NAME = "spoedplein.run_outbox"

@@ -16,17 +16,16 @@ from alembic.config import Config
 from store.db import Base
 
 ROOT = Path(__file__).resolve().parent.parent
-DOMAINS_WITH_TABLES = ("store", "workflows", "consent", "notifications", "adapters.fhir", "gateway")
+DOMAINS_WITH_TABLES = ("store", "workflows", "consent", "notifications", "adapters.fhir")
 MODEL_MODULES = (
     "store.inbox",
     "store.outbox",
     "store.audit",
-    "store.presentations",
+    "presentations.models",
     "workflows.models",
     "consent.models",
     "notifications.models",
     "adapters.fhir.models",
-    "gateway.auth.models",
 )
 
 

@@ -18,9 +18,9 @@ from typing import Any
 
 import uvicorn
 
+from core.runtime import Runtime
+from core.settings import Settings
 from gateway.app import create_app
-from gateway.runtime import Runtime
-from gateway.settings import Settings
 from tests.conftest import TEST_KEY
 from tests.servers import free_port
 

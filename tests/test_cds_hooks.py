@@ -22,7 +22,7 @@ from sqlalchemy import func, select
 from adapters.fhir.cds.cards import MAX_SUMMARY
 from adapters.fhir.models import CdsFeedback, CdsJwtId
 from adapters.fhir.validate import validate_resource
-from store.presentations import PresentationRecord
+from presentations.models import PresentationRecord
 from tests import cds_helpers as cds
 from tests.fhir_helpers import EhrFhirServer, GatewayServer, auth, make_runtime
 from workflows.discharge import record_discharge_check

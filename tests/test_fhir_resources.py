@@ -21,7 +21,7 @@ from adapters.fhir.validate import validate_resource
 from consent.models import ConsentRecord
 from detection.engine import detect
 from notifications.models import NotificationRequest
-from store import presentations
+from presentations import service as presentations
 from store.audit import AuditEntry
 from tests import cds_helpers as cds
 from tests.fhir_helpers import GatewayServer, auth, make_runtime

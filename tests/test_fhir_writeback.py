@@ -13,10 +13,10 @@ from adapters.fhir import writeback
 from adapters.fhir.cds.analysis import to_presentation
 from adapters.fhir.cds.catalog import SERVICES
 from adapters.fhir.validate import validate_resource
+from core.runtime import Runtime
 from detection.engine import detect
 from gateway.outbox_runner import run_items
-from gateway.runtime import Runtime
-from store import presentations
+from presentations import service as presentations
 from store.outbox import OutboxItem
 from tests import cds_helpers as cds
 from tests.fhir_helpers import EhrFhirServer, make_runtime

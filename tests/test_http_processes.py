@@ -18,7 +18,7 @@ import httpx
 import pytest
 from pydantic import ValidationError
 
-from gateway.settings import Settings
+from core.settings import Settings
 from tests import cds_helpers as cds
 from tests.gateway_process import API_TOKEN, GatewayProcesses
 

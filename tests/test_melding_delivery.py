@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select, text
 
 from consent.models import LegalBasisKind, Party
-from gateway.runtime import Runtime
+from core.runtime import Runtime
 from notifications.handlers import send_melding
 from notifications.melding import MeldingContent, MeldingPatch, OpenMelden, problems, render_pdf
 from notifications.models import NotificationKind, NotificationRequest, RequestStatus

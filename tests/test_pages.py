@@ -21,9 +21,9 @@ from sqlalchemy.orm import Session
 
 from adapters.hl7.ack import parse_ack
 from adapters.hl7.client import MLLPClient
+from core.runtime import Runtime
+from core.settings import Settings
 from gateway.pages import auth
-from gateway.runtime import Runtime
-from gateway.settings import Settings
 from store.audit import AuditEntry
 from tests.gateway_process import API_TOKEN, GatewayProcesses
 from tests.servers import free_port

@@ -12,7 +12,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from gateway.runtime import Runtime
+from core.runtime import Runtime
 from store.audit import AuditEntry, verify_chain
 from store.crypto import FieldCipher, Pseudonymizer
 from store.db import Database

@@ -28,9 +28,9 @@ ROOT = Path(__file__).resolve().parent.parent
 def _worker_main(mode: str, marker: str) -> None:
     """The worker: run every pending outbox item; in `pause` mode, stall inside the page handler."""
     import gateway.handlers  # noqa: F401  (registers every topic)
+    from core.runtime import Runtime
+    from core.settings import get_settings
     from gateway.outbox_runner import run_items
-    from gateway.runtime import Runtime
-    from gateway.settings import get_settings
     from notifications.topics import PAGE_PARTY
     from store import handlers as registry
     from store.outbox import OutboxItem

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from gateway.runtime import Runtime
+from core.runtime import Runtime
 from notifications.models import NotificationKind, NotificationRequest
 from store.crypto import FieldCipher, Pseudonymizer
 from store.db import Database

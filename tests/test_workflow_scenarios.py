@@ -10,10 +10,10 @@ from sqlalchemy import select
 
 from consent.models import ConsentDecision, Consenter, LegalBasisKind, Party
 from consent.service import DisclosureField, DisclosureGround, decide_disclosure
+from core.runtime import Runtime
 from detection.models import EventType, RelatedPerson, Severity
-from gateway.runtime import Runtime
 from notifications.models import NotificationKind, NotificationRequest, RequestStatus
-from store import presentations
+from presentations import service as presentations
 from store.crypto import FieldCipher, Pseudonymizer
 from store.db import Database
 from tests.workflow_fixtures import (

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import func, select
 
 from consent.models import ConsentDecision, Party
-from gateway.runtime import Runtime
+from core.runtime import Runtime
 from notifications.models import NotificationKind, NotificationRequest
 from store.crypto import FieldCipher, Pseudonymizer
 from store.db import Database, utcnow

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.orm.exc import StaleDataError
 
-from gateway.runtime import Runtime
+from core.runtime import Runtime
 from store.crypto import FieldCipher, Pseudonymizer
 from store.db import Database
 from tests.workflow_fixtures import finding, flagged_case, presentation, runtime_for, years_ago

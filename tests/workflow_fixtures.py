@@ -7,6 +7,8 @@ from datetime import UTC, date, datetime, timedelta
 from sqlalchemy.orm import Session
 
 from consent.models import ConsentDecision, Consenter, Party
+from core.runtime import Runtime
+from core.settings import Settings
 from detection.models import (
     Encounter,
     EventType,
@@ -20,9 +22,7 @@ from detection.models import (
     Severity,
     SourceRef,
 )
-from gateway.runtime import Runtime
-from gateway.settings import Settings
-from store import presentations
+from presentations import service as presentations
 from store.crypto import FieldCipher, Pseudonymizer
 from store.db import Database
 from tests.conftest import TEST_KEY

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm.exc import StaleDataError
 
 from consent.errors import ConsentError
-from gateway.runtime import Runtime
+from core.runtime import Runtime
 from workflows.errors import WorkflowError
 from workflows.limits import Limits
 

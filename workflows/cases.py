@@ -15,8 +15,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from detection.models import Finding, Severity
+from presentations.models import PresentationRecord
 from store.crypto import FieldCipher
-from store.presentations import PresentationRecord
 from workflows import timers
 from workflows.limits import DEFAULT_LIMITS
 from workflows.models import FINDING_AAD, OPEN_STATES, Case, CaseFinding, CaseState

@@ -15,9 +15,9 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from notifications.topics import AlertReason, request_coordinator_alert
+from presentations.models import PresentationRecord
 from store.crypto import FieldCipher
 from store.db import utcnow
-from store.presentations import PresentationRecord
 from workflows.cases import open_case_for_encounter
 from workflows.errors import GuardFailed
 from workflows.intake import children_involved, parties

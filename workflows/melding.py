@@ -26,7 +26,7 @@ from notifications.melding import (
 )
 from notifications.models import MELDING_AAD, Melding, MeldingStatus
 from notifications.topics import request_melding_delivery
-from store import presentations
+from presentations import service as presentations
 from store.crypto import FieldCipher
 from store.db import utcnow
 from workflows.cases import read_findings

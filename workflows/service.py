@@ -23,7 +23,7 @@ from consent.models import (
     LegalBasisRecord,
     Party,
 )
-from store import presentations
+from presentations import service as presentations
 from store.crypto import FieldCipher
 from workflows import timers
 from workflows.errors import CaseNotFound, GuardFailed, WorkflowError

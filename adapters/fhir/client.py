@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import httpx
 
-from gateway.settings import Settings
+from core.settings import Settings
 
 FHIR_TIMEOUT_S = 5.0
 

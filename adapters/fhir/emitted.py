@@ -21,7 +21,7 @@ from adapters.fhir import resources
 from consent.models import ConsentDecision, ConsentRecord
 from detection.models import BSN_SYSTEM, Finding
 from notifications.models import NotificationRequest, RequestStatus
-from store import presentations
+from presentations import service as presentations
 from store.audit import AuditEntry
 from store.crypto import FieldCipher
 from workflows.models import FINDING_AAD, Case, CaseState, DischargeCheckRecord, Intake

@@ -35,7 +35,7 @@ from adapters.fhir.http import FhirResponse, FhirRoute
 from adapters.fhir.normalise import normalise
 from adapters.fhir.outcome import FhirError, IssueType, information
 from adapters.fhir.validate import parse_json, validate_resource
-from gateway.deps import CallerDep, RuntimeDep
+from core.deps import CallerDep, RuntimeDep
 from store.crypto import FieldCipher
 from store.inbox import Channel, NewMessage, dedupe_key, store_one
 

@@ -38,8 +38,8 @@ from adapters.fhir.models import FhirSubscription, FhirSubscriptionGap, GapSourc
 from adapters.fhir.normalise import normalise
 from adapters.fhir.outcome import FhirError, IssueType, information
 from adapters.fhir.validate import parse_json, validate_resource
-from gateway.deps import CallerDep, ReadSession, RuntimeDep
-from gateway.runtime import Runtime
+from core.deps import CallerDep, ReadSession, RuntimeDep
+from core.runtime import Runtime
 from store.db import utcnow
 from store.periodic import every
 

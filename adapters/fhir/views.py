@@ -21,9 +21,9 @@ from adapters.fhir.emitted import EmittedType
 from adapters.fhir.http import FhirResponse, FhirRoute
 from adapters.fhir.outcome import FhirError, IssueType
 from consent.models import ConsentRecord
+from core.deps import Caller, CallerDep, RuntimeDep, WriteSession, audit_read
+from core.runtime import Runtime
 from detection.models import BSN_OID, BSN_SYSTEM
-from gateway.deps import Caller, CallerDep, RuntimeDep, WriteSession, audit_read
-from gateway.runtime import Runtime
 from notifications.models import NotificationRequest
 from store.audit import AuditEntry
 from store.crypto import Pseudonymizer

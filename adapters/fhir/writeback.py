@@ -23,7 +23,7 @@ from adapters.fhir import emitted
 from adapters.fhir.client import ehr_client
 from adapters.fhir.emitted import EmittedType
 from adapters.fhir.models import WritebackMark
-from gateway.settings import Settings
+from core.settings import Settings
 from store.db import utcnow
 from store.handlers import handles
 from store.outbox import enqueue

@@ -7,7 +7,7 @@ import asyncio
 from fastapi import APIRouter, Response, status
 from sqlalchemy import text
 
-from gateway.deps import RuntimeDep
+from core.deps import RuntimeDep
 
 router = APIRouter(tags=["health"])
 

@@ -56,7 +56,7 @@ ConfigOpt = Annotated[
 
 def _settings_defaults() -> tuple[str, str]:
     try:
-        from gateway.settings import get_settings
+        from core.settings import get_settings
 
         settings = get_settings()
         return settings.hl7_default_charset, settings.timezone

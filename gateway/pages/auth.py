@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from gateway.runtime import Runtime
+from core.runtime import Runtime
 
 COOKIE_NAME = "spoedplein_sessie"
 SESSION_SECONDS = 8 * 3600

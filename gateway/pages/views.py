@@ -21,10 +21,10 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
-from gateway.deps import Caller, RuntimeDep, audit_read
+from core.deps import Caller, RuntimeDep, audit_read
+from core.runtime import Runtime
 from gateway.pages import auth
 from gateway.pages.labels import DISMISS_REASON_NL, DONE_NL, EVENT_NL, SEVERITY_NL, STATE_NL
-from gateway.runtime import Runtime
 from workflows import service
 from workflows.cases import read_findings
 from workflows.errors import StaleCase, WorkflowError

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import BaseModel, Field
 from sqlalchemy import or_, select
@@ -26,15 +26,13 @@ from adapters.fhir.cds.catalog import Service, ServiceKind
 from adapters.fhir.cds.prefetch import FhirServerAccess, PrefetchKey
 from adapters.fhir.models import CdsCard
 from adapters.fhir.outcome import FhirError, IssueType
+from core.runtime import Runtime
 from detection.models import Presentation, Severity
-from store import presentations
+from presentations import service as presentations
 from store.db import driver_transaction, utcnow
 from workflows.cases import open_case_for_encounter, record_findings
 from workflows.discharge import discharge_check_status, guard_discharge
 from workflows.models import OPEN_STATES, Case
-
-if TYPE_CHECKING:
-    from gateway.runtime import Runtime
 
 
 class FhirAuthorization(BaseModel):

@@ -21,8 +21,8 @@ from adapters.fhir.cds import catalog, feedback, services
 from adapters.fhir.cds.auth import CdsAuthError, IssuerKeys, JtiLedger, verify
 from adapters.fhir.http import FhirRoute
 from adapters.fhir.outcome import FhirError, IssueType
-from gateway.deps import CallerDep, ReadSession, RuntimeDep
-from gateway.runtime import Runtime
+from core.deps import CallerDep, ReadSession, RuntimeDep
+from core.runtime import Runtime
 
 router = APIRouter(tags=["cds-hooks"], route_class=FhirRoute)
 AuthorizationHeader = Annotated[str | None, Header()]

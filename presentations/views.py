@@ -10,10 +10,10 @@ from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel
 from sqlalchemy import select
 
+from core.deps import CallerDep, ReadSession, RuntimeDep, WriteSession, audit_read
 from detection.models import Presentation
-from gateway.deps import CallerDep, ReadSession, RuntimeDep, WriteSession, audit_read
-from store import presentations
-from store.presentations import PresentationRecord
+from presentations import service as presentations
+from presentations.models import PresentationRecord
 
 router = APIRouter(prefix="/api/presentations", tags=["presentations"])
 

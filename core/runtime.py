@@ -7,12 +7,10 @@ secrets are generated into the data directory on first start and read back after
 from __future__ import annotations
 
 import base64
-import gc
 from dataclasses import dataclass
 from pathlib import Path
 
-from detection.configuration import default_config
-from gateway.settings import Settings
+from core.settings import Settings
 from store.crypto import FieldCipher, Pseudonymizer
 from store.db import Database, make_engine
 from store.keyfile import load_or_create_secret
@@ -46,22 +44,6 @@ class Runtime:
 
     def close(self) -> None:
         self.db.dispose()
-
-
-def prepare_to_serve() -> None:
-    """Call once a long-running process has imported and built everything it serves with.
-
-    Loads the detection rules now (half a second of YAML, otherwise paid by the first hook call after
-    a start), then tunes the garbage collector. The app holds a large, long-lived object graph (FastAPI
-    routes, pydantic and FHIR models, the rules); every full collection walked it and stalled requests
-    for tens of milliseconds (the CDS Hooks p99 tail). Freezing moves what exists now out of the
-    collector's reach, and a larger first-generation threshold makes collections of the short-lived
-    request garbage rarer.
-    """
-    default_config()
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(20_000, 50, 100)
 
 
 def _encryption_key(settings: Settings) -> bytes:

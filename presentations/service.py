@@ -1,37 +1,15 @@
-"""Stored presentations: the normalised `Presentation` of each processed message, encrypted at rest.
-
-Only pseudonymous references (patient, encounter), the event, the channel and times sit in clear
-columns, so the API can list and link presentations without decrypting patient data.
-"""
+"""Keeping and reading presentations: encrypt, pseudonymous patient and encounter references, load."""
 
 from __future__ import annotations
 
-from datetime import datetime
-
-from sqlalchemy import ForeignKey, LargeBinary, String, select
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from detection.models import Presentation
+from presentations.models import PresentationRecord
 from store.crypto import FieldCipher, Pseudonymizer
-from store.db import Base, BigIntPK, UTCDateTime, utcnow
 
 DATA_AAD = b"presentation:data"
-
-
-class PresentationRecord(Base):
-    __tablename__ = "presentation"
-
-    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
-    inbox_message_id: Mapped[int | None] = mapped_column(
-        ForeignKey("inbox_message.id"), unique=True, nullable=True
-    )
-    channel: Mapped[str] = mapped_column(String(16))
-    event: Mapped[str] = mapped_column(String(16))
-    patient_ref: Mapped[str] = mapped_column(String(64), index=True)
-    encounter_ref: Mapped[str] = mapped_column(String(64), index=True)
-    arrival_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    data: Mapped[bytes] = mapped_column(LargeBinary)  # encrypted Presentation JSON
 
 
 def patient_ref(pseudonyms: Pseudonymizer, presentation: Presentation) -> str:

@@ -9,25 +9,23 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from adapters.hl7.errors import HL7Error
+from core.runtime import Runtime
 from detection.engine import detect, is_flagged
 from detection.models import EventType, Presentation
-from store import presentations
+from presentations import service as presentations
+from presentations.models import PresentationRecord
 from store.crypto import DecryptionError
 from store.db import utcnow
 from store.handlers import handles_batch
 from store.inbox import PROCESS_TOPIC, Channel, InboxMessage, MessageStatus, read_raw
-from store.presentations import PresentationRecord
 from workflows.cases import open_case_for_encounter, record_findings
 from workflows.discharge import on_discharge
-
-if TYPE_CHECKING:
-    from gateway.runtime import Runtime
 
 log = logging.getLogger(__name__)
 

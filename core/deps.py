@@ -14,7 +14,7 @@ from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
-from gateway.runtime import Runtime
+from core.runtime import Runtime
 from store import audit
 
 _bearer = HTTPBearer(auto_error=False, description="SPOEDPLEIN_API_TOKEN (printed by `spoedplein run`)")

@@ -13,7 +13,7 @@ from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel
 from sqlalchemy import select
 
-from gateway.deps import CallerDep, ReadSession
+from core.deps import CallerDep, ReadSession
 from store.inbox import InboxMessage, MessageStatus
 
 router = APIRouter(prefix="/api/messages", tags=["messages"])
