@@ -6,13 +6,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, Query
 from pydantic import BaseModel
 from sqlalchemy import select
 
+from core.deps import CallerDep, ReadSession, RuntimeDep, WriteSession, audit_read
 from detection.models import Finding
-from gateway.deps import CallerDep, ReadSession, RuntimeDep, WriteSession, audit_read
 from workflows.cases import read_findings
+from workflows.deps import CurrentCase
 from workflows.models import Case, CaseState
 
 router = APIRouter(prefix="/api/cases", tags=["cases"])
@@ -60,10 +61,7 @@ def list_cases(
 
 
 @router.get("/{case_id}", response_model=CaseRead)
-def get_case(case_id: int, session: WriteSession, caller: CallerDep, runtime: RuntimeDep) -> CaseRead:
-    case = session.get(Case, case_id)
-    if case is None:
-        raise HTTPException(404, detail=f"no case {case_id}")
+def get_case(case: CurrentCase, session: WriteSession, caller: CallerDep, runtime: RuntimeDep) -> CaseRead:
     audit_read(session, caller, resource_type="Case", resource_id=case.id, patient_ref=case.patient_ref)
     return CaseRead(**CaseSummary.of(case).model_dump(), findings=read_findings(runtime.cipher, case))
 

@@ -20,13 +20,14 @@ from consent.models import (
     Party,
 )
 from consent.service import DisclosureField, DisclosureGround, decide_disclosure
-from gateway.deps import CallerDep, RuntimeDep, WriteSession, audit_read
+from core.deps import CallerDep, RuntimeDep, WriteSession, audit_read
 from store import audit
 from workflows import service
 from workflows.api_support import domain_errors, limits
 from workflows.cases import read_findings
+from workflows.deps import CurrentCase
 from workflows.intake import parties
-from workflows.models import Intake
+from workflows.models import Case, Intake
 
 router = APIRouter(tags=["consent and disclosure"])  # mounted under /api/cases by workflows.views
 
@@ -103,7 +104,7 @@ class SharedView(BaseModel):
     withheld: list[DisclosureField]
 
 
-def _overview(session: Any, runtime: Any, case_id: int) -> ConsentOverview:
+def _overview(session: Any, runtime: Any, case: Case) -> ConsentOverview:
     cipher = runtime.cipher
     return ConsentOverview(
         consents=[
@@ -118,7 +119,7 @@ def _overview(session: Any, runtime: Any, case_id: int) -> ConsentOverview:
                 recorded_by=row.recorded_by,
                 note=cipher.decrypt(row.note, CONSENT_NOTE_AAD).decode() if row.note else "",
             )
-            for row in consent_service.consent_history(session, case_id)
+            for row in consent_service.consent_history(session, case.id)
         ],
         legal_bases=[
             LegalBasisRead(
@@ -131,17 +132,16 @@ def _overview(session: Any, runtime: Any, case_id: int) -> ConsentOverview:
                 revoked_at=row.revoked_at,
                 justification=cipher.decrypt(row.justification, LEGAL_BASIS_AAD).decode(),
             )
-            for row in consent_service.active_legal_bases(session, case_id)
+            for row in consent_service.active_legal_bases(session, case.id)
         ],
     )
 
 
 @router.post("/{case_id}/consents", response_model=ConsentOverview, status_code=201, summary="Record consent")
 def post_consent(
-    case_id: int, body: ConsentBody, session: WriteSession, caller: CallerDep, runtime: RuntimeDep
+    case: CurrentCase, body: ConsentBody, session: WriteSession, caller: CallerDep, runtime: RuntimeDep
 ) -> ConsentOverview:
     with domain_errors():
-        case = service.get_case(session, case_id)
         service.record_consent(
             session,
             runtime.cipher,
@@ -157,7 +157,7 @@ def post_consent(
             decided_at=body.decided_at,
             limits=limits(runtime),
         )
-        return _overview(session, runtime, case_id)
+        return _overview(session, runtime, case)
 
 
 @router.post(
@@ -167,10 +167,9 @@ def post_consent(
     summary="Record a legal basis without consent (meldrecht, acute danger)",
 )
 def post_legal_basis(
-    case_id: int, body: LegalBasisBody, session: WriteSession, caller: CallerDep, runtime: RuntimeDep
+    case: CurrentCase, body: LegalBasisBody, session: WriteSession, caller: CallerDep, runtime: RuntimeDep
 ) -> ConsentOverview:
     with domain_errors():
-        case = service.get_case(session, case_id)
         service.record_legal_basis(
             session,
             runtime.cipher,
@@ -183,39 +182,34 @@ def post_legal_basis(
             expected_version=body.expected_version,
             limits=limits(runtime),
         )
-        return _overview(session, runtime, case_id)
+        return _overview(session, runtime, case)
 
 
 @router.post(
     "/{case_id}/legal-bases/{basis_id}/revoke", response_model=ConsentOverview, summary="Revoke a legal basis"
 )
 def revoke_legal_basis(
-    case_id: int, basis_id: int, session: WriteSession, caller: CallerDep, runtime: RuntimeDep
+    case: CurrentCase, basis_id: int, session: WriteSession, caller: CallerDep, runtime: RuntimeDep
 ) -> ConsentOverview:
     with domain_errors():
-        case = service.get_case(session, case_id)
         service.revoke_legal_basis(
             session, runtime.cipher, case, basis_id=basis_id, actor=caller.actor, limits=limits(runtime)
         )
-        return _overview(session, runtime, case_id)
+        return _overview(session, runtime, case)
 
 
 @router.get("/{case_id}/consents", response_model=ConsentOverview, summary="Consents and legal bases")
 def get_consents(
-    case_id: int, session: WriteSession, caller: CallerDep, runtime: RuntimeDep
+    case: CurrentCase, session: WriteSession, caller: CallerDep, runtime: RuntimeDep
 ) -> ConsentOverview:
-    with domain_errors():
-        case = service.get_case(session, case_id)
     audit_read(session, caller, resource_type="Consent", resource_id=case.id, patient_ref=case.patient_ref)
-    return _overview(session, runtime, case_id)
+    return _overview(session, runtime, case)
 
 
 @router.get("/{case_id}/disclosure", response_model=DisclosureRead, summary="May party X see field Y?")
 def get_disclosure(
-    case_id: int, party: Party, field: DisclosureField, session: WriteSession, _caller: CallerDep
+    case: CurrentCase, party: Party, field: DisclosureField, session: WriteSession, _caller: CallerDep
 ) -> DisclosureRead:
-    with domain_errors():
-        case = service.get_case(session, case_id)
     d = decide_disclosure(session, case_id=case.id, party=party, field=field)
     return DisclosureRead(party=d.party, field=d.field, allowed=d.allowed, ground=d.ground, reason=d.reason)
 
@@ -224,10 +218,8 @@ def get_disclosure(
     "/{case_id}/shared-view/{party}", response_model=SharedView, summary="The case as a party sees it"
 )
 def get_shared_view(
-    case_id: int, party: Party, session: WriteSession, caller: CallerDep, runtime: RuntimeDep
+    case: CurrentCase, party: Party, session: WriteSession, caller: CallerDep, runtime: RuntimeDep
 ) -> SharedView:
-    with domain_errors():
-        case = service.get_case(session, case_id)
     allowed = {
         f: decide_disclosure(session, case_id=case.id, party=party, field=f).allowed
         for f in (
@@ -245,7 +237,7 @@ def get_shared_view(
         intake = session.get(Intake, case.id)
         view.intake_time = intake.agreed_at if intake else None
     if allowed[DisclosureField.PATIENT_IDENTITY]:
-        from store import presentations
+        from presentations import service as presentations
 
         record = presentations.latest_for_encounter(session, case.encounter_ref)
         if record is not None:

@@ -10,11 +10,12 @@ from sqlalchemy.orm import Session
 
 from consent.models import Party
 from consent.service import DisclosureGround
-from gateway.deps import CallerDep, RuntimeDep, WriteSession, audit_read
-from workflows import intake, service
+from core.deps import CallerDep, RuntimeDep, WriteSession, audit_read
+from workflows import intake
 from workflows.api_support import VersionedBody, domain_errors, limits
+from workflows.deps import CurrentCase
 from workflows.discharge import discharge_check_status, read_checklist, record_discharge_check
-from workflows.models import DischargeCheckRecord, Intake
+from workflows.models import Case, DischargeCheckRecord, Intake
 from workflows.schemas import Acknowledgement, AgreedTime, DischargeChecklist
 
 router = APIRouter(tags=["joint intake and safe discharge"])  # mounted under /api/cases by workflows.views
@@ -56,8 +57,7 @@ class DischargeCheckRead(BaseModel):
     missing: list[str]
 
 
-def _intake(session: Session, case_id: int) -> IntakeRead:
-    case = service.get_case(session, case_id)
+def _intake(session: Session, case: Case) -> IntakeRead:
     row = session.get(Intake, case.id)
     plan = intake.intake_plan(session, case) if session.get(intake.CaseFacts, case.id) else []
     return IntakeRead(
@@ -92,19 +92,18 @@ def _intake(session: Session, case_id: int) -> IntakeRead:
 @router.get(
     "/{case_id}/intake", response_model=IntakeRead, summary="Required parties, acknowledgements, times"
 )
-def get_intake(case_id: int, session: WriteSession, _caller: CallerDep) -> IntakeRead:
+def get_intake(case: CurrentCase, session: WriteSession, _caller: CallerDep) -> IntakeRead:
     with domain_errors():
-        return _intake(session, case_id)
+        return _intake(session, case)
 
 
 @router.post(
     "/{case_id}/intake", response_model=IntakeRead, summary="Request the joint intake (pages the parties)"
 )
 def post_intake(
-    case_id: int, body: VersionedBody, session: WriteSession, caller: CallerDep, runtime: RuntimeDep
+    case: CurrentCase, body: VersionedBody, session: WriteSession, caller: CallerDep, runtime: RuntimeDep
 ) -> IntakeRead:
     with domain_errors():
-        case = service.get_case(session, case_id)
         intake.request_intake(
             session,
             runtime.cipher,
@@ -113,7 +112,7 @@ def post_intake(
             expected_version=body.expected_version,
             limits=limits(runtime),
         )
-        return _intake(session, case_id)
+        return _intake(session, case)
 
 
 @router.post(
@@ -122,7 +121,7 @@ def post_intake(
     summary="A party acknowledges, with its earliest available time",
 )
 def post_acknowledgement(
-    case_id: int,
+    case: CurrentCase,
     party: Party,
     body: Acknowledgement,
     session: WriteSession,
@@ -130,7 +129,6 @@ def post_acknowledgement(
     runtime: RuntimeDep,
 ) -> IntakeRead:
     with domain_errors():
-        case = service.get_case(session, case_id)
         intake.acknowledge(
             session,
             runtime.cipher,
@@ -139,17 +137,16 @@ def post_acknowledgement(
             earliest_available_at=body.earliest_available_at,
             actor=body.acknowledged_by or caller.actor,
         )
-        return _intake(session, case_id)
+        return _intake(session, case)
 
 
 @router.post(
     "/{case_id}/intake/agreed-time", response_model=IntakeRead, summary="Record the agreed intake time"
 )
 def post_agreed_time(
-    case_id: int, body: ScheduleBody, session: WriteSession, caller: CallerDep, runtime: RuntimeDep
+    case: CurrentCase, body: ScheduleBody, session: WriteSession, caller: CallerDep, runtime: RuntimeDep
 ) -> IntakeRead:
     with domain_errors():
-        case = service.get_case(session, case_id)
         intake.agree_time(
             session,
             runtime.cipher,
@@ -159,17 +156,16 @@ def post_agreed_time(
             expected_version=body.expected_version,
             limits=limits(runtime),
         )
-        return _intake(session, case_id)
+        return _intake(session, case)
 
 
 @router.put(
     "/{case_id}/discharge-check", response_model=DischargeCheckRead, summary="Save the safe-discharge check"
 )
 def put_discharge_check(
-    case_id: int, body: DischargeChecklist, session: WriteSession, caller: CallerDep, runtime: RuntimeDep
+    case: CurrentCase, body: DischargeChecklist, session: WriteSession, caller: CallerDep, runtime: RuntimeDep
 ) -> DischargeCheckRead:
     with domain_errors():
-        case = service.get_case(session, case_id)
         status = record_discharge_check(session, runtime.cipher, case, body, actor=caller.actor)
     return DischargeCheckRead(checklist=body, completed=status.completed, missing=status.missing)
 
@@ -178,10 +174,8 @@ def put_discharge_check(
     "/{case_id}/discharge-check", response_model=DischargeCheckRead, summary="The safe-discharge check"
 )
 def get_discharge_check(
-    case_id: int, session: WriteSession, caller: CallerDep, runtime: RuntimeDep
+    case: CurrentCase, session: WriteSession, caller: CallerDep, runtime: RuntimeDep
 ) -> DischargeCheckRead:
-    with domain_errors():
-        case = service.get_case(session, case_id)
     audit_read(
         session, caller, resource_type="DischargeCheck", resource_id=case.id, patient_ref=case.patient_ref
     )

@@ -7,10 +7,11 @@ from typing import Any
 from fastapi import APIRouter, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from gateway.deps import CallerDep, RuntimeDep, WriteSession, audit_read
+from core.deps import CallerDep, RuntimeDep, WriteSession, audit_read
 from notifications.melding import MeldingPatch, as_document, render_pdf
-from workflows import melding, service
+from workflows import melding
 from workflows.api_support import domain_errors, problem
+from workflows.deps import CurrentCase
 
 router = APIRouter(tags=["Veilig Thuis melding"])  # mounted under /api/cases by workflows.views
 
@@ -32,8 +33,7 @@ class DeliveryBody(BaseModel):
     reference: str = Field(default="", max_length=200, description="e.g. Veilig Thuis' registration number")
 
 
-def _document(session: Any, runtime: Any, case_id: int, caller: Any) -> dict[str, Any]:
-    case = service.get_case(session, case_id)
+def _document(session: Any, runtime: Any, case: CurrentCase, caller: Any) -> dict[str, Any]:
     row = melding.get_melding(session, case.id)
     if row is None:
         raise problem(404, "melding", "no melding has been prepared for this case")
@@ -43,55 +43,51 @@ def _document(session: Any, runtime: Any, case_id: int, caller: Any) -> dict[str
 
 @router.post("/{case_id}/melding", status_code=201, summary="Prepare the melding, pre-filled from the case")
 def post_melding(
-    case_id: int, session: WriteSession, caller: CallerDep, runtime: RuntimeDep
+    case: CurrentCase, session: WriteSession, caller: CallerDep, runtime: RuntimeDep
 ) -> dict[str, Any]:
     with domain_errors():
-        case = service.get_case(session, case_id)
         melding.create_draft(session, runtime.cipher, case, actor=caller.actor)
-        return _document(session, runtime, case_id, caller)
+        return _document(session, runtime, case, caller)
 
 
 @router.get("/{case_id}/melding", summary="The melding as structured JSON")
 def get_melding(
-    case_id: int, session: WriteSession, caller: CallerDep, runtime: RuntimeDep
+    case: CurrentCase, session: WriteSession, caller: CallerDep, runtime: RuntimeDep
 ) -> dict[str, Any]:
     with domain_errors():
-        return _document(session, runtime, case_id, caller)
+        return _document(session, runtime, case, caller)
 
 
 @router.patch("/{case_id}/melding", summary="Edit the draft melding")
 def patch_melding(
-    case_id: int, body: MeldingEdit, session: WriteSession, caller: CallerDep, runtime: RuntimeDep
+    case: CurrentCase, body: MeldingEdit, session: WriteSession, caller: CallerDep, runtime: RuntimeDep
 ) -> dict[str, Any]:
     with domain_errors():
-        case = service.get_case(session, case_id)
         patch = MeldingPatch.model_validate(body.model_dump(exclude={"revision"}, exclude_unset=True))
         melding.edit(session, runtime.cipher, case, patch, actor=caller.actor, revision=body.revision)
-        return _document(session, runtime, case_id, caller)
+        return _document(session, runtime, case, caller)
 
 
 @router.post(
     "/{case_id}/melding/approve", summary="The physician approves the melding; it is queued for delivery"
 )
 def approve_melding(
-    case_id: int, body: ApproveBody, session: WriteSession, caller: CallerDep, runtime: RuntimeDep
+    case: CurrentCase, body: ApproveBody, session: WriteSession, caller: CallerDep, runtime: RuntimeDep
 ) -> dict[str, Any]:
     with domain_errors():
-        case = service.get_case(session, case_id)
         melding.approve(session, runtime.cipher, case, actor=caller.actor, revision=body.revision)
-        return _document(session, runtime, case_id, caller)
+        return _document(session, runtime, case, caller)
 
 
 @router.post("/{case_id}/melding/delivery", summary="Record sent / delivered / failed")
 def post_delivery(
-    case_id: int, body: DeliveryBody, session: WriteSession, caller: CallerDep, runtime: RuntimeDep
+    case: CurrentCase, body: DeliveryBody, session: WriteSession, caller: CallerDep, runtime: RuntimeDep
 ) -> dict[str, Any]:
     with domain_errors():
-        case = service.get_case(session, case_id)
         melding.record_delivery(
             session, runtime.cipher, case, body.status, actor=caller.actor, reference=body.reference
         )
-        return _document(session, runtime, case_id, caller)
+        return _document(session, runtime, case, caller)
 
 
 @router.get(
@@ -99,9 +95,10 @@ def post_delivery(
     summary="The melding as PDF",
     responses={200: {"content": {"application/pdf": {}}}},
 )
-def get_melding_pdf(case_id: int, session: WriteSession, caller: CallerDep, runtime: RuntimeDep) -> Response:
+def get_melding_pdf(
+    case: CurrentCase, session: WriteSession, caller: CallerDep, runtime: RuntimeDep
+) -> Response:
     with domain_errors():
-        case = service.get_case(session, case_id)
         row = melding.get_melding(session, case.id)
         if row is None:
             raise problem(404, "melding", "no melding has been prepared for this case")

@@ -8,12 +8,13 @@ from typing import Any, Literal
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from gateway.deps import CallerDep, RuntimeDep, WriteSession, audit_read
+from core.deps import CallerDep, RuntimeDep, WriteSession, audit_read
 from workflows import service, timers
 from workflows.api_support import VersionedBody, domain_errors, limits
+from workflows.deps import CurrentCase
 from workflows.discharge import complete_discharge_check, discharge_check_status
 from workflows.intake import complete_intake
-from workflows.models import CaseFacts, CaseState
+from workflows.models import Case, CaseFacts, CaseState
 from workflows.schemas import ConfirmFacts, DismissReason, KindcheckInput, MeldcodeStep, MeldcodeStepInput
 from workflows.timeline import events, read_detail
 from workflows.transitions import Action, allowed_actions
@@ -74,8 +75,7 @@ class TimelineEntry(BaseModel):
     detail: dict[str, Any]
 
 
-def _state(session: Any, runtime: Any, case_id: int) -> WorkflowState:
-    case = service.get_case(session, case_id)
+def _state(session: Any, runtime: Any, case: Case) -> WorkflowState:
     status = discharge_check_status(session, case, runtime.cipher)
     return WorkflowState(
         id=case.id,
@@ -107,20 +107,19 @@ def get_dismissal_statistics(session: WriteSession, _caller: CallerDep) -> list[
 
 @router.get("/{case_id}/workflow", response_model=WorkflowState, summary="Where the case stands")
 def get_workflow(
-    case_id: int, session: WriteSession, _caller: CallerDep, runtime: RuntimeDep
+    case: CurrentCase, session: WriteSession, _caller: CallerDep, runtime: RuntimeDep
 ) -> WorkflowState:
     with domain_errors():
-        return _state(session, runtime, case_id)
+        return _state(session, runtime, case)
 
 
 @router.post(
     "/{case_id}/confirm", response_model=WorkflowState, summary="Confirm the concern (flagged → confirmed)"
 )
 def confirm_case(
-    case_id: int, body: ConfirmBody, session: WriteSession, caller: CallerDep, runtime: RuntimeDep
+    case: CurrentCase, body: ConfirmBody, session: WriteSession, caller: CallerDep, runtime: RuntimeDep
 ) -> WorkflowState:
     with domain_errors():
-        case = service.get_case(session, case_id)
         facts = ConfirmFacts.model_validate(body.model_dump(include=set(ConfirmFacts.model_fields)))
         service.confirm(
             session,
@@ -131,15 +130,14 @@ def confirm_case(
             expected_version=body.expected_version,
             reason=body.reason,
         )
-        return _state(session, runtime, case_id)
+        return _state(session, runtime, case)
 
 
 @router.post("/{case_id}/dismiss", response_model=WorkflowState, summary="Dismiss the flag with a reason")
 def dismiss_case(
-    case_id: int, body: DismissBody, session: WriteSession, caller: CallerDep, runtime: RuntimeDep
+    case: CurrentCase, body: DismissBody, session: WriteSession, caller: CallerDep, runtime: RuntimeDep
 ) -> WorkflowState:
     with domain_errors():
-        case = service.get_case(session, case_id)
         service.dismiss(
             session,
             runtime.cipher,
@@ -149,15 +147,14 @@ def dismiss_case(
             actor=caller.actor,
             expected_version=body.expected_version,
         )
-        return _state(session, runtime, case_id)
+        return _state(session, runtime, case)
 
 
 @router.post("/{case_id}/reopen", response_model=WorkflowState, summary="Re-open a dismissed flag")
 def reopen_case(
-    case_id: int, body: ReopenBody, session: WriteSession, caller: CallerDep, runtime: RuntimeDep
+    case: CurrentCase, body: ReopenBody, session: WriteSession, caller: CallerDep, runtime: RuntimeDep
 ) -> WorkflowState:
     with domain_errors():
-        case = service.get_case(session, case_id)
         service.reopen(
             session,
             runtime.cipher,
@@ -167,17 +164,16 @@ def reopen_case(
             expected_version=body.expected_version,
             limits=limits(runtime),
         )
-        return _state(session, runtime, case_id)
+        return _state(session, runtime, case)
 
 
 @router.post(
     "/{case_id}/transitions", response_model=WorkflowState, summary="Intake done, safe discharge, close"
 )
 def transition_case(
-    case_id: int, body: TransitionBody, session: WriteSession, caller: CallerDep, runtime: RuntimeDep
+    case: CurrentCase, body: TransitionBody, session: WriteSession, caller: CallerDep, runtime: RuntimeDep
 ) -> WorkflowState:
     with domain_errors():
-        case = service.get_case(session, case_id)
         action = Action(body.action)
         if action is Action.COMPLETE_INTAKE:
             complete_intake(
@@ -196,17 +192,15 @@ def transition_case(
                 expected_version=body.expected_version,
                 reason=body.reason,
             )
-        return _state(session, runtime, case_id)
+        return _state(session, runtime, case)
 
 
 @router.get(
     "/{case_id}/timeline", response_model=list[TimelineEntry], summary="Every event: who, when, what, why"
 )
 def get_timeline(
-    case_id: int, session: WriteSession, caller: CallerDep, runtime: RuntimeDep
+    case: CurrentCase, session: WriteSession, caller: CallerDep, runtime: RuntimeDep
 ) -> list[TimelineEntry]:
-    with domain_errors():
-        case = service.get_case(session, case_id)
     audit_read(
         session, caller, resource_type="CaseTimeline", resource_id=case.id, patient_ref=case.patient_ref
     )
@@ -231,7 +225,7 @@ def get_timeline(
     "/{case_id}/meldcode/{step}", response_model=WorkflowState, summary="Record a meldcode step (1–5)"
 )
 def put_meldcode_step(
-    case_id: int,
+    case: CurrentCase,
     step: MeldcodeStep,
     body: MeldcodeBody,
     session: WriteSession,
@@ -239,7 +233,6 @@ def put_meldcode_step(
     runtime: RuntimeDep,
 ) -> WorkflowState:
     with domain_errors():
-        case = service.get_case(session, case_id)
         data = MeldcodeStepInput.model_validate(body.model_dump(exclude={"expected_version"}))
         service.record_meldcode_step(
             session,
@@ -251,17 +244,15 @@ def put_meldcode_step(
             expected_version=body.expected_version,
             limits=limits(runtime),
         )
-        return _state(session, runtime, case_id)
+        return _state(session, runtime, case)
 
 
 @router.get(
     "/{case_id}/meldcode", response_model=dict[int, MeldcodeStepInput], summary="The meldcode steps so far"
 )
 def get_meldcode(
-    case_id: int, session: WriteSession, caller: CallerDep, runtime: RuntimeDep
+    case: CurrentCase, session: WriteSession, caller: CallerDep, runtime: RuntimeDep
 ) -> dict[int, MeldcodeStepInput]:
-    with domain_errors():
-        case = service.get_case(session, case_id)
     audit_read(session, caller, resource_type="Meldcode", resource_id=case.id, patient_ref=case.patient_ref)
     return service.meldcode_steps(session, runtime.cipher, case.id)
 
@@ -270,10 +261,9 @@ def get_meldcode(
     "/{case_id}/kindcheck", response_model=WorkflowState, summary='"Zorgt u voor minderjarige kinderen?"'
 )
 def put_kindcheck(
-    case_id: int, body: KindcheckBody, session: WriteSession, caller: CallerDep, runtime: RuntimeDep
+    case: CurrentCase, body: KindcheckBody, session: WriteSession, caller: CallerDep, runtime: RuntimeDep
 ) -> WorkflowState:
     with domain_errors():
-        case = service.get_case(session, case_id)
         data = KindcheckInput.model_validate(body.model_dump(exclude={"expected_version"}))
         service.record_kindcheck(
             session,
@@ -284,4 +274,4 @@ def put_kindcheck(
             expected_version=body.expected_version,
             limits=limits(runtime),
         )
-        return _state(session, runtime, case_id)
+        return _state(session, runtime, case)
