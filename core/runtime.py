@@ -7,9 +7,10 @@ secrets are generated into the data directory on first start and read back after
 from __future__ import annotations
 
 import base64
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from core.clock import Clock, SystemClock
 from core.settings import Settings
 from store.crypto import FieldCipher, Pseudonymizer
 from store.db import Database, make_engine
@@ -24,6 +25,7 @@ class Runtime:
     cipher: FieldCipher
     pseudonyms: Pseudonymizer
     api_token: str
+    clock: Clock = field(default_factory=SystemClock)
 
     @classmethod
     def start(cls, settings: Settings, *, migrate: bool = True) -> Runtime:
