@@ -355,6 +355,15 @@ class DetectionConfig:
     # asked the same pattern lists the same questions hundreds of times. Only ever added to.
     _code_answers: dict[tuple[str, str], Any] = field(default_factory=dict, compare=False, repr=False)
 
+    @property
+    def combination_concepts(self) -> frozenset[str]:
+        """Every concept a combination needs: the only mentions worth grouping for them."""
+        found = self._code_answers.get(("combinations", ""), _UNKNOWN)
+        if found is _UNKNOWN:
+            found = frozenset(c for combination in self.combinations for side in combination.parts for c in side)
+            self._code_answers[("combinations", "")] = found
+        return found  # type: ignore[return-value]
+
     def icd10_rule(self, code: str) -> str | None:
         """The rule of the first `icd10` entry with a pattern matching `code` (normalised), if any."""
         known = self._code_answers.get(("icd10", code), _UNKNOWN)

@@ -344,11 +344,14 @@ def _combinations(facts: Facts, mentions: list[Mention], where: str, config: Det
     """
     if not config.combinations:
         return
-    sex = facts.presentation.patient.sex
+    wanted = config.combination_concepts
     by_concept: dict[str, list[Mention]] = {}
     for m in mentions:
-        if m.concept and m.asserted:
+        if m.concept in wanted and m.asserted:
             by_concept.setdefault(m.concept, []).append(m)
+    if len(by_concept) < 2:
+        return
+    sex = facts.presentation.patient.sex
     for combination in config.combinations:
         if combination.patient_sex and sex is not Sex(combination.patient_sex):
             continue

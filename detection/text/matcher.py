@@ -193,7 +193,8 @@ class Lexicon:
         self._suffixes = tuple(p.patterns[0][1] for p in self._suffix)
         self._min_prefix = 3
         self._cache: dict[str, tuple[_Phrase, ...]] = {}
-        self._normal: dict[str, tuple[str, ...]] = {}
+        self._normal: dict[str, tuple[str, ...]] = {CLAUSE_BREAK: (CLAUSE_BREAK,)}
+        self._guarded = frozenset(k for k, e in self.expansions.items() if e.not_before_number)
 
     # ------------------------------------------------------------------------------ lookup
     def _candidates(self, token: str) -> tuple[_Phrase, ...]:
@@ -227,6 +228,7 @@ class Lexicon:
         result = self._normalise(token)
         if len(self._normal) >= _CACHE_LIMIT:
             self._normal.clear()
+            self._normal[CLAUSE_BREAK] = (CLAUSE_BREAK,)
         self._normal[token] = result
         return result
 
@@ -262,16 +264,18 @@ class Lexicon:
         """Tokenise and normalise a text: the tokens the phrases are matched against."""
         raw = tokenize(text, self.abbreviations)
         out: list[str] = []
-        n = len(raw)
+        normal = self._normal
+        guarded = self._guarded
         for i, token in enumerate(raw):
-            if token == CLAUSE_BREAK:
-                out.append(token)
-                continue
-            expansion = self.expansions.get(token)
-            if expansion is not None and expansion.not_before_number and i + 1 < n and raw[i + 1][:1].isdigit():
-                out.append(token)
-                continue
-            out.extend(self.normalise(token))
+            words = normal.get(token)
+            if words is None:
+                words = self.normalise(token)
+            if len(words) == 1:
+                out.append(words[0])
+            elif token in guarded and i + 1 < len(raw) and raw[i + 1][:1].isdigit():
+                out.append(token)  # "BP 120/80": not a bruise
+            else:
+                out.extend(words)
         return out
 
     def compound_part(self, token: str, suffix: str) -> PhraseSpec | None:
