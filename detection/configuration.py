@@ -3,12 +3,12 @@
 Five files in `detection/config/`: `rules.yaml` (families, rules, severities, texts, sources),
 `thresholds.yaml` (age bands, limits, site groups), `vocabulary.yaml` (words), `lexicon.yaml` (how
 clinical Dutch is written: abbreviations, diminutives, spelling tolerance, ConText triggers and
-word combinations, each with its source) and `codes.yaml` (ICD-10, SNOMED CT, screening answers). `parse_config` is pure (file name → text); `load_config`
-reads a directory once at start-up — the only file access in `detection/`, besides the list of
-ordinary Dutch and English words the spelling tolerance must leave alone (package data of
-pyspellchecker, read once per process); `detect()` itself never
-does I/O. Any problem raises `ConfigError` naming the file and the key, so a clinician who edits a
-file knows exactly what to fix.
+word combinations, each with its source) and `codes.yaml` (ICD-10, SNOMED CT, screening answers).
+`parse_config` is pure (file name → text); `load_config` reads a directory once at start-up: the
+only file access in `detection/`, besides the list of ordinary Dutch and English words the spelling
+tolerance must leave alone (package data of pyspellchecker, read once per process). `detect()`
+itself never does I/O. Any problem raises `ConfigError` naming the file and the key, so a clinician
+who edits a file knows exactly what to fix.
 """
 
 from __future__ import annotations
@@ -360,9 +360,11 @@ class DetectionConfig:
         """Every concept a combination needs: the only mentions worth grouping for them."""
         found = self._code_answers.get(("combinations", ""), _UNKNOWN)
         if found is _UNKNOWN:
-            found = frozenset(c for combination in self.combinations for side in combination.parts for c in side)
+            found = frozenset(
+                c for combination in self.combinations for side in combination.parts for c in side
+            )
             self._code_answers[("combinations", "")] = found
-        return found  # type: ignore[return-value]
+        return found
 
     def icd10_rule(self, code: str) -> str | None:
         """The rule of the first `icd10` entry with a pattern matching `code` (normalised), if any."""
@@ -554,7 +556,9 @@ def _compile_combinations(vocabulary: VocabularyFile, lexicon: LexiconFile) -> t
         if spec.same not in ("clause", "text"):
             raise ConfigError("lexicon.yaml", f"combinations.{name}.same", "must be clause or text")
         if spec.makes.kind not in (ConceptKind.SIGNAL, ConceptKind.MECHANISM):
-            raise ConfigError("lexicon.yaml", f"combinations.{name}.makes.kind", "must be signal or mechanism")
+            raise ConfigError(
+                "lexicon.yaml", f"combinations.{name}.makes.kind", "must be signal or mechanism"
+            )
         if spec.patient_sex not in ("", "male", "female"):
             raise ConfigError("lexicon.yaml", f"combinations.{name}.patient_sex", "must be male or female")
         out.append(
@@ -625,10 +629,12 @@ def _compile_vocabulary(vocabulary: VocabularyFile, lexicon_file: LexiconFile) -
                 if not words or words[0] == "_":
                     raise ConfigError("lexicon.yaml", key, f"{term!r} must start with a word")
                 if words in owner:
-                    raise ConfigError("lexicon.yaml", key, f"{term!r} is already listed under {owner[words]!r}")
+                    raise ConfigError(
+                        "lexicon.yaml", key, f"{term!r} is already listed under {owner[words]!r}"
+                    )
                 owner[words] = f"context.{category}"
                 specs.append(PhraseSpec(words, f"context_{category}", kind, category))
-        for i, term in enumerate(triggers.ends_at):
+        for term in triggers.ends_at:
             words = tuple(_term_words(term))
             if words in owner:
                 continue  # a word that is already something else keeps that meaning
@@ -636,13 +642,15 @@ def _compile_vocabulary(vocabulary: VocabularyFile, lexicon_file: LexiconFile) -
             specs.append(PhraseSpec(words, f"context_{category}_end", "context_end", category))
     expansions: dict[str, Expansion] = {}
     for short, entry in lexicon_file.abbreviations.items():
-        key = [t for t in tokenize(short) if t != "."]
+        written = [t for t in tokenize(short) if t != "."]
         means = tuple(t for t in tokenize(entry.means) if t != ".")
-        if len(key) != 1 or not means:
+        if len(written) != 1 or not means:
             raise ConfigError(
-                "lexicon.yaml", f"abbreviations.{short}", "an abbreviation must be one word that stands for words"
+                "lexicon.yaml",
+                f"abbreviations.{short}",
+                "an abbreviation must be one word that stands for words",
             )
-        expansions[key[0]] = Expansion(means, entry.not_before_number)
+        expansions[written[0]] = Expansion(means, entry.not_before_number)
     spelling = lexicon_file.settings.spelling
     targets = [
         w.strip("*")
@@ -653,7 +661,9 @@ def _compile_vocabulary(vocabulary: VocabularyFile, lexicon_file: LexiconFile) -
     ]
     speller = Speller(
         targets,
-        common_words(tuple(spelling.dictionaries), spelling.min_count) if spelling.dictionaries else frozenset(),
+        common_words(tuple(spelling.dictionaries), spelling.min_count)
+        if spelling.dictionaries
+        else frozenset(),
         min_length=spelling.min_length,
         long_from=spelling.long_from,
     )
@@ -661,7 +671,9 @@ def _compile_vocabulary(vocabulary: VocabularyFile, lexicon_file: LexiconFile) -
         specs,
         window=vocabulary.settings.negation_window,
         post_window=vocabulary.settings.post_negation_window,
-        context_windows={k: (w.forward, w.backward) for k, w in lexicon_file.settings.context_windows.items()},
+        context_windows={
+            k: (w.forward, w.backward) for k, w in lexicon_file.settings.context_windows.items()
+        },
         expansions=expansions,
         abbreviations=frozenset(lexicon_file.keep_full_stop_after),
         diminutives=tuple(lexicon_file.diminutives),

@@ -9,10 +9,9 @@ normalised codes; screening observations become yes/no answers. Rules read only 
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from dataclasses import dataclass
 from dataclasses import field as default
-
-from bisect import bisect_left
 
 from detection.configuration import Answer, Combination, DetectionConfig, ScreeningQuestion, normalise_code
 from detection.models import CodingSystem, Evidence, Presentation, Sex
@@ -70,7 +69,11 @@ STORY_SIGNALS = frozenset(
     }
 )
 # Screening instruments written in a note ("EASI: vr 4 ja", "SPUTOVAMO-R3: interactie niet adequaat").
-INSTRUMENTS = {"sputovamo": ("SPUTOVAMO", "R-SCR-1"), "escape": ("ESCAPE", "R-SCR-2"), "easi": ("EASI", "R-EA-1")}
+INSTRUMENTS = {
+    "sputovamo": ("SPUTOVAMO", "R-SCR-1"),
+    "escape": ("ESCAPE", "R-SCR-2"),
+    "easi": ("EASI", "R-EA-1"),
+}
 _ITEM_WORDS = frozenset({"vr", "vraag", "vragen", "item", "q", "question"})
 _YES = frozenset({"ja", "yes", "j", "positief", "pos", "afwijkend", "afwijkende", "abnormal"})
 _NO = frozenset({"nee", "no", "n", "neg", "negatief", "normaal", "gb", "nb"})
@@ -415,7 +418,9 @@ def _screening_in_text(facts: Facts, tokens: list[str], where: str, config: Dete
     for i, token in enumerate(tokens):
         instrument = INSTRUMENTS.get(token)
         if instrument is not None:
-            _read_instrument(facts, tokens, i + 1, min(n, i + 1 + _SCREEN_LOOKAHEAD), instrument, where, config)
+            _read_instrument(
+                facts, tokens, i + 1, min(n, i + 1 + _SCREEN_LOOKAHEAD), instrument, where, config
+            )
 
 
 def _read_instrument(
@@ -454,7 +459,9 @@ def _read_instrument(
             break  # "geen bijzonderheden", "alle vragen nee": a normal checklist
         elif word in _YES or word in _NO:
             if items:
-                _add_item_answers(facts, prefix, items, Answer.YES if word in _YES else Answer.NO, where, config)
+                _add_item_answers(
+                    facts, prefix, items, Answer.YES if word in _YES else Answer.NO, where, config
+                )
                 items = []
             elif word in _YES and word not in ("ja", "yes", "j"):
                 abnormal = True
@@ -463,7 +470,12 @@ def _read_instrument(
         j += 1
     if abnormal:
         question = ScreeningQuestion(
-            rule_id, prefix.lower(), prefix, Answer.YES, "Uitkomst afwijkend (vrije tekst)", "Abnormal result (free text)"
+            rule_id,
+            prefix.lower(),
+            prefix,
+            Answer.YES,
+            "Uitkomst afwijkend (vrije tekst)",
+            "Abnormal result (free text)",
         )
         facts.answers.append(ScreeningAnswer(question, Answer.YES, where))
 

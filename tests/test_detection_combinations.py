@@ -6,44 +6,54 @@ would fail without it.
 
 from __future__ import annotations
 
-from detection.models import Coding, CodingSystem, Diagnosis, Sex
+from detection.models import Coding, CodingSystem, Diagnosis, Presentation, Sex
 from tests.detection_helpers import presentation, rule_ids
 
 
-def male(p):  # type: ignore[no-untyped-def]
+def male(p: Presentation) -> Presentation:
     return p.model_copy(update={"patient": p.patient.model_copy(update={"sex": Sex.MALE})})
 
 
-def female(p):  # type: ignore[no-untyped-def]
+def female(p: Presentation) -> Presentation:
     return p.model_copy(update={"patient": p.patient.model_copy(update={"sex": Sex.FEMALE})})
 
 
-def with_code(p, code: str, display: str, system: CodingSystem = CodingSystem.ICD10):  # type: ignore[no-untyped-def]
+def with_code(
+    p: Presentation, code: str, display: str, system: CodingSystem = CodingSystem.ICD10
+) -> Presentation:
     dx = Diagnosis(coding=Coding(code=code, system=system, display=display), source_field="DG1[1]-3")
     return p.model_copy(update={"diagnoses": [*p.diagnoses, dx]})
 
 
 def test_a_partner_and_a_violent_act_in_one_clause_is_partner_violence() -> None:
     assert "R-PAR-1" in rule_ids(presentation("enkel", years=20, note="vriend duwde haar vd trap na ruzie"))
-    assert "R-PAR-1" not in rule_ids(presentation("enkel", years=20, note="vriend bracht haar, val van de trap"))
+    assert "R-PAR-1" not in rule_ids(
+        presentation("enkel", years=20, note="vriend bracht haar, val van de trap")
+    )
 
 
 def test_vrouw_is_a_wife_only_in_a_mans_note() -> None:
     note = "vrouw probeerde hem te wurgen met een kabel"
     assert "R-PAR-1" in rule_ids(male(presentation("hals", years=33, note=note)))
-    assert "R-PAR-1" not in rule_ids(female(presentation("val", years=33, note="vrouw geslagen door onbekende")))
+    assert "R-PAR-1" not in rule_ids(
+        female(presentation("val", years=33, note="vrouw geslagen door onbekende"))
+    )
 
 
 def test_a_grip_on_the_neck_is_a_strangulation() -> None:
     note = "Echtgenoot greep haar gisteren bij de keel"
     assert "R-STR-1" in rule_ids(presentation("pijn hals", years=40, note=note))
-    assert "R-STR-1" in rule_ids(presentation("keel", years=23, note="hij drukte zijn onderarm tegen mijn keel"))
+    assert "R-STR-1" in rule_ids(
+        presentation("keel", years=23, note="hij drukte zijn onderarm tegen mijn keel")
+    )
 
 
 def test_another_child_blamed_fires_r_cons() -> None:
     note = "Vlgs moeder heeft broertje (3jr) hem van de trap geduwt. Bult voorhoofd."
     assert "R-CONS-7" in rule_ids(presentation("val", months=14, note=note))
-    assert "R-CONS-7" in rule_ids(presentation("oor", years=2, note="ze heeft met haar zusje gestoeid. Hematoom oor."))
+    assert "R-CONS-7" in rule_ids(
+        presentation("oor", years=2, note="ze heeft met haar zusje gestoeid. Hematoom oor.")
+    )
 
 
 def test_an_independent_witness_who_saw_it_confirms_an_accident() -> None:

@@ -23,7 +23,11 @@ def mention(text: str, value: str) -> Mention:
 
 def test_a_history_heading_makes_an_old_suicide_attempt_historical_and_no_kindcheck_prompt() -> None:
     assert mention("VG: 2018 TS, sindsdien stabiel", "suicide_attempt").historical
-    assert not {r for r in rule_ids(presentation("appendicitis", years=45, note="VG: 2018 TS")) if r.startswith("R-PAR")}
+    assert not {
+        r
+        for r in rule_ids(presentation("appendicitis", years=45, note="VG: 2018 TS"))
+        if r.startswith("R-PAR")
+    }
 
 
 def test_an_earlier_injury_is_not_todays_injury_but_counts_as_an_earlier_one() -> None:
@@ -35,12 +39,16 @@ def test_an_earlier_injury_is_not_todays_injury_but_counts_as_an_earlier_one() -
 
 def test_a_hypothetical_finding_does_not_count() -> None:
     assert mention("fractuur uitsluiten", "fracture").hypothetical
-    assert "R-FX-1" not in rule_ids(presentation("huilt veel", months=5, note="X-arm ter uitsluiting van fractuur"))
+    assert "R-FX-1" not in rule_ids(
+        presentation("huilt veel", months=5, note="X-arm ter uitsluiting van fractuur")
+    )
 
 
 def test_the_mothers_fracture_is_not_the_infants() -> None:
     assert mention("moeder heeft # pols", "fracture").other_person
-    assert not rule_ids(presentation("na ongeval moeder", months=3, note="Moeder heeft # pols, baby niet gevallen"))
+    assert not rule_ids(
+        presentation("na ongeval moeder", months=3, note="Moeder heeft # pols, baby niet gevallen")
+    )
 
 
 def test_a_pronoun_object_ends_the_experiencer_scope() -> None:

@@ -58,7 +58,9 @@ def test_bp_is_a_bruise_but_not_before_a_blood_pressure() -> None:
     assert not positive("BP 120/80", "bruise")
 
 
-@pytest.mark.parametrize(("word", "value"), [("brandwondjes", "burn"), ("scheurtje", "other"), ("wondje", "other")])
+@pytest.mark.parametrize(
+    ("word", "value"), [("brandwondjes", "burn"), ("scheurtje", "other"), ("wondje", "other")]
+)
 def test_a_diminutive_is_the_word_itself(word: str, value: str) -> None:
     assert positive(word, value)
 
@@ -67,7 +69,9 @@ def test_a_listed_exception_is_not_read_as_a_diminutive() -> None:
     assert default_config().lexicon.normalise("beetje") == ("beetje",)
 
 
-@pytest.mark.parametrize(("typed", "meant"), [("geduwt", "geduwd"), ("vervuilt", "vervuild"), ("verslaaft", "verslaafd")])
+@pytest.mark.parametrize(
+    ("typed", "meant"), [("geduwt", "geduwd"), ("vervuilt", "vervuild"), ("verslaaft", "verslaafd")]
+)
 def test_a_d_t_error_in_a_participle_is_read_as_the_vocabulary_word(typed: str, meant: str) -> None:
     assert default_config().lexicon.normalise(typed) == (meant,)
 

@@ -243,6 +243,7 @@ class Lexicon:
             if token.endswith(suffix) and len(stem) >= 3 and stem in self._one_word:
                 return (stem,)
         # A d/t error in a participle or verb: "geduwt" → "geduwd", "vervuilt" → "vervuild".
+        options: tuple[str, ...]
         if token.endswith("dt"):
             options = (token[:-1], token[:-2] + "t")
         elif token.endswith("t"):
@@ -366,7 +367,7 @@ class Lexicon:
         kept: list[Mention] = []
         for m in mentions:
             kind = m.kind
-            if kind == CUE_PRE or kind == CONTEXT_PRE:
+            if kind in (CUE_PRE, CONTEXT_PRE):
                 category = NEGATED if kind == CUE_PRE else m.value
                 forward = self.context_windows.get(category, (self.window, 0))[0]
                 reach[category] = (m.end + forward - 1, m.clause)
@@ -377,7 +378,7 @@ class Lexicon:
             if kind == CONTEXT_END:
                 reach.pop(m.value, None)
                 continue
-            if kind == CUE_POST or kind == CONTEXT_POST:
+            if kind in (CUE_POST, CONTEXT_POST):
                 category = NEGATED if kind == CUE_POST else m.value
                 backward = self.context_windows.get(category, (0, self.post_window))[1]
                 for earlier in reversed(kept):

@@ -51,8 +51,10 @@ def tokenize(text: str, abbreviations: frozenset[str] = frozenset()) -> list[str
     previous = ""
     for tok in _TOKEN.findall(folded):
         if tok in _BREAKS:
-            if tok == "." and previous and (
-                previous in abbreviations or (len(previous) == 1 and previous.isalpha())
+            if (
+                tok == "."
+                and previous
+                and (previous in abbreviations or (len(previous) == 1 and previous.isalpha()))
             ):
                 previous = ""  # the abbreviation's own full stop
                 continue
