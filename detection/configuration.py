@@ -453,7 +453,7 @@ def _validate(model: type[_M], file: str, data: Any) -> _M:
 
 
 def parse_config(sources: Mapping[str, str]) -> DetectionConfig:
-    """Validate and compile the four files given as {file name: text}. Pure."""
+    """Validate and compile the five files given as {file name: text}. Pure."""
     missing = [f for f in FILES if f not in sources]
     if missing:
         raise ConfigError(missing[0], "", "file is missing")
@@ -703,7 +703,7 @@ def _term_words(term: str) -> list[str]:
 
 
 def load_config(directory: Path | None = None) -> DetectionConfig:
-    """Read and validate the four files of `directory` (default: the packaged configuration)."""
+    """Read and validate the five files of `directory` (default: the packaged configuration)."""
     folder = directory or CONFIG_DIR
     sources: dict[str, str] = {}
     for name in FILES:
