@@ -1,21 +1,27 @@
 """Load and validate the clinician-readable YAML configuration of the detector.
 
-Four files in `detection/config/`: `rules.yaml` (families, rules, severities, texts, sources),
-`thresholds.yaml` (age bands, limits, site groups), `vocabulary.yaml` (words) and `codes.yaml`
-(ICD-10, SNOMED CT, screening answers). `parse_config` is pure (file name → text); `load_config`
-reads a directory once at start-up — the only file access in `detection/`; `detect()` itself never
-does I/O. Any problem raises `ConfigError` naming the file and the key, so a clinician who edits a
-file knows exactly what to fix.
+Five files in `detection/config/`: `rules.yaml` (families, rules, severities, texts, sources),
+`thresholds.yaml` (age bands, limits, site groups), `vocabulary.yaml` (words), `lexicon.yaml` (how
+clinical Dutch is written: abbreviations, diminutives, spelling tolerance, ConText triggers and
+word combinations, each with its source) and `codes.yaml` (ICD-10, SNOMED CT, screening answers).
+`parse_config` is pure (file name → text); `load_config` reads a directory once at start-up: the
+only file access in `detection/`, besides the list of ordinary Dutch and English words the spelling
+tolerance must leave alone (package data of pyspellchecker, read once per process). `detect()`
+itself never does I/O. Any problem raises `ConfigError` naming the file and the key, so a clinician
+who edits a file knows exactly what to fix.
 """
 
 from __future__ import annotations
 
+import gzip
+import json
 import re
 import string
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import lru_cache
+from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -23,12 +29,13 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from detection.models import Severity
-from detection.text.matcher import Lexicon, PhraseSpec
+from detection.text.matcher import CATEGORIES, Expansion, Lexicon, PhraseSpec
 from detection.text.normalize import tokenize
+from detection.text.spelling import Speller
 
 _M = TypeVar("_M", bound=BaseModel)
 CONFIG_DIR = Path(__file__).parent / "config"
-FILES = ("rules.yaml", "thresholds.yaml", "vocabulary.yaml", "codes.yaml")
+FILES = ("rules.yaml", "thresholds.yaml", "vocabulary.yaml", "lexicon.yaml", "codes.yaml")
 PLACEHOLDERS = frozenset({"age", "sites", "words", "codes"})
 REQUIRED_SITE_GROUPS = (
     "ten4_faces",
@@ -124,6 +131,7 @@ class ConceptKind(StrEnum):
     PSEUDO_NEGATION = "pseudo_negation"
     TERMINATOR = "terminator"
     FALSE_FRIEND = "false_friend"
+    PART = "part"  # counts only inside a combination of lexicon.yaml ("vriend" + "duwde")
 
 
 class Language(StrEnum):
@@ -146,6 +154,63 @@ class VocabularySettings(_Strict):
 class VocabularyFile(_Strict):
     settings: VocabularySettings
     concepts: dict[str, Concept]
+
+
+# ---------------------------------------------------------------------------------- lexicon.yaml
+class SpellingSettings(_Strict):
+    min_length: int = Field(ge=3, le=20)
+    long_from: int = Field(ge=4, le=30)
+    dictionaries: list[str] = Field(default_factory=list)
+    min_count: int = Field(ge=0)
+    source: str = Field(min_length=1)
+
+
+class Window(_Strict):
+    forward: int = Field(ge=0, le=30)
+    backward: int = Field(ge=0, le=30)
+
+
+class LexiconSettings(_Strict):
+    spelling: SpellingSettings
+    context_windows: dict[str, Window]
+
+
+class AbbreviationEntry(_Strict):
+    means: str = Field(min_length=1)
+    source: str = Field(min_length=1)
+    not_before_number: bool = False
+
+
+class ContextTriggers(_Strict):
+    forward: list[str] = Field(default_factory=list)
+    backward: list[str] = Field(default_factory=list)
+    ends_at: list[str] = Field(default_factory=list)  # words that end this category's forward scope
+    source: str = Field(min_length=1)
+
+
+class Makes(_Strict):
+    kind: ConceptKind
+    value: str = Field(min_length=1)
+
+
+class CombinationSpec(_Strict):
+    makes: Makes
+    parts: list[list[str]] = Field(min_length=2, max_length=2)
+    window: int = Field(ge=1, le=20)
+    same: str = "clause"
+    patient_sex: str = ""
+    unless: list[str] = Field(default_factory=list)
+    source: str = Field(min_length=1)
+
+
+class LexiconFile(_Strict):
+    settings: LexiconSettings
+    abbreviations: dict[str, AbbreviationEntry]
+    keep_full_stop_after: list[str] = Field(default_factory=list)
+    diminutives: list[str] = Field(default_factory=list)
+    not_diminutives: list[str] = Field(default_factory=list)
+    context: dict[str, ContextTriggers]
+    combinations: dict[str, CombinationSpec] = Field(default_factory=dict)
 
 
 # ------------------------------------------------------------------------------------ codes.yaml
@@ -183,8 +248,16 @@ class Screening(_Strict):
     items: list[ScreeningItem] = Field(min_length=1)
 
 
+class KindcheckCodes(_Strict):
+    signal: str = Field(min_length=1)
+    codes: list[str] = Field(min_length=1)
+    label: str = ""
+
+
 class CodesFile(_Strict):
     icd10: list[IcdEntry]
+    kindcheck: list[KindcheckCodes] = Field(default_factory=list)
+    strangulation_codes: list[str] = Field(default_factory=list)
     perpetrator_4th: dict[str, str] = Field(default_factory=dict)
     place_4th: dict[str, str] = Field(default_factory=dict)
     partner_codes: list[str] = Field(default_factory=list)
@@ -230,6 +303,20 @@ class CodePattern:
 
 
 @dataclass(frozen=True, slots=True)
+class Combination:
+    """Two vocabulary concepts in one clause, at most `window` words apart, make a signal or mechanism."""
+
+    name: str
+    kind: str  # "signal" or "mechanism"
+    value: str
+    parts: tuple[frozenset[str], frozenset[str]]  # concept names of vocabulary.yaml, per side
+    window: int
+    same_text: bool = False  # anywhere in the same text instead of the same clause
+    patient_sex: str = ""  # "male"/"female": only for a patient of this sex
+    unless: frozenset[str] = frozenset()  # not when the presentation has one of these signals
+
+
+@dataclass(frozen=True, slots=True)
 class ScreeningQuestion:
     rule_id: str
     instrument: str
@@ -261,9 +348,23 @@ class DetectionConfig:
     snomed: Mapping[str, tuple[str, str]]  # code → (rule id, label)
     answers: Mapping[str, Answer]
     screening: Mapping[str, ScreeningQuestion]  # observation code (upper case) → question
+    combinations: tuple[Combination, ...] = ()
+    kindcheck_codes: tuple[tuple[str, tuple[CodePattern, ...]], ...] = ()  # (signal, patterns)
+    strangulation_codes: tuple[CodePattern, ...] = ()
     # What `icd10_rule` and `age_code_limits` found per code: a presentation with forty coded items
     # asked the same pattern lists the same questions hundreds of times. Only ever added to.
     _code_answers: dict[tuple[str, str], Any] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def combination_concepts(self) -> frozenset[str]:
+        """Every concept a combination needs: the only mentions worth grouping for them."""
+        found = self._code_answers.get(("combinations", ""), _UNKNOWN)
+        if found is _UNKNOWN:
+            found = frozenset(
+                c for combination in self.combinations for side in combination.parts for c in side
+            )
+            self._code_answers[("combinations", "")] = found
+        return found
 
     def icd10_rule(self, code: str) -> str | None:
         """The rule of the first `icd10` entry with a pattern matching `code` (normalised), if any."""
@@ -352,7 +453,7 @@ def _validate(model: type[_M], file: str, data: Any) -> _M:
 
 
 def parse_config(sources: Mapping[str, str]) -> DetectionConfig:
-    """Validate and compile the four files given as {file name: text}. Pure."""
+    """Validate and compile the five files given as {file name: text}. Pure."""
     missing = [f for f in FILES if f not in sources]
     if missing:
         raise ConfigError(missing[0], "", "file is missing")
@@ -364,13 +465,15 @@ def parse_config(sources: Mapping[str, str]) -> DetectionConfig:
         VocabularyFile, "vocabulary.yaml", _load_yaml("vocabulary.yaml", sources["vocabulary.yaml"])
     )
     codes = _validate(CodesFile, "codes.yaml", _load_yaml("codes.yaml", sources["codes.yaml"]))
+    lexicon_file = _validate(LexiconFile, "lexicon.yaml", _load_yaml("lexicon.yaml", sources["lexicon.yaml"]))
 
     for rule_id in rules.rules:
         if family_of(rule_id) not in rules.families:
             raise ConfigError(
                 "rules.yaml", f"rules.{rule_id}", "rule id does not start with a known family id"
             )
-    lexicon, sites = _compile_vocabulary(vocabulary)
+    lexicon, sites = _compile_vocabulary(vocabulary, lexicon_file)
+    combinations = _compile_combinations(vocabulary, lexicon_file)
     for name in REQUIRED_SITE_GROUPS:
         if name not in thresholds.site_groups:
             raise ConfigError("thresholds.yaml", f"site_groups.{name}", "required site group is missing")
@@ -431,10 +534,65 @@ def parse_config(sources: Mapping[str, str]) -> DetectionConfig:
         snomed=snomed,
         answers=answers,
         screening=screening,
+        combinations=combinations,
+        kindcheck_codes=tuple(
+            (e.signal, patterns(f"kindcheck.{i}.codes", e.codes)) for i, e in enumerate(codes.kindcheck)
+        ),
+        strangulation_codes=patterns("strangulation_codes", codes.strangulation_codes),
     )
 
 
-def _compile_vocabulary(vocabulary: VocabularyFile) -> tuple[Lexicon, set[str]]:
+def _compile_combinations(vocabulary: VocabularyFile, lexicon: LexiconFile) -> tuple[Combination, ...]:
+    out = []
+    for name, spec in lexicon.combinations.items():
+        for i, side in enumerate(spec.parts):
+            for j, part in enumerate(side):
+                if part not in vocabulary.concepts:
+                    raise ConfigError(
+                        "lexicon.yaml",
+                        f"combinations.{name}.parts.{i}.{j}",
+                        f"{part!r} is not a concept in vocabulary.yaml",
+                    )
+        if spec.same not in ("clause", "text"):
+            raise ConfigError("lexicon.yaml", f"combinations.{name}.same", "must be clause or text")
+        if spec.makes.kind not in (ConceptKind.SIGNAL, ConceptKind.MECHANISM):
+            raise ConfigError(
+                "lexicon.yaml", f"combinations.{name}.makes.kind", "must be signal or mechanism"
+            )
+        if spec.patient_sex not in ("", "male", "female"):
+            raise ConfigError("lexicon.yaml", f"combinations.{name}.patient_sex", "must be male or female")
+        out.append(
+            Combination(
+                name,
+                spec.makes.kind.value,
+                spec.makes.value,
+                (frozenset(spec.parts[0]), frozenset(spec.parts[1])),
+                spec.window,
+                spec.same == "text",
+                spec.patient_sex,
+                frozenset(spec.unless),
+            )
+        )
+    return tuple(out)
+
+
+@lru_cache(maxsize=4)
+def common_words(languages: tuple[str, ...], min_count: int) -> frozenset[str]:
+    """Ordinary words of `languages` (pyspellchecker's frequency lists), folded: never "corrected"."""
+    words: set[str] = set()
+    for language in languages:
+        data = (resources.files("spellchecker") / "resources" / f"{language}.json.gz").read_bytes()
+        counts: dict[str, int] = json.loads(gzip.decompress(data))
+        words.update(fold_word for word, n in counts.items() if n >= min_count for fold_word in _folded(word))
+    return frozenset(words)
+
+
+def _folded(word: str) -> list[str]:
+    tokens = tokenize(word)
+    return tokens if len(tokens) == 1 else []
+
+
+def _compile_vocabulary(vocabulary: VocabularyFile, lexicon_file: LexiconFile) -> tuple[Lexicon, set[str]]:
     specs: list[PhraseSpec] = []
     owner: dict[tuple[str, ...], str] = {}
     sites: set[str] = set()
@@ -461,10 +619,66 @@ def _compile_vocabulary(vocabulary: VocabularyFile) -> tuple[Lexicon, set[str]]:
             raise ConfigError(
                 "vocabulary.yaml", f"concepts.{name}.site", f"{concept.site!r} is not a known site"
             )
+    for category, triggers in lexicon_file.context.items():
+        if category not in CATEGORIES:
+            raise ConfigError("lexicon.yaml", f"context.{category}", f"must be one of {list(CATEGORIES)}")
+        for direction, kind in (("forward", "context_pre"), ("backward", "context_post")):
+            for i, term in enumerate(getattr(triggers, direction)):
+                words = tuple(_term_words(term))
+                key = f"context.{category}.{direction}.{i}"
+                if not words or words[0] == "_":
+                    raise ConfigError("lexicon.yaml", key, f"{term!r} must start with a word")
+                if words in owner:
+                    raise ConfigError(
+                        "lexicon.yaml", key, f"{term!r} is already listed under {owner[words]!r}"
+                    )
+                owner[words] = f"context.{category}"
+                specs.append(PhraseSpec(words, f"context_{category}", kind, category))
+        for term in triggers.ends_at:
+            words = tuple(_term_words(term))
+            if words in owner:
+                continue  # a word that is already something else keeps that meaning
+            owner[words] = f"context.{category}.ends_at"
+            specs.append(PhraseSpec(words, f"context_{category}_end", "context_end", category))
+    expansions: dict[str, Expansion] = {}
+    for short, entry in lexicon_file.abbreviations.items():
+        written = [t for t in tokenize(short) if t != "."]
+        means = tuple(t for t in tokenize(entry.means) if t != ".")
+        if len(written) != 1 or not means:
+            raise ConfigError(
+                "lexicon.yaml",
+                f"abbreviations.{short}",
+                "an abbreviation must be one word that stands for words",
+            )
+        expansions[written[0]] = Expansion(means, entry.not_before_number)
+    spelling = lexicon_file.settings.spelling
+    targets = [
+        w.strip("*")
+        for spec in specs
+        if spec.kind not in ("false_friend", "pseudo_negation", "context_pre", "context_post", "terminator")
+        for w in spec.words
+        if w != "_" and not w.startswith("*")
+    ]
+    speller = Speller(
+        targets,
+        common_words(tuple(spelling.dictionaries), spelling.min_count)
+        if spelling.dictionaries
+        else frozenset(),
+        min_length=spelling.min_length,
+        long_from=spelling.long_from,
+    )
     lexicon = Lexicon(
         specs,
         window=vocabulary.settings.negation_window,
         post_window=vocabulary.settings.post_negation_window,
+        context_windows={
+            k: (w.forward, w.backward) for k, w in lexicon_file.settings.context_windows.items()
+        },
+        expansions=expansions,
+        abbreviations=frozenset(lexicon_file.keep_full_stop_after),
+        diminutives=tuple(lexicon_file.diminutives),
+        not_diminutives=frozenset(lexicon_file.not_diminutives),
+        corrector=speller,
     )
     return lexicon, sites
 
@@ -489,7 +703,7 @@ def _term_words(term: str) -> list[str]:
 
 
 def load_config(directory: Path | None = None) -> DetectionConfig:
-    """Read and validate the four files of `directory` (default: the packaged configuration)."""
+    """Read and validate the five files of `directory` (default: the packaged configuration)."""
     folder = directory or CONFIG_DIR
     sources: dict[str, str] = {}
     for name in FILES:

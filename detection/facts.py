@@ -9,11 +9,12 @@ normalised codes; screening observations become yes/no answers. Rules read only 
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from dataclasses import dataclass
 from dataclasses import field as default
 
-from detection.configuration import Answer, DetectionConfig, ScreeningQuestion, normalise_code
-from detection.models import CodingSystem, Evidence, Presentation
+from detection.configuration import Answer, Combination, DetectionConfig, ScreeningQuestion, normalise_code
+from detection.models import CodingSystem, Evidence, Presentation, Sex
 from detection.text.matcher import Mention, match_text
 
 # A site or descriptor belongs to the nearest injury in its clause, at most this many words away.
@@ -45,7 +46,39 @@ DESCRIPTOR_KINDS: dict[str, frozenset[str]] = {
     "splash": _SKIN,
     "no_splash": _SKIN,
     "symmetric": _SKIN,
+    "healing": frozenset({"fracture", "bruise", "burn"}),
 }
+# History signals are about the story of the child's injury; who tells it ("moeder heeft geen
+# verklaring") or that it was told before does not change them. Every other mention counts only when
+# ConText says it is about the patient, now, and not negated or hypothetical.
+STORY_SIGNALS = frozenset(
+    {
+        "no_explanation",
+        "no_trauma_history",
+        "vague_explanation",
+        "changing_explanation",
+        "mismatch",
+        "development_mismatch",
+        "delay",
+        "interaction",
+        "earlier_injuries",
+        "repeated_visits",
+        "other_child_blamed",
+        "non_mobile",
+        "cruising",
+    }
+)
+# Screening instruments written in a note ("EASI: vr 4 ja", "SPUTOVAMO-R3: interactie niet adequaat").
+INSTRUMENTS = {
+    "sputovamo": ("SPUTOVAMO", "R-SCR-1"),
+    "escape": ("ESCAPE", "R-SCR-2"),
+    "easi": ("EASI", "R-EA-1"),
+}
+_ITEM_WORDS = frozenset({"vr", "vraag", "vragen", "item", "q", "question"})
+_YES = frozenset({"ja", "yes", "j", "positief", "pos", "afwijkend", "afwijkende", "abnormal"})
+_NO = frozenset({"nee", "no", "n", "neg", "negatief", "normaal", "gb", "nb"})
+_NOT_FINE = frozenset({"adequaat", "passend", "normaal", "goed", "pluis"})
+_SCREEN_LOOKAHEAD = 14
 
 
 @dataclass(slots=True)
@@ -106,6 +139,9 @@ class Facts:
     icd10: list[Code] = default(default_factory=list)
     snomed: list[Code] = default(default_factory=list)
     answers: list[ScreeningAnswer] = default(default_factory=list)
+    # Fall objects named per text and clause ("van klimrek gevallen" … "nee, van bed gevallen").
+    fall_accounts: dict[str, tuple[str, str]] = default(default_factory=dict)  # object → (field, words)
+    derived: list[tuple[Combination, str, Hit]] = default(default_factory=list)
 
     # ---------------------------------------------------------------- convenience for the rules
     def injuries_of(self, *kinds: str) -> list[Injury]:
@@ -171,8 +207,53 @@ def extract_facts(presentation: Presentation, config: DetectionConfig) -> Facts:
             seen_texts.add(obs.value)
             _read_text(facts, obs.value, where, config)
     for i, dx in enumerate(presentation.diagnoses):
-        _add_code(facts, dx.coding.code, dx.coding.system, dx.source_field or f"diagnosis[{i}]")
+        where = dx.source_field or f"diagnosis[{i}]"
+        _add_code(facts, dx.coding.code, dx.coding.system, where)
+        # The code's own words ("Fractuur van humerusschacht", a local code "Letsel hals na geweld")
+        # say what was found as much as a note does.
+        display = dx.coding.display.strip()
+        if display and display not in seen_texts:
+            seen_texts.add(display)
+            _read_text(facts, display, where, config)
+    _from_codes(facts, config)
+    _conclude(facts)
     return facts
+
+
+def _from_codes(facts: Facts, config: DetectionConfig) -> None:
+    """Codes that are a Kindcheck trigger (self-harm, substance use, psychosis) or a strangulation."""
+    for code in facts.icd10:
+        for signal, patterns in config.kindcheck_codes:
+            if any(p.matches(code.code) for p in patterns):
+                facts.signals.setdefault(signal, []).append(Hit(code.field, code.raw))
+                break
+        if any(p.matches(code.code) for p in config.strangulation_codes):
+            facts.signals.setdefault("strangulation", []).append(Hit(code.field, code.raw))
+    for code in facts.snomed:
+        entry = config.snomed.get(code.code)
+        if entry is not None and code.code in _SNOMED_STRANGULATION:
+            facts.signals.setdefault("strangulation", []).append(Hit(code.field, code.raw))
+
+
+_SNOMED_STRANGULATION = frozenset({"269734009"})
+
+
+def _conclude(facts: Facts) -> None:
+    """What only the whole presentation shows: combinations that depend on other signals, a story
+    that names two different falls, and earlier injuries seen on imaging."""
+    for combination, _, hit in facts.derived:
+        if combination.unless & facts.signals.keys():
+            continue
+        bucket = facts.mechanisms if combination.kind == "mechanism" else facts.signals
+        bucket.setdefault(combination.value, []).append(hit)
+    if len(facts.fall_accounts) >= 2:
+        hits = [Hit(where, words) for where, words in facts.fall_accounts.values()]
+        facts.signals.setdefault("changing_explanation", []).extend(hits)
+    healing = [i for i in facts.injuries if "healing" in i.descriptors]
+    if healing:
+        facts.signals.setdefault("earlier_injuries", []).extend(
+            Hit(i.field, i.evidence().text) for i in healing
+        )
 
 
 def _answer(raw: str, config: DetectionConfig) -> Answer | None:
@@ -200,44 +281,228 @@ def _add_code(facts: Facts, raw: str, system: CodingSystem, where: str) -> None:
 def _read_text(facts: Facts, text: str, where: str, config: DetectionConfig) -> None:
     match = match_text(text, config.lexicon)
     mentions = match.mentions
+    _screening_in_text(facts, match.tokens, where, config)
     if not mentions:
         return
     injuries: list[tuple[Mention, Injury]] = []
     for m in mentions:
-        if m.kind == "injury":
+        if m.kind == "injury" and not (m.negated or m.hypothetical or m.other_person):
             injury = Injury(m.value, where, m.text)
             if m.site:
                 injury.sites[m.site] = m.text
             injuries.append((m, injury))
+    starts = [m.start for m, _ in injuries]
     for m in mentions:
-        if m.kind == "mechanism" and not m.negated:
-            facts.mechanisms.setdefault(m.value, []).append(Hit(where, m.text))
-        elif m.kind == "signal" and not m.negated:
-            facts.signals.setdefault(m.value, []).append(Hit(where, m.text))
+        if m.kind == "mechanism":
+            if m.asserted:
+                facts.mechanisms.setdefault(m.value, []).append(Hit(where, m.text))
+        elif m.kind == "signal":
+            if _counts(m):
+                facts.signals.setdefault(m.value, []).append(Hit(where, m.text))
+        elif m.kind == "part":
+            if m.value == "mobility_milestone" and m.negated and not m.other_person:
+                facts.signals.setdefault("non_mobile", []).append(Hit(where, f"niet {m.text}"))
         elif m.kind == "descriptor" and m.value in _FALL_CLASS:
             facts.fall_class.add(m.value)
         elif m.kind in ("site", "descriptor") and injuries:
-            owner = _nearest(m, injuries)
+            owner = _nearest(m, injuries, starts)
             if owner is not None:
                 bucket = owner.sites if m.kind == "site" else owner.descriptors
                 bucket.setdefault(m.value, m.text)
     # "Zwelling sleutelbeen, fractuur": a siteless injury takes the site of a swelling or wound in its clause.
+    first_with_sites: dict[int, Injury] = {}
+    for m, injury in injuries:
+        if injury.kind == "other" and injury.sites:
+            first_with_sites.setdefault(m.clause, injury)
     for m, injury in injuries:
         if not injury.sites:
-            for other_m, other in injuries:
-                if other.kind == "other" and other.sites and other_m.clause == m.clause:
-                    injury.sites.update(other.sites)
-                    break
-    facts.injuries.extend(injury for m, injury in injuries if not m.negated)
+            donor = first_with_sites.get(m.clause)
+            if donor is not None:
+                injury.sites.update(donor.sites)
+    for m, injury in injuries:
+        if m.historical:
+            # An injury of an earlier visit is not today's injury, but it is an earlier injury.
+            if injury.kind in ("fracture", "bruise", "burn"):
+                facts.signals.setdefault("earlier_injuries", []).append(Hit(where, injury.evidence().text))
+            continue
+        facts.injuries.append(injury)
+    _combinations(facts, mentions, where, config)
+    _fall_accounts(facts, mentions, where)
     if "fall" in facts.mechanisms and facts.fall_height_m is None:
         facts.fall_height_m = _height(match.tokens)
 
 
-def _nearest(m: Mention, injuries: list[tuple[Mention, Injury]]) -> Injury | None:
+def _counts(m: Mention) -> bool:
+    """Whether a signal mention counts: story signals only need to be affirmed, not about the patient."""
+    if m.value in STORY_SIGNALS:
+        return not (m.negated or m.hypothetical)
+    return m.asserted
+
+
+def _combinations(facts: Facts, mentions: list[Mention], where: str, config: DetectionConfig) -> None:
+    """Two concepts in one clause, close enough: "vriend … duwde", "greep … keel", "leidster zag het".
+
+    Mentions are in text order, so for each combination the nearest partner of each first part is found
+    with a bisection over the second part's positions: linear-logarithmic in the number of mentions.
+    """
+    if not config.combinations:
+        return
+    wanted = config.combination_concepts
+    by_concept: dict[str, list[Mention]] = {}
+    for m in mentions:
+        if m.concept in wanted and m.asserted:
+            by_concept.setdefault(m.concept, []).append(m)
+    if len(by_concept) < 2:
+        return
+    sex = facts.presentation.patient.sex
+    for combination in config.combinations:
+        if combination.patient_sex and sex is not Sex(combination.patient_sex):
+            continue
+        first, second = (
+            sorted((m for c in side for m in by_concept.get(c, ())), key=lambda m: m.start)
+            for side in combination.parts
+        )
+        if not first or not second:
+            continue
+        if combination.same_text:
+            a, b = first[0], second[0]
+        else:
+            pair = _first_pair(first, second, [m.start for m in second], combination.window)
+            if pair is None:
+                continue
+            a, b = pair
+        words = f"{a.text} … {b.text}" if a.start < b.start else f"{b.text} … {a.text}"
+        facts.derived.append((combination, where, Hit(where, words)))
+
+
+def _first_pair(
+    first: list[Mention], second: list[Mention], positions: list[int], window: int
+) -> tuple[Mention, Mention] | None:
+    for a in first:
+        k = bisect_left(positions, a.start - window - 8)
+        while k < len(second):
+            b = second[k]
+            if b.start > a.end + window:
+                break
+            gap = b.start - a.end if b.start >= a.end else a.start - b.end
+            if b is not a and b.clause == a.clause and 0 <= gap <= window:
+                return a, b
+            k += 1
+    return None
+
+
+def _fall_accounts(facts: Facts, mentions: list[Mention], where: str) -> None:
+    """Remember which object each clause says the child fell from; two different ones = two stories."""
+    falls = {m.clause for m in mentions if m.kind == "mechanism" and m.value == "fall" and m.asserted}
+    if not falls:
+        return
+    for m in mentions:
+        if (
+            m.kind == "descriptor"
+            and m.value in _FALL_CLASS
+            and m.clause in falls
+            and m.asserted
+            and m.text not in facts.fall_accounts
+        ):
+            facts.fall_accounts.setdefault(m.text, (where, m.text))
+
+
+def _screening_in_text(facts: Facts, tokens: list[str], where: str, config: DetectionConfig) -> None:
+    """Checklist answers typed in a note: "EASI: vr 4 ja, vr 6 ja", "SPUTOVAMO: afwijkend", "Escape vr 6: ja".
+
+    After an instrument's name, within a few words: item numbers ("vr 4", "vraag 1 en 2") followed by
+    their answer, or a verdict for the whole list ("afwijkend", "interactie niet adequaat" = abnormal;
+    "gb", "neg", "geen bijzonderheden", "alle vragen nee" = normal).
+    """
+    n = len(tokens)
+    for i, token in enumerate(tokens):
+        instrument = INSTRUMENTS.get(token)
+        if instrument is not None:
+            _read_instrument(
+                facts, tokens, i + 1, min(n, i + 1 + _SCREEN_LOOKAHEAD), instrument, where, config
+            )
+
+
+def _read_instrument(
+    facts: Facts,
+    tokens: list[str],
+    start: int,
+    stop: int,
+    instrument: tuple[str, str],
+    where: str,
+    config: DetectionConfig,
+) -> None:
+    prefix, rule_id = instrument
+    items: list[str] = []
+    abnormal = False
+    j = start
+    while j < stop:
+        word = tokens[j]
+        following = tokens[j + 1] if j + 1 < len(tokens) else ""
+        if word in INSTRUMENTS:
+            break
+        if word in _ITEM_WORDS and following.isdigit():
+            items = [following]
+            j += 2
+            continue
+        if word.isdigit() and items:
+            items.append(word)
+        elif word == "niet" and following in _NOT_FINE:
+            if items:  # "vr 2 niet passend": the item's answer is no
+                _add_item_answers(facts, prefix, items, Answer.NO, where, config)
+                items = []
+            else:
+                abnormal = True
+            j += 2
+            continue
+        elif word in ("geen", "alle") and not items:
+            break  # "geen bijzonderheden", "alle vragen nee": a normal checklist
+        elif word in _YES or word in _NO:
+            if items:
+                _add_item_answers(
+                    facts, prefix, items, Answer.YES if word in _YES else Answer.NO, where, config
+                )
+                items = []
+            elif word in _YES and word not in ("ja", "yes", "j"):
+                abnormal = True
+            elif word in _NO:
+                break
+        j += 1
+    if abnormal:
+        question = ScreeningQuestion(
+            rule_id,
+            prefix.lower(),
+            prefix,
+            Answer.YES,
+            "Uitkomst afwijkend (vrije tekst)",
+            "Abnormal result (free text)",
+        )
+        facts.answers.append(ScreeningAnswer(question, Answer.YES, where))
+
+
+def _add_item_answers(
+    facts: Facts, prefix: str, items: list[str], answer: Answer, where: str, config: DetectionConfig
+) -> None:
+    for item in items:
+        question = config.screening.get(f"{prefix}-{item}")
+        if question is not None:
+            facts.answers.append(ScreeningAnswer(question, answer, where))
+
+
+def _nearest(m: Mention, injuries: list[tuple[Mention, Injury]], starts: list[int]) -> Injury | None:
+    """The injury a site or descriptor belongs to: same clause, nearest, at most MAX_ATTACH_DISTANCE away.
+
+    Only injuries whose start lies within reach are looked at (a bisection over their positions), so a
+    note with thousands of injuries still costs a constant per site: linear in the note's length.
+    """
     best: Injury | None = None
     best_key: tuple[int, int] | None = None
     kinds = DESCRIPTOR_KINDS.get(m.value) if m.kind == "descriptor" else None
-    for inj_mention, injury in injuries:
+    low = bisect_left(starts, m.start - MAX_ATTACH_DISTANCE - 8)
+    for index in range(low, len(injuries)):
+        inj_mention, injury = injuries[index]
+        if inj_mention.start > m.end + MAX_ATTACH_DISTANCE:
+            break
         if inj_mention.clause != m.clause or (kinds is not None and injury.kind not in kinds):
             continue
         if m.start >= inj_mention.end:

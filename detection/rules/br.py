@@ -23,7 +23,7 @@ def evaluate(facts: Facts, config: DetectionConfig) -> list[Finding]:
         return []
     bruises = facts.injuries_of("bruise")
     # An injury of the frenulum counts for the F of TEN-4-FACES even when it is not called a bruise.
-    frenulum = [i for i in facts.injuries_of("intraoral") if "frenulum" in i.sites]
+    frenulum = [i for i in facts.injuries_of("intraoral", "other") if "frenulum" in i.sites]
     regions = config.site_groups["ten4_faces"]
     out = []
     in_region = [(b, s) for b in bruises for s in b.sites if s in regions]

@@ -16,6 +16,9 @@ def evaluate(facts: Facts, config: DetectionConfig) -> list[Finding]:
     # History signals are about an injury: "geen verklaring voor de koorts" is not one.
     if not facts.injuries and not facts.has_fall:
         return []
+    # A birth injury in the first weeks has its explanation (the birth), like in R-BR, R-SI and R-FX.
+    if facts.birth_related and (facts.age_days or 0) <= config.ages.birth_related_max_days:
+        return []
 
     def hits(*names: str) -> list[Hit]:
         return [h for n in names for h in facts.signals.get(n, [])]

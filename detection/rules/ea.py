@@ -29,7 +29,7 @@ def evaluate(facts: Facts, config: DetectionConfig) -> list[Finding]:
                 words=[a.question.code for a in easi],
             )
         )
-    hits = [h for name in ("elder_neglect", "elder_fear") for h in facts.signals.get(name, [])]
+    hits = [h for name in ("elder_neglect", "elder_fear", "elder_harm") for h in facts.signals.get(name, [])]
     # Bruises count only when nothing explains them: most bruises of older people come from falls.
     if not facts.has_fall and not facts.confirmed_accident and facts.has_signal("no_explanation"):
         hits += facts.signals["no_explanation"]

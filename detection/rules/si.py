@@ -40,7 +40,7 @@ def evaluate(facts: Facts, config: DetectionConfig) -> list[Finding]:
             )
         )
     intraoral_sites = config.site_groups["intraoral"]
-    oral = [i for i in facts.injuries_of("intraoral", "bruise") if intraoral_sites & i.sites.keys()]
+    oral = [i for i in facts.injuries_of("intraoral", "bruise", "other") if intraoral_sites & i.sites.keys()]
     oral = [i for i in oral if i.kind == "intraoral" or "frenulum" in i.sites]
     if oral:
         out.append(make_finding(facts, config, "R-SI-2", [*(i.evidence() for i in oral), *base]))

@@ -1,4 +1,11 @@
-"""Find vocabulary phrases in folded tokens, then mark which ones a negation cue cancels.
+"""Find vocabulary phrases in folded tokens, then mark their context the way ConText does.
+
+Before matching, each token is normalised once (and remembered): an abbreviation from the lexicon is
+expanded (`g` → `geen`, `#` → `fractuur`, `echtg` → `echtgenoot`); a word the vocabulary does not
+know is read as its stem when it is a Dutch diminutive (`brandwondjes` → `brandwond`), as the other
+spelling of a d/t-error in a participle (`geduwt` → `geduwd`), or — if it is long enough and not an
+ordinary Dutch or English word — as the vocabulary word within a small edit distance (`verbrading`
+→ `verbranding`; see `spelling.py`).
 
 A phrase is a sequence of token patterns: `word` (exact), `word*` (prefix), `*word` (suffix, for
 Dutch compounds such as `schedelfractuur`) or `_` (any one word). At each position the longest
@@ -6,14 +13,18 @@ phrase wins, so `fell asleep` (a false friend) beats `fell` (a fall), `geen verk
 signal) beats the cue `geen`, and `subduraal hematoom` beats `hematoom`. False friends and
 pseudo-negations are matched only to consume their words.
 
-Negation works like NegEx, limited to one clause: a pre-negation cue (`geen`, `zonder`, `no`,
-`denies`) cancels the mentions that start within `window` words after it; a post-negation cue
-(`uitgesloten`, `ruled out`, `afwezig`) cancels those that end within `post_window` words before it.
-A terminator (`maar`, `wel`, `but`) ends the reach of a cue.
+Context, after ConText (Harkema et al., J Biomed Inform 2009) with Dutch triggers after ContextD
+(Afzal et al., BMC Bioinformatics 2014): a trigger marks the mentions in its scope as negated,
+historical, hypothetical or about another person (experiencer). A forward trigger (`geen`, `VG`,
+`ter uitsluiting van`, `moeder heeft`) reaches the mentions that start within its window after it; a
+backward trigger (`uitgesloten`, `in de voorgeschiedenis`, `overwogen`) those that end within its
+window before it. Scope never crosses a clause boundary (see normalize.py: an abbreviation's full
+stop is not one), and a terminator (`maar`, `wel`, `but`) ends every open forward scope.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from detection.text.normalize import CLAUSE_BREAK, tokenize
@@ -21,9 +32,18 @@ from detection.text.normalize import CLAUSE_BREAK, tokenize
 # Kinds whose matches are never evidence themselves.
 CUE_PRE = "negation_pre"
 CUE_POST = "negation_post"
+CONTEXT_PRE = "context_pre"  # value: the category (historical, hypothetical, experiencer, negated)
+CONTEXT_POST = "context_post"
+CONTEXT_END = "context_end"  # value: the category whose forward scope it ends ("moeder heeft hem …")
 TERMINATOR = "terminator"
 CONSUME_ONLY = frozenset({"false_friend", "pseudo_negation"})
-STRUCTURAL = frozenset({CUE_PRE, CUE_POST, TERMINATOR}) | CONSUME_ONLY
+STRUCTURAL = frozenset({CUE_PRE, CUE_POST, CONTEXT_PRE, CONTEXT_POST, CONTEXT_END, TERMINATOR}) | CONSUME_ONLY
+
+NEGATED = "negated"
+HISTORICAL = "historical"
+HYPOTHETICAL = "hypothetical"
+EXPERIENCER = "experiencer"
+CATEGORIES = (NEGATED, HISTORICAL, HYPOTHETICAL, EXPERIENCER)
 
 _EXACT, _PREFIX, _SUFFIX, _ANY = 0, 1, 2, 3
 _CACHE_LIMIT = 50_000
@@ -35,9 +55,17 @@ class PhraseSpec:
 
     words: tuple[str, ...]
     concept: str  # the configuration key, e.g. "bruise", "site_ear", "ff_fell_asleep"
-    kind: str  # injury, site, descriptor, mechanism, signal, negation_pre, …
-    value: str  # what the concept stands for: "bruise", "ear", "linear", "fall", …
+    kind: str  # injury, site, descriptor, mechanism, signal, part, negation_pre, context_pre, …
+    value: str  # what the concept stands for: "bruise", "ear", "linear", "fall", "historical", …
     site: str = ""  # a body site implied by the phrase itself ("black eye" → eyelid)
+
+
+@dataclass(frozen=True, slots=True)
+class Expansion:
+    """An abbreviation from the lexicon: the words it stands for."""
+
+    words: tuple[str, ...]
+    not_before_number: bool = False  # "BP 120/80" is a blood pressure, "BP wang" a bruise
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,16 +77,35 @@ class _Phrase:
 
 @dataclass(slots=True)
 class Mention:
-    """A phrase found in a text: what it stands for, where, and whether it is negated."""
+    """A phrase found in a text: what it stands for, where, and its context."""
 
     kind: str
     value: str
     start: int  # token index
     end: int  # token index, exclusive
     clause: int
-    text: str  # the matched words, folded
+    text: str  # the matched words, folded and normalised
     site: str = ""
     negated: bool = False
+    historical: bool = False
+    hypothetical: bool = False
+    other_person: bool = False  # ConText "experiencer: other"
+    concept: str = ""
+
+    @property
+    def asserted(self) -> bool:
+        """About the patient, now, and not negated or hypothetical."""
+        return not (self.negated or self.historical or self.hypothetical or self.other_person)
+
+    def mark(self, category: str) -> None:
+        if category == NEGATED:
+            self.negated = True
+        elif category == HISTORICAL:
+            self.historical = True
+        elif category == HYPOTHETICAL:
+            self.hypothetical = True
+        elif category == EXPERIENCER:
+            self.other_person = True
 
 
 @dataclass(slots=True)
@@ -93,16 +140,39 @@ def _token_matches(pattern: tuple[int, str], token: str) -> bool:
     return True
 
 
+Corrector = Callable[[str], "str | None"]
+
+
 class Lexicon:
     """The compiled vocabulary: an index from a token to the phrases that can start there."""
 
-    def __init__(self, specs: list[PhraseSpec], *, window: int = 5, post_window: int = 3) -> None:
+    def __init__(
+        self,
+        specs: list[PhraseSpec],
+        *,
+        window: int = 5,
+        post_window: int = 3,
+        context_windows: Mapping[str, tuple[int, int]] | None = None,
+        expansions: Mapping[str, Expansion] | None = None,
+        abbreviations: frozenset[str] = frozenset(),
+        diminutives: tuple[str, ...] = (),
+        not_diminutives: frozenset[str] = frozenset(),
+        corrector: Corrector | None = None,
+    ) -> None:
         self.window = window
         self.post_window = post_window
+        self.context_windows = dict(context_windows or {})
+        self.context_windows.setdefault(NEGATED, (window, post_window))
+        self.expansions = dict(expansions or {})
+        self.abbreviations = abbreviations
+        self.diminutives = tuple(sorted(diminutives, key=len, reverse=True))
+        self.not_diminutives = not_diminutives
+        self.corrector = corrector
         self._exact: dict[str, list[_Phrase]] = {}
         self._prefix: dict[str, list[_Phrase]] = {}
         self._suffix: list[_Phrase] = []
         self._single_word: dict[str, PhraseSpec] = {}  # for reading the first half of a compound
+        self._one_word: set[str] = set()  # exact one-word terms: what a diminutive or d/t form may become
         for spec in specs:
             patterns = tuple(_pattern(w) for w in spec.words)
             exactness = sum(1 for mode, _ in patterns if mode == _EXACT)
@@ -118,10 +188,15 @@ class Lexicon:
                 raise ValueError(f"phrase {' '.join(spec.words)!r} may not start with '_'")
             if len(patterns) == 1 and mode == _EXACT and spec.kind in {"site", "descriptor"}:
                 self._single_word.setdefault(s, spec)
+            if len(patterns) == 1 and mode != _ANY and spec.kind not in STRUCTURAL:
+                self._one_word.add(s)
         self._suffixes = tuple(p.patterns[0][1] for p in self._suffix)
         self._min_prefix = 3
         self._cache: dict[str, tuple[_Phrase, ...]] = {}
+        self._normal: dict[str, tuple[str, ...]] = {CLAUSE_BREAK: (CLAUSE_BREAK,)}
+        self._guarded = frozenset(k for k, e in self.expansions.items() if e.not_before_number)
 
+    # ------------------------------------------------------------------------------ lookup
     def _candidates(self, token: str) -> tuple[_Phrase, ...]:
         """Phrases that can start at `token`, best (longest, most exact) first; memoised per word."""
         cached = self._cache.get(token)
@@ -141,6 +216,69 @@ class Lexicon:
         self._cache[token] = result
         return result
 
+    def _known_word(self, token: str) -> bool:
+        """A one-word vocabulary term matches `token` on its own (exact, prefix or compound)."""
+        return any(len(p.patterns) == 1 and p.spec.kind not in STRUCTURAL for p in self._candidates(token))
+
+    def normalise(self, token: str) -> tuple[str, ...]:
+        """The word(s) `token` stands for: expansion, diminutive stem, d/t spelling or correction."""
+        known = self._normal.get(token)
+        if known is not None:
+            return known
+        result = self._normalise(token)
+        if len(self._normal) >= _CACHE_LIMIT:
+            self._normal.clear()
+            self._normal[CLAUSE_BREAK] = (CLAUSE_BREAK,)
+        self._normal[token] = result
+        return result
+
+    def _normalise(self, token: str) -> tuple[str, ...]:
+        expansion = self.expansions.get(token)
+        if expansion is not None:
+            return expansion.words
+        if self._candidates(token) or len(token) < 4 or not token.isalpha():
+            return (token,)
+        for suffix in () if token in self.not_diminutives else self.diminutives:
+            stem = token[: -len(suffix)]  # "brandwondjes" → "brandwond", "vriendje" → "vriend"
+            if token.endswith(suffix) and len(stem) >= 3 and stem in self._one_word:
+                return (stem,)
+        # A d/t error in a participle or verb: "geduwt" → "geduwd", "vervuilt" → "vervuild".
+        options: tuple[str, ...]
+        if token.endswith("dt"):
+            options = (token[:-1], token[:-2] + "t")
+        elif token.endswith("t"):
+            options = (token[:-1] + "d",)
+        elif token.endswith("d"):
+            options = (token[:-1] + "t",)
+        else:
+            options = ()
+        for option in options:
+            if self._known_word(option):
+                return (option,)
+        if self.corrector is not None:
+            corrected = self.corrector(token)
+            if corrected is not None:
+                return (corrected,)
+        return (token,)
+
+    def prepare(self, text: str) -> list[str]:
+        """Tokenise and normalise a text: the tokens the phrases are matched against."""
+        raw = tokenize(text, self.abbreviations)
+        out: list[str] = []
+        normal = self._normal
+        guarded = self._guarded
+        for i, token in enumerate(raw):
+            words = normal.get(token)
+            if words is None:
+                words = self.normalise(token)
+            if len(words) == 1:
+                out.append(words[0])
+            elif token in guarded and i + 1 < len(raw) and raw[i + 1][:1].isdigit():
+                out.append(token)  # "BP 120/80": not a bruise
+            else:
+                out.extend(words)
+        return out
+
     def compound_part(self, token: str, suffix: str) -> PhraseSpec | None:
         """The site or descriptor in front of a compound: `ribfractuur` → rib, `oorhematoom` → ear."""
         head = token[: len(token) - len(suffix)]
@@ -153,8 +291,9 @@ class Lexicon:
                 return self._single_word[candidate]
         return None
 
+    # ------------------------------------------------------------------------------ matching
     def scan(self, tokens: list[str]) -> list[Mention]:
-        """Greedy longest-match from left to right; returns every phrase found, before negation."""
+        """Greedy longest-match from left to right; returns every phrase found, before context."""
         mentions: list[Mention] = []
         cache = self._cache
         clause = 0
@@ -200,40 +339,67 @@ class Lexicon:
                 if part is not None and part.kind == "site":
                     site = site or part.value
                 elif part is not None:
-                    mentions.append(Mention(part.kind, part.value, i, i + 1, clause, token, negated=False))
+                    mentions.append(
+                        Mention(part.kind, part.value, i, i + 1, clause, token, concept=part.concept)
+                    )
             mentions.append(
-                Mention(spec.kind, value, i, i + length, clause, " ".join(tokens[i : i + length]), site)
+                Mention(
+                    spec.kind,
+                    value,
+                    i,
+                    i + length,
+                    clause,
+                    " ".join(tokens[i : i + length]),
+                    site,
+                    concept=spec.concept,
+                )
             )
             i += length
         return mentions
 
-    def negate(self, mentions: list[Mention]) -> list[Mention]:
-        """Mark negated mentions and drop cues, terminators, false friends and pseudo-negations."""
-        pre_reach = -1  # token index up to which a pre-cue still reaches
-        pre_clause = -1
+    def context(self, mentions: list[Mention]) -> list[Mention]:
+        """Mark each mention's context; drop triggers, terminators, false friends and pseudo-negations.
+
+        One pass: each forward trigger keeps (reach, clause) per category; a backward trigger walks
+        back over at most its window of mentions of the same clause. Linear in the number of mentions.
+        """
+        reach: dict[str, tuple[int, int]] = {}  # category → (last token index reached, clause)
         kept: list[Mention] = []
         for m in mentions:
-            if m.kind == CUE_PRE:
-                pre_reach, pre_clause = m.end + self.window - 1, m.clause
+            kind = m.kind
+            if kind in (CUE_PRE, CONTEXT_PRE):
+                category = NEGATED if kind == CUE_PRE else m.value
+                forward = self.context_windows.get(category, (self.window, 0))[0]
+                reach[category] = (m.end + forward - 1, m.clause)
                 continue
-            if m.kind == TERMINATOR:
-                pre_reach = -1
+            if kind == TERMINATOR:
+                reach.clear()
                 continue
-            if m.kind == CUE_POST:
+            if kind == CONTEXT_END:
+                reach.pop(m.value, None)
+                continue
+            if kind in (CUE_POST, CONTEXT_POST):
+                category = NEGATED if kind == CUE_POST else m.value
+                backward = self.context_windows.get(category, (0, self.post_window))[1]
                 for earlier in reversed(kept):
-                    if earlier.clause != m.clause or m.start - earlier.end >= self.post_window:
+                    if earlier.clause != m.clause or m.start - earlier.end >= backward:
                         break
-                    earlier.negated = True
+                    earlier.mark(category)
                 continue
-            if m.kind in CONSUME_ONLY:
+            if kind in CONSUME_ONLY:
                 continue
-            if m.clause == pre_clause and m.start <= pre_reach:
-                m.negated = True
+            for category, (last, clause) in reach.items():
+                if m.clause == clause and m.start <= last:
+                    m.mark(category)
             kept.append(m)
         return kept
 
+    def negate(self, mentions: list[Mention]) -> list[Mention]:
+        """Kept for callers of the NegEx-era API: the same as `context`."""
+        return self.context(mentions)
+
 
 def match_text(text: str, lexicon: Lexicon) -> TextMatch:
-    """Tokenise `text` and return the non-structural mentions with their negation marked."""
-    tokens = tokenize(text)
-    return TextMatch(tokens, lexicon.negate(lexicon.scan(tokens)))
+    """Tokenise and normalise `text`; return the non-structural mentions with their context marked."""
+    tokens = lexicon.prepare(text)
+    return TextMatch(tokens, lexicon.context(lexicon.scan(tokens)))
