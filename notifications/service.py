@@ -1040,11 +1040,38 @@ def party_pages(session: Session, case_id: int, party: str) -> list[Page]:
 
 
 def stand_down(
-    session: Session, *, case_id: int, party: str, state: PageState, reason: str, now: datetime
+    session: Session,
+    *,
+    case_id: int,
+    party: str,
+    state: PageState,
+    reason: str,
+    now: datetime,
+    page_key: str | None = None,
 ) -> int:
     """The workflow settled the party another way (acknowledged by phone through the API, or no longer
-    required): its active pages stop escalating. Returns how many pages it stopped."""
+    required): its active pages stop escalating. Returns how many pages it stopped.
+
+    With `page_key` (the page the workflow asked for), a page whose work has not run yet is settled in
+    advance: a closed row takes its key, so the work finds it and pages nobody."""
     stopped = 0
+    if page_key is not None and session.execute(select(Page.id).where(Page.key == page_key)).first() is None:
+        session.add(
+            Page(
+                key=page_key,
+                purpose=PagePurpose.INTAKE.value,
+                case_id=case_id,
+                party=party,
+                role=party,
+                state=state.value,
+                state_reason=reason[:200],
+                policy={},
+                info={},
+                created_at=now,
+                closed_at=now,
+            )
+        )
+        session.flush()
     for page in party_pages(session, case_id, party):
         if page.state != PageState.ACTIVE:
             continue

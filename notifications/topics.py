@@ -33,11 +33,15 @@ EMERGENCY_ALERTS = frozenset(
 )
 
 
+def page_key(case_id: int, party: str, request_round: int) -> str:
+    return f"page:{case_id}:{party}:{request_round}"
+
+
 def request_page(
     session: Session, *, case_id: int, case_reference: str, party: str, request_round: int, reason: str
 ) -> str:
     """Ask for `party` to be paged for the joint intake of the case; one page per party and round."""
-    key = f"page:{case_id}:{party}:{request_round}"
+    key = page_key(case_id, party, request_round)
     enqueue(
         session,
         topic=PAGE_PARTY,

@@ -20,7 +20,7 @@ from consent.models import LegalBasisKind, Party
 from consent.service import DisclosureField, DisclosureGround, decide_disclosure, has_legal_basis, has_permit
 from notifications import service as pager
 from notifications.models import PageState
-from notifications.topics import request_intake_time, request_page
+from notifications.topics import page_key, request_intake_time, request_page
 from store.crypto import FieldCipher
 from store.db import utcnow
 from workflows import timers
@@ -239,6 +239,7 @@ def sync_parties(
                 state=PageState.CANCELLED,
                 reason="no longer required (ground withdrawn)",
                 now=utcnow(),
+                page_key=page_key(case.id, row.party, row.request_round),
             )
             add_event(
                 session, cipher, case, kind=EventKind.INTAKE_PARTY_CANCELLED, actor=actor, code=party.value
@@ -309,6 +310,7 @@ def acknowledge(
             state=PageState.ACKNOWLEDGED,
             reason=f"acknowledged by {actor}",
             now=utcnow(),
+            page_key=page_key(case.id, party.value, row.request_round),
         )
     add_event(
         session,
