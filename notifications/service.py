@@ -1146,6 +1146,27 @@ def redrive(runtime: Any, *, now: datetime, limit: int = 500) -> int:
                 key=f"deliver:{attempt.id}:try{attempt.tries + 1}",
                 payload={"attempt_id": attempt.id},
             )
+        # A retry whose time has come (by the pager's clock) is handed out by the tick itself: its
+        # delayed work item may have run early and found it not yet due.
+        due = (
+            session.execute(
+                claim_rows(
+                    select(PageAttempt)
+                    .where(PageAttempt.state == AttemptState.RETRY, PageAttempt.next_try_at <= now)
+                    .limit(limit),
+                    db,
+                )
+            )
+            .scalars()
+            .all()
+        )
+        for attempt in due:
+            enqueue(
+                session,
+                topic=DELIVER,
+                key=f"deliver:{attempt.id}:try{attempt.tries + 1}:due",
+                payload={"attempt_id": attempt.id},
+            )
         return len(stale)
 
 
