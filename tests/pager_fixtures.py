@@ -22,7 +22,8 @@ from store.db import Database
 from tests.conftest import TEST_KEY
 from tests.paging_servers import SmsGateway
 from tests.workflow_fixtures import drain_outbox, finding, flagged_case, presentation, record_consents
-from workflows import intake, service as workflow
+from workflows import intake
+from workflows import service as workflow
 from workflows.schemas import ConfirmFacts, Melder
 
 NUMBERS = {
@@ -130,14 +131,17 @@ class Pager:
     def attempts(self, page_id: int) -> list[PageAttempt]:
         with self.db.read() as session:
             return list(
-                session.execute(select(PageAttempt).where(PageAttempt.page_id == page_id).order_by(PageAttempt.id))
-                .scalars()
+                session.execute(
+                    select(PageAttempt).where(PageAttempt.page_id == page_id).order_by(PageAttempt.id)
+                ).scalars()
             )
 
     def reply_code(self, page_id: int, person: str) -> str:
         with self.db.read() as session:
             return session.execute(
-                select(PageRecipient.reply_code).where(PageRecipient.page_id == page_id, PageRecipient.person == person)
+                select(PageRecipient.reply_code).where(
+                    PageRecipient.page_id == page_id, PageRecipient.person == person
+                )
             ).scalar_one()
 
     def summary(self, page_id: int) -> dict[str, Any]:
@@ -147,7 +151,9 @@ class Pager:
             return service.page_summary(session, page)
 
 
-def make_runtime(db: Database, database_url: str, tmp_path: Path, clock: ManualClock, **settings: Any) -> Runtime:
+def make_runtime(
+    db: Database, database_url: str, tmp_path: Path, clock: ManualClock, **settings: Any
+) -> Runtime:
     values: dict[str, Any] = {
         "data_dir": tmp_path,
         "database_url": database_url,
@@ -183,11 +189,20 @@ def case_with_intake(
         visit=visit, birth_date=PATIENT["birth_date"], given=PATIENT["given"], family=PATIENT["family"]
     )
     pres.patient.bsn = PATIENT["bsn"]
-    pres.patient.identifiers.append(Identifier(system="http://fhir.nl/fhir/NamingSystem/bsn", value=PATIENT["bsn"]))
+    pres.patient.identifiers.append(
+        Identifier(system="http://fhir.nl/fhir/NamingSystem/bsn", value=PATIENT["bsn"])
+    )
     case_id = flagged_case(pager_.db, cipher, pseudonyms, pres, [finding("R-STR-1", "R-STR", "gewurgd")])
     with pager_.db.write() as session:
         case = workflow.get_case(session, case_id)
-        workflow.confirm(session, cipher, case, ConfirmFacts(melder=Melder(name="Dr. P")), actor="dr", expected_version=None)
+        workflow.confirm(
+            session,
+            cipher,
+            case,
+            ConfirmFacts(melder=Melder(name="Dr. P")),
+            actor="dr",
+            expected_version=None,
+        )
         record_consents(session, cipher, case, parties, ConsentDecision.PERMIT, actor="dr")
         intake.request_intake(session, cipher, case, actor="dr", expected_version=None)
     pager_.drain()

@@ -66,7 +66,9 @@ class _Server:
         return request.rfile.read(length) if length else b""
 
     @staticmethod
-    def answer(request: BaseHTTPRequestHandler, status: int, body: Any, content_type: str = "application/json") -> None:
+    def answer(
+        request: BaseHTTPRequestHandler, status: int, body: Any, content_type: str = "application/json"
+    ) -> None:
         data = body if isinstance(body, bytes) else json.dumps(body).encode()
         request.send_response(status)
         request.send_header("Content-Type", content_type)
@@ -127,7 +129,9 @@ class SmsGateway(_Server):
             with self.lock:
                 new = msg["reference"] not in self.accepted
                 if new:
-                    self.accepted[msg["reference"]] = Sms(msg["reference"], number, msg["body"]["content"], time.time())
+                    self.accepted[msg["reference"]] = Sms(
+                        msg["reference"], number, msg["body"]["content"], time.time()
+                    )
                     if self.fail_after_accept > 0:
                         self.fail_after_accept -= 1
                         failed_after = True
@@ -135,7 +139,11 @@ class SmsGateway(_Server):
         if failed_after:
             self.answer(request, 503, {"details": "internal error"})
             return
-        self.answer(request, 200, {"details": f"Created {len(statuses)} message(s)", "errorCode": 0, "messages": statuses})
+        self.answer(
+            request,
+            200,
+            {"details": f"Created {len(statuses)} message(s)", "errorCode": 0, "messages": statuses},
+        )
 
     def to(self, number: str) -> list[Sms]:
         with self.lock:
@@ -165,7 +173,9 @@ def self_signed(directory: Path, host: str = "localhost") -> tuple[Path, Path]:
     cert_path, key_path = directory / "smtp.crt", directory / "smtp.key"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     key_path.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
     )
     return cert_path, key_path
 
@@ -193,7 +203,11 @@ class SmtpServer:
                 return "250 OK"
 
         def authenticator(server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> Any:
-            ok = isinstance(data, LoginPassword) and data.login.decode() == user and data.password.decode() == password
+            ok = (
+                isinstance(data, LoginPassword)
+                and data.login.decode() == user
+                and data.password.decode() == password
+            )
             return AuthResult(success=ok)
 
         context = None

@@ -75,7 +75,9 @@ def reply(pager: Pager, sender: str, text: str, message_id: str) -> httpx.Respon
     return webhook(pager, "inbound", params={"from": sender, "message": text, "id": message_id})
 
 
-def webhook(pager: Pager, kind: str, *, params: dict[str, str] | None = None, json: object = None) -> httpx.Response:
+def webhook(
+    pager: Pager, kind: str, *, params: dict[str, str] | None = None, json: object = None
+) -> httpx.Response:
     from fastapi.testclient import TestClient
 
     from gateway.app import create_app
@@ -181,12 +183,20 @@ def test_an_undelivered_sms_goes_to_e_mail_at_once_and_without_e_mail_to_the_bac
     doctor = on_call_forensic(pager)
     (first,) = pager.sms.to(NUMBERS[doctor])
     # The operator could not deliver it: CM's delivery report, status 3 (failed), as a GET webhook.
-    assert webhook(pager, "reports", params={"REFERENCE": first.reference, "STATUS": "3", "RECEIVED": "t1"}).status_code == 200
+    assert (
+        webhook(
+            pager, "reports", params={"REFERENCE": first.reference, "STATUS": "3", "RECEIVED": "t1"}
+        ).status_code
+        == 200
+    )
     pager.drain()
     assert len(smtp.messages) == 1 and smtp.tls_used == [True]
     mail = smtp.messages[0]
     assert mail["To"] == f"{doctor}@ggd.test" and "SPOED" in mail["Subject"]
-    assert f"<{pager.attempts(pager.page(case_id, 'forensic').id)[1].reference}@spoedplein>" == mail["Message-ID"]
+    assert (
+        f"<{pager.attempts(pager.page(case_id, 'forensic').id)[1].reference}@spoedplein>"
+        == mail["Message-ID"]
+    )
     # The SMTP hand-over counts as sent: no escalation yet, the five minutes run.
     assert pager.sms.to(NUMBERS["bakker"]) == []
     states = [(a.channel, a.state) for a in pager.attempts(pager.page(case_id, "forensic").id)]
@@ -204,7 +214,10 @@ def test_when_no_channel_reaches_anyone_in_a_step_the_next_step_fires_at_once(
     for _ in range(6):
         pager.advance(seconds=31)
     assert len(pager.sms.to(NUMBERS["bakker"])) == 1
-    assert [(a.channel, a.state) for a in pager.attempts(page.id)][:2] == [("sms", "failed"), ("email", "failed")]
+    assert [(a.channel, a.state) for a in pager.attempts(page.id)][:2] == [
+        ("sms", "failed"),
+        ("email", "failed"),
+    ]
     summary = pager.summary(page.id)
     assert summary["steps"][1]["why"] == "undelivered"
 
@@ -258,7 +271,12 @@ def test_an_acknowledgement_by_phone_through_the_api_stands_the_page_down(
     with pager.db.write() as session:
         case = service.get_case(session, case_id)
         intake.acknowledge(
-            session, cipher, case, Party.FORENSIC, earliest_available_at=pager.clock.now(), actor="coordinator"
+            session,
+            cipher,
+            case,
+            Party.FORENSIC,
+            earliest_available_at=pager.clock.now(),
+            actor="coordinator",
         )
     pager.advance(minutes=6)
     assert pager.page(case_id, "forensic").state == "acknowledged"
@@ -268,7 +286,9 @@ def test_an_acknowledgement_by_phone_through_the_api_stands_the_page_down(
 def test_every_party_acknowledges_then_all_hear_the_proposed_and_a_changed_agreed_time(
     pager: Pager, cipher: FieldCipher, pseudonyms: Pseudonymizer
 ) -> None:
-    case_id = case_with_intake(pager, cipher, pseudonyms, visit="V-ALL", parties=(Party.FORENSIC, Party.POLICE))
+    case_id = case_with_intake(
+        pager, cipher, pseudonyms, visit="V-ALL", parties=(Party.FORENSIC, Party.POLICE)
+    )
     doctor = on_call_forensic(pager)
     forensic, police = pager.page(case_id, "forensic"), pager.page(case_id, "police")
     reply(pager, NUMBERS[doctor], f"OK {pager.reply_code(forensic.id, doctor)} 20", "a1")
@@ -289,13 +309,24 @@ def test_every_party_acknowledges_then_all_hear_the_proposed_and_a_changed_agree
         row = session.get(Intake, case_id)
         assert row is not None and row.agreed_at is not None
         intake.agree_time(
-            session, cipher, case, agreed_at=row.agreed_at + timedelta(minutes=30), actor="dr", expected_version=None
+            session,
+            cipher,
+            case,
+            agreed_at=row.agreed_at + timedelta(minutes=30),
+            actor="dr",
+            expected_version=None,
         )
     pager.drain()
     agreed = [m for m in pager.sms.accepted.values() if "afgesproken" in m.text]
     assert len(agreed) == 4  # two people, the agreed time and then the changed one
     with pager.db.read() as session:
-        acks = session.execute(
-            select(CaseEvent.code).where(CaseEvent.case_id == case_id, CaseEvent.kind == EventKind.PAGE_ACKNOWLEDGED)
-        ).scalars().all()
+        acks = (
+            session.execute(
+                select(CaseEvent.code).where(
+                    CaseEvent.case_id == case_id, CaseEvent.kind == EventKind.PAGE_ACKNOWLEDGED
+                )
+            )
+            .scalars()
+            .all()
+        )
     assert sorted(acks) == ["forensic:forensic", "police:police"]
