@@ -52,7 +52,9 @@ def _run_batch(runtime: Runtime, session: Session, item_ids: list[int]) -> int:
 def _fail(runtime: Runtime, item_id: int, exc: Exception) -> None:
     attempts = _dispatch_count(runtime, item_id)
     backoff = min(MAX_BACKOFF, timedelta(seconds=2 ** min(attempts, 10)))
-    log.warning("outbox item %s failed (%s); retry in %s", item_id, type(exc).__name__, backoff, exc_info=True)
+    log.warning(
+        "outbox item %s failed (%s); retry in %s", item_id, type(exc).__name__, backoff, exc_info=True
+    )
     record_failure(runtime.db, item_id, f"{type(exc).__name__}: {exc}", retry_in=backoff)
 
 

@@ -293,11 +293,17 @@ def _new_attempt(
     start_index: int,
     now: datetime,
 ) -> PageAttempt | None:
-    """Queue a message to `person` on the first usable channel from `start_index` on; None if none is."""
+    """Queue a message to `person` on the first usable channel from `start_index` on that this step has
+    not used for them yet; None if there is none."""
+    used = set(
+        session.execute(
+            select(PageAttempt.channel).where(PageAttempt.step_id == step.id, PageAttempt.person == person)
+        ).scalars()
+    )
     for index in range(start_index, len(channels)):
         channel = ChannelName(channels[index])
         address = _address(config, page, person, channel)
-        if not address or channel not in config.channels:
+        if not address or channel not in config.channels or channel.value in used:
             continue
         attempt = PageAttempt(
             page_id=page.id,

@@ -172,7 +172,15 @@ def make_runtime(
     )
 
 
-PATIENT = {"given": "Noor", "family": "Oudejans", "bsn": "999911120", "birth_date": date(1991, 4, 17)}
+@dataclass(frozen=True)
+class PatientData:
+    given: str = "Noor"
+    family: str = "Oudejans"
+    bsn: str = "999911120"
+    birth_date: date = date(1991, 4, 17)
+
+
+PATIENT = PatientData()
 
 
 def case_with_intake(
@@ -186,11 +194,11 @@ def case_with_intake(
     """A confirmed adult case (strangulation) whose intake is requested for `parties`; the pages are
     started by the worker (`drain`), as in production."""
     pres = presentation(
-        visit=visit, birth_date=PATIENT["birth_date"], given=PATIENT["given"], family=PATIENT["family"]
+        visit=visit, birth_date=PATIENT.birth_date, given=PATIENT.given, family=PATIENT.family
     )
-    pres.patient.bsn = PATIENT["bsn"]
+    pres.patient.bsn = PATIENT.bsn
     pres.patient.identifiers.append(
-        Identifier(system="http://fhir.nl/fhir/NamingSystem/bsn", value=PATIENT["bsn"])
+        Identifier(system="http://fhir.nl/fhir/NamingSystem/bsn", value=PATIENT.bsn)
     )
     case_id = flagged_case(pager_.db, cipher, pseudonyms, pres, [finding("R-STR-1", "R-STR", "gewurgd")])
     with pager_.db.write() as session:

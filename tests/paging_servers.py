@@ -247,6 +247,7 @@ class WebhookReceiver(_Server):
         super().__init__()
         self.webhook = Webhook(secret)
         self.received: dict[str, dict[str, Any]] = {}
+        self.received_at: dict[str, float] = {}
         self.refused: list[str] = []
         self.calls = 0
 
@@ -266,6 +267,7 @@ class WebhookReceiver(_Server):
             return
         with self.lock:
             self.received.setdefault(headers["webhook-id"], payload)
+            self.received_at.setdefault(headers["webhook-id"], time.time())
         self.answer(request, 204, b"")
 
 

@@ -63,9 +63,7 @@ def test_the_daily_hand_over_is_at_eight_local_time_on_both_dst_sundays(before: 
     assert first != second and {first[0], second[0]} == {"jansen", "pietersen"}
 
 
-def test_a_hand_over_in_the_spring_gap_happens_at_three_and_in_the_autumn_repeat_at_the_first_half_past_two() -> (
-    None
-):
+def test_a_hand_over_in_the_spring_gap_is_at_three_and_in_the_autumn_repeat_at_the_first_two_thirty() -> None:
     from datetime import date, time
 
     spring = local_instant(date(2026, 3, 29), time(2, 30), AMS)
