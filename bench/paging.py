@@ -162,7 +162,7 @@ def run(mode: str, cases: int) -> None:
             by_reference.setdefault(reference, []).append(message.at)
         to_all = [max(by_reference[ref]) - t0 for ref, t0 in confirmed if len(by_reference.get(ref, [])) >= 3]
         with db.read() as session:
-            started = {}
+            started: dict[str, float] = {}
             for reference, created in session.execute(select(Page.case_reference, Page.created_at)).all():
                 started[reference] = max(started.get(reference, 0.0), created.timestamp())
         to_started = [started[ref] - t0 for ref, t0 in confirmed if ref in started]
