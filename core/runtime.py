@@ -10,7 +10,7 @@ import base64
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from core.clock import Clock, SystemClock
+from core.clock import Clock, SystemClock, clock_for
 from core.settings import Settings
 from store.crypto import FieldCipher, Pseudonymizer
 from store.db import Database, make_engine
@@ -42,6 +42,7 @@ class Runtime:
             cipher=FieldCipher(key),
             pseudonyms=Pseudonymizer(key),
             api_token=settings.api_token or _generated_token(settings.data_dir / "secrets" / "api-token"),
+            clock=clock_for(settings.clock_offset_file),
         )
 
     def close(self) -> None:

@@ -76,6 +76,48 @@ class Settings(BaseSettings):
     case_open_limit_s: float = Field(default=48 * 3600.0, description="an open case older than this alerts")
     log_level: str = "INFO"
 
+    # Paging (docs/paging.md). Without a roster file the shipped sample roster is used and every channel
+    # writes to files under the data directory (`outgoing/`): `make run` pages nobody real.
+    roster_file: Path | None = Field(
+        default=None, description="YAML roster: people, roles, rotations, escalation; default: the sample"
+    )
+    sms_url: str | None = Field(
+        default=None, description="CM.com-compatible SMS API base (POST {url}/v1.0/message); file:// = a file"
+    )
+    sms_token: str | None = Field(default=None, description="the SMS provider's product token")
+    sms_provider: str = Field(default="cm", description="SMS provider protocol: cm")
+    sms_sender: str = Field(default="Spoedplein", description="sender name or number on pages")
+    sms_webhook_secret: str | None = Field(
+        default=None, description="secret the SMS provider puts in its webhook URLs (?secret=)"
+    )
+    smtp_url: str | None = Field(
+        default=None, description="smtp://user:pass@host:587 (STARTTLS required); file:// = a directory"
+    )
+    smtp_from: str = Field(default="spoedplein@localhost", description="From: of pages and the melding")
+    smtp_ca_file: Path | None = Field(default=None, description="CA bundle to verify the SMTP server with")
+    webhook_secret: str | None = Field(
+        default=None, description="Standard Webhooks signing secret (whsec_… base64) for webhook pages"
+    )
+    pager_tick_s: float = Field(default=1.0, gt=0, description="how often the pager claims due steps")
+    pager_stall_s: float = Field(
+        default=60.0, gt=0, description="no pager tick for this long: the watchdog alerts the coordinator"
+    )
+    page_link_ttl_s: float = Field(default=600.0, gt=0, le=600, description="lifetime of a page link")
+    melding_delivery: str = Field(
+        default="manual", description="manual (prepared, sent by the physician) or email (SMTP, with PDF)"
+    )
+    melding_email: str | None = Field(default=None, description="Veilig Thuis' secure e-mail address")
+    clock_offset_file: Path | None = Field(
+        default=None, description="tests only: a file holding seconds to add to the system clock"
+    )
+
+    @field_validator("melding_delivery")
+    @classmethod
+    def _known_melding_delivery(cls, value: str) -> str:
+        if value not in {"manual", "email"}:
+            raise ValueError("must be manual or email")
+        return value
+
     @field_validator("sqlite_synchronous")
     @classmethod
     def _known_sync_mode(cls, value: str) -> str:

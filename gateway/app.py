@@ -14,6 +14,8 @@ from adapters.fhir.cds.cors import CdsCors
 from core.runtime import Runtime
 from gateway.api import health
 from gateway.pages import views as page_views
+from notifications import landing as page_links
+from notifications import views as paging
 from presentations import views as presentations
 from workflows import views as case_views
 
@@ -36,6 +38,8 @@ def create_app(runtime: Runtime) -> FastAPI:
         presentations.router,
         case_views.router,
         fhir_api.router,
+        paging.router,
+        page_links.router,
         page_views.router,
     ):
         app.include_router(router)

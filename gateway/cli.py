@@ -21,6 +21,7 @@ from pydantic import ValidationError
 from core.settings import get_settings
 from gateway.commands import fhir as fhir_commands
 from gateway.commands import hl7 as hl7_commands
+from gateway.commands import paging as paging_commands
 from gateway.commands import workflow as workflow_commands
 
 app = typer.Typer(
@@ -32,6 +33,7 @@ app = typer.Typer(
 hl7_commands.register(app)
 fhir_commands.register(app)
 workflow_commands.register(app)
+paging_commands.register(app)
 try:
     from gateway.commands import detection as detection_commands
 except ImportError:  # pragma: no cover - while the detection commands are not installed
@@ -91,6 +93,7 @@ def run(
     }
     os.environ.update(env_overrides)
     settings = get_settings()
+    paging_commands.load_paging(settings)  # a roster problem stops us here, named, not at 3 a.m.
     runtime = Runtime.start(settings)  # migrates and creates the secrets once, before the children start
     runtime.close()
 
@@ -114,6 +117,7 @@ def serve() -> None:
     from gateway.serve import serve as serve_gateway
 
     configure_logging()
+    paging_commands.load_paging(get_settings())
     runtime = Runtime.start(get_settings())
     try:
         run_event_loop(serve_gateway(runtime))
@@ -139,6 +143,7 @@ def worker(
     from gateway.worker import celery_app
 
     configure_logging()
+    paging_commands.load_paging(get_settings())
     get_settings().data_dir.mkdir(parents=True, exist_ok=True)  # the embedded broker file lives there
     pool = ["--pool=solo"] if concurrency <= 1 else ["--pool=threads", f"--concurrency={concurrency}"]
     celery_app.worker_main(
@@ -163,6 +168,7 @@ def beat() -> None:
     from gateway.worker import celery_app
 
     configure_logging()
+    paging_commands.load_paging(get_settings())
     runtime = Runtime.start(get_settings(), migrate=False)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

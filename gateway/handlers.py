@@ -6,5 +6,6 @@ import adapters.fhir.cds.auth  # CDS jti purge (periodic)
 import adapters.fhir.subscriptions  # subscription gap recovery (periodic)
 import adapters.fhir.writeback
 import adapters.processing  # noqa: F401
-import notifications.handlers  # noqa: F401
+import notifications.handlers
+import notifications.pager  # noqa: F401  (the pager's tick and auditor, a periodic job)
 import workflows.timers  # noqa: F401  (the timer tick, a periodic job)

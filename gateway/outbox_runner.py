@@ -8,6 +8,8 @@ never holds up the others and its failure is recorded against it alone.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
@@ -15,11 +17,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.runtime import Runtime
-from store.handlers import batch_handler_for
-from store.outbox import OutboxItem, mark_done, record_failure
+from store.handlers import batch_handler_for, io_handler_for
+from store.outbox import EAGER, OutboxItem, mark_done, record_failure
 
 log = logging.getLogger(__name__)
 MAX_BACKOFF = timedelta(minutes=10)
+EAGER_DEPTH = 3  # follow-up work run at once (page → deliver → next channel); deeper goes via the relay
 
 
 def _run_one(runtime: Runtime, session: Session, item_id: int) -> bool:
@@ -46,26 +49,85 @@ def _run_batch(runtime: Runtime, session: Session, item_ids: list[int]) -> int:
     return mark_done(session, [item.id for item in items])
 
 
-def run_items(runtime: Runtime, item_ids: list[int]) -> int:
-    """Run the given outbox items; returns how many were done by this call."""
+def _fail(runtime: Runtime, item_id: int, exc: Exception) -> None:
+    attempts = _dispatch_count(runtime, item_id)
+    backoff = min(MAX_BACKOFF, timedelta(seconds=2 ** min(attempts, 10)))
+    log.warning(
+        "outbox item %s failed (%s); retry in %s", item_id, type(exc).__name__, backoff, exc_info=True
+    )
+    record_failure(runtime.db, item_id, f"{type(exc).__name__}: {exc}", retry_in=backoff)
+
+
+@contextmanager
+def _write(runtime: Runtime, eager: list[OutboxItem]) -> Iterator[Session]:
+    """A write transaction whose `enqueue(eager=True)` calls hand their rows to this runner."""
+    with runtime.db.write() as session:
+        session.info[EAGER] = eager
+        yield session
+
+
+def _split_io(
+    runtime: Runtime, item_ids: list[int]
+) -> tuple[list[int], dict[str, list[tuple[int, dict[str, Any]]]]]:
+    """Separate the items whose topic does I/O (run outside a transaction) from the others."""
+    with runtime.db.read() as session:
+        rows = session.execute(
+            select(OutboxItem.id, OutboxItem.topic, OutboxItem.payload).where(
+                OutboxItem.id.in_(item_ids), OutboxItem.done_at.is_(None)
+            )
+        ).all()
+    io: dict[str, list[tuple[int, dict[str, Any]]]] = {}
+    for row in rows:
+        if io_handler_for(row.topic) is not None:
+            io.setdefault(row.topic, []).append((row.id, dict(row.payload)))
+    io_ids = {item_id for items in io.values() for item_id, _ in items}
+    return [i for i in item_ids if i not in io_ids], io
+
+
+def _run_io(runtime: Runtime, topic: str, items: list[tuple[int, dict[str, Any]]]) -> int:
+    handler = io_handler_for(topic)
+    assert handler is not None
+    ids = [item_id for item_id, _ in items]
+    try:
+        handler(runtime, [payload for _, payload in items])
+    except Exception as exc:
+        for item_id in ids:
+            _fail(runtime, item_id, exc)
+        return 0
+    with runtime.db.write() as session:
+        return mark_done(session, ids)
+
+
+def run_items(runtime: Runtime, item_ids: list[int], *, depth: int = 0) -> int:
+    """Run the given outbox items; returns how many were done by this call.
+
+    Work they enqueue eagerly (a page's first messages) runs right after their commit, in this process.
+    """
     if not item_ids:
         return 0
-    if len(item_ids) > 1:
-        try:
-            with runtime.db.write() as session:
-                return _run_batch(runtime, session, item_ids)
-        except Exception:
-            log.info("batch of %d failed; running its items one by one", len(item_ids))
+    plain_ids, io = _split_io(runtime, item_ids)
     done = 0
-    for item_id in item_ids:
+    for topic, items in io.items():
+        done += _run_io(runtime, topic, items)
+    eager: list[OutboxItem] = []
+    if len(plain_ids) > 1:
         try:
-            with runtime.db.write() as session:
+            with _write(runtime, eager) as session:
+                done += _run_batch(runtime, session, plain_ids)
+            plain_ids = []
+        except Exception:
+            eager.clear()
+            log.info("batch of %d failed; running its items one by one", len(plain_ids))
+    for item_id in plain_ids:
+        mine: list[OutboxItem] = []
+        try:
+            with _write(runtime, mine) as session:
                 done += _run_one(runtime, session, item_id)
+            eager.extend(mine)
         except Exception as exc:
-            attempts = _dispatch_count(runtime, item_id)
-            backoff = min(MAX_BACKOFF, timedelta(seconds=2 ** min(attempts, 10)))
-            log.warning("outbox item %s failed (%s); retry in %s", item_id, type(exc).__name__, backoff)
-            record_failure(runtime.db, item_id, f"{type(exc).__name__}: {exc}", retry_in=backoff)
+            _fail(runtime, item_id, exc)
+    if eager and depth < EAGER_DEPTH:
+        run_items(runtime, [item.id for item in eager], depth=depth + 1)
     return done
 
 

@@ -23,6 +23,7 @@ from gateway.app import create_app
 from gateway.connection_balance import shed_excess_connections
 from gateway.http_processes import HttpProcessPool, claim_http_port, uvicorn_config
 from gateway.warmup import prepare_to_serve
+from notifications.pager import start_watchdog
 from store.group_commit import GroupCommitWriter
 
 log = logging.getLogger(__name__)
@@ -76,6 +77,8 @@ async def serve(runtime: Runtime, *, on_ready: asyncio.Event | None = None) -> N
             raise SystemExit(STARTUP_FAILURE) from None  # as uvicorn ends when it cannot bind
     http_port = http_socket.getsockname()[1] if http_socket is not None else settings.http_port
     await mllp.start()
+    # The pager's watchdog lives here, not in the beat it watches: a stalled beat cannot report itself.
+    watchdog = start_watchdog(runtime)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -114,6 +117,7 @@ async def serve(runtime: Runtime, *, on_ready: asyncio.Event | None = None) -> N
         else:
             starting.cancel()
     finally:
+        watchdog.set()
         stopping_children = asyncio.create_task(children.stop())  # in-flight requests finish meanwhile
         mllp.close()
         await mllp.wait_closed()

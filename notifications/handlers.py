@@ -1,7 +1,7 @@
-"""Outbox handlers of notifications: record each request durably, after one more disclosure check.
+"""Outbox handlers of notifications: start pages (after one more disclosure check), fire a step now,
+deliver messages (I/O, outside any transaction), send the intake time and the melding.
 
-Sending over a channel (pager, SMS, e-mail, the Veilig Thuis portal) is a later step that reads these
-rows. Each handler is idempotent on the outbox key: a redelivered or re-run item finds its request row
+Each is idempotent on its key: a redelivered or re-run item finds its page (or its claimed attempt)
 and adds nothing.
 """
 
@@ -15,113 +15,176 @@ from sqlalchemy.orm import Session
 
 from consent.models import Party
 from consent.service import DisclosureField, decide_disclosure
-from notifications.models import NotificationKind, NotificationRequest, RequestStatus
-from notifications.topics import ALERT_COORDINATOR, PAGE_PARTY, SEND_MELDING
+from notifications import service
+from notifications.hooks import PageEventKind, hooks
+from notifications.models import Melding, PagePurpose, Urgency
+from notifications.topics import (
+    ALERT_COORDINATOR,
+    EMERGENCY_ALERTS,
+    INTAKE_TIME,
+    PAGE_PARTY,
+    SEND_MELDING,
+    AlertReason,
+)
 from store import audit
-from store.handlers import handles
+from store.handlers import handles, handles_io
 
 log = logging.getLogger(__name__)
 
 
-def _existing(session: Session, key: str) -> NotificationRequest | None:
-    return session.execute(
-        select(NotificationRequest).where(NotificationRequest.key == key)
-    ).scalar_one_or_none()
-
-
-def _record(
-    session: Session,
-    *,
-    key: str,
-    kind: NotificationKind,
-    case_id: int,
-    party: str = "",
-    reason: str = "",
-    status: RequestStatus = RequestStatus.REQUESTED,
-    status_reason: str = "",
-) -> NotificationRequest:
-    existing = _existing(session, key)
-    if existing is not None:
-        return existing
-    row = NotificationRequest(
-        key=key,
-        kind=kind.value,
-        case_id=case_id,
-        party=party,
-        reason=reason,
-        status=status.value,
-        status_reason=status_reason,
-    )
-    session.add(row)
-    session.flush()
-    return row
-
-
 @handles(PAGE_PARTY)
-def page_party(_runtime: Any, session: Session, payload: dict[str, Any]) -> None:
+def page_party(runtime: Any, session: Session, payload: dict[str, Any]) -> None:
     """A page carries only the case reference; even that needs a ground for this party, checked now."""
     case_id, party = int(payload["case_id"]), Party(payload["party"])
     key = str(payload["key"])
-    if _existing(session, key) is not None:
-        return
+    now = runtime.clock.now()
+    reference = str(payload.get("case_reference", ""))
     decision = decide_disclosure(session, case_id=case_id, party=party, field=DisclosureField.CASE_REFERENCE)
     if not decision.allowed:
-        _record(
+        service.suppress(
             session,
+            runtime,
             key=key,
-            kind=NotificationKind.PAGE_PARTY,
             case_id=case_id,
+            case_reference=reference,
             party=party.value,
             reason=str(payload.get("reason", "")),
-            status=RequestStatus.SUPPRESSED,
-            status_reason=decision.reason,
+            why=decision.reason,
+            now=now,
         )
         log.info("page for case %s to %s suppressed: no disclosure ground", case_id, party.value)
         return
-    _record(
+    page = service.start_page(
         session,
+        runtime,
         key=key,
-        kind=NotificationKind.PAGE_PARTY,
+        purpose=PagePurpose.INTAKE,
+        role=party.value,
+        now=now,
         case_id=case_id,
+        case_reference=reference,
         party=party.value,
         reason=str(payload.get("reason", "")),
     )
+    ground = decision.ground.value if decision.ground else ""
     audit.record(
         session,
-        actor="spoedplein",
+        actor=service.ACTOR,
         action=audit.AuditAction.DISCLOSE,
         resource_type="Case",
         resource_id=case_id,
         client="notifications",
-        purpose=f"page {party.value}: case reference ({decision.ground.value if decision.ground else ''})",
+        purpose=f"page {page.id} to {party.value}: case reference ({ground})",
     )
 
 
 @handles(ALERT_COORDINATOR)
-def alert_coordinator(_runtime: Any, session: Session, payload: dict[str, Any]) -> None:
-    _record(
+def alert_coordinator(runtime: Any, session: Session, payload: dict[str, Any]) -> None:
+    reason = AlertReason(payload["reason"])
+    service.start_page(
         session,
+        runtime,
         key=str(payload["key"]),
-        kind=NotificationKind.ALERT_COORDINATOR,
+        purpose=PagePurpose.ALERT,
+        role="coordinator",
+        now=runtime.clock.now(),
         case_id=int(payload["case_id"]),
-        reason=str(payload["reason"]),
+        case_reference=str(payload.get("case_reference", "")),
+        reason=reason.value,
+        urgency=Urgency.EMERGENCY if reason in EMERGENCY_ALERTS else Urgency.NORMAL,
+    )
+
+
+@handles(INTAKE_TIME)
+def intake_time(runtime: Any, session: Session, payload: dict[str, Any]) -> None:
+    """The intake time goes to everyone who acknowledged, for each party that may know it."""
+    case_id = int(payload["case_id"])
+    people = []
+    for party, role, person in service.acknowledged_people(session, case_id):
+        decision = decide_disclosure(
+            session, case_id=case_id, party=Party(party), field=DisclosureField.INTAKE_TIME
+        )
+        if decision.allowed:
+            people.append([role, person])
+    if not people:
+        return
+    service.start_page(
+        session,
+        runtime,
+        key=str(payload["key"]),
+        purpose=PagePurpose.INTAKE_TIME,
+        role="",
+        now=runtime.clock.now(),
+        case_id=case_id,
+        case_reference=str(payload.get("case_reference", "")),
+        reason=str(payload["kind"]),
+        urgency=Urgency.EMERGENCY,
+        policy={"steps": [{"notify": [], "channels": ["sms", "email"], "wait_s": 0, "repeat": 0}]},
+        info={"at": payload["at"], "kind": payload["kind"], "people": people},
     )
 
 
 @handles(SEND_MELDING)
-def send_melding(_runtime: Any, session: Session, payload: dict[str, Any]) -> None:
+def send_melding(runtime: Any, session: Session, payload: dict[str, Any]) -> None:
+    """The approved melding: by secure e-mail with its PDF, or prepared for the physician to send
+    (`SPOEDPLEIN_MELDING_DELIVERY`); a ground revoked in the meantime stops it."""
     case_id = int(payload["case_id"])
     key = str(payload["key"])
     decision = decide_disclosure(
         session, case_id=case_id, party=Party.VEILIG_THUIS, field=DisclosureField.MELDING
     )
-    _record(
+    melding = session.get(Melding, int(payload["melding_id"]))
+    if melding is None:
+        return
+    if not decision.allowed:
+        hooks().event(
+            session,
+            runtime.cipher,
+            case_id=case_id,
+            kind=PageEventKind.MELDING_DELIVERY,
+            code="suppressed",
+            detail={"reason": decision.reason},
+            dedupe_key=f"{key}:suppressed",
+            warning=True,
+        )
+        return
+    if runtime.settings.melding_delivery != "email":
+        hooks().event(
+            session,
+            runtime.cipher,
+            case_id=case_id,
+            kind=PageEventKind.MELDING_DELIVERY,
+            code="prepared",
+            detail={"revision": payload["revision"]},
+            dedupe_key=f"{key}:prepared",
+        )
+        return
+    if session.execute(select(Melding.id).where(Melding.id == melding.id)).first() is None:
+        return
+    service.start_page(
         session,
+        runtime,
         key=key,
-        kind=NotificationKind.SEND_MELDING,
+        purpose=PagePurpose.MELDING,
+        role="veilig_thuis",
+        now=runtime.clock.now(),
         case_id=case_id,
+        case_reference=str(payload.get("case_reference", "")),
         party=Party.VEILIG_THUIS.value,
-        reason=f"melding revision {payload['revision']}",
-        status=RequestStatus.REQUESTED if decision.allowed else RequestStatus.SUPPRESSED,
-        status_reason="" if decision.allowed else decision.reason,
+        reason="melding",
+        urgency=Urgency.NORMAL,
+        policy={"steps": [{"notify": [], "channels": ["email"], "wait_s": 0, "repeat": 0}]},
+        info={"melding_id": melding.id, "revision": int(payload["revision"])},
     )
+
+
+@handles(service.FIRE_STEP)
+def fire_step(runtime: Any, session: Session, payload: dict[str, Any]) -> None:
+    service.fire_step(
+        session, runtime, int(payload["step_id"]), str(payload["token"]), now=runtime.clock.now()
+    )
+
+
+@handles_io(service.DELIVER)
+def deliver(runtime: Any, payloads: list[dict[str, Any]]) -> None:
+    service.deliver(runtime, sorted({int(p["attempt_id"]) for p in payloads}))

@@ -66,5 +66,27 @@ def handler_for(topic: str) -> Handler:
         raise LookupError(f"no handler registered for outbox topic {topic!r}") from None
 
 
+# (runtime, payloads): a handler that talks to the outside world (an SMS provider, an SMTP server). It is
+# run outside any transaction and opens its own short ones, so no database lock is held while a peer
+# answers; the runner marks its items done after it returns. It must be idempotent on its own rows (a
+# claim guarded by a token), because an item can run twice.
+IOHandler = Callable[[Any, list[dict[str, Any]]], None]
+_IO_HANDLERS: dict[str, IOHandler] = {}
+
+
+def handles_io(topic: str) -> Callable[[IOHandler], IOHandler]:
+    def register(fn: IOHandler) -> IOHandler:
+        if topic in _IO_HANDLERS and _IO_HANDLERS[topic] is not fn:
+            raise RuntimeError(f"two I/O handlers for outbox topic {topic!r}")
+        _IO_HANDLERS[topic] = fn
+        return fn
+
+    return register
+
+
+def io_handler_for(topic: str) -> IOHandler | None:
+    return _IO_HANDLERS.get(topic)
+
+
 def registered_topics() -> list[str]:
-    return sorted(set(_HANDLERS) | set(_BATCH_HANDLERS))
+    return sorted(set(_HANDLERS) | set(_BATCH_HANDLERS) | set(_IO_HANDLERS))

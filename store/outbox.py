@@ -32,11 +32,38 @@ class OutboxItem(Base):
     last_error: Mapped[str] = mapped_column(Text, default="")
 
 
-def enqueue(session: Session, *, topic: str, key: str, payload: dict[str, Any]) -> None:
-    """Add work inside the caller's transaction; a second call with the same key adds nothing."""
+# A session whose owner runs the work it enqueues itself, right after its commit (the worker's outbox
+# runner sets this): `enqueue(..., eager=True)` then saves the relay's round trip.
+EAGER = "spoedplein.outbox.eager"
+
+
+def enqueue(
+    session: Session,
+    *,
+    topic: str,
+    key: str,
+    payload: dict[str, Any],
+    eager: bool = False,
+    available_at: datetime | None = None,
+) -> None:
+    """Add work inside the caller's transaction; a second call with the same key adds nothing.
+
+    `eager`: when the session belongs to a runner that runs follow-up work itself after the commit, the
+    row is handed to that runner (and marked dispatched, so the relay only redelivers it if the runner
+    dies first); elsewhere the relay hands it out as usual. `available_at` delays the work.
+    """
     exists = session.execute(select(OutboxItem.id).where(OutboxItem.key == key)).first()
-    if exists is None:
-        session.add(OutboxItem(topic=topic, key=key, payload=payload))
+    if exists is not None:
+        return
+    item = OutboxItem(topic=topic, key=key, payload=payload)
+    if available_at is not None:
+        item.available_at = available_at
+    eager_items = session.info.get(EAGER)
+    if eager and eager_items is not None and available_at is None:
+        item.dispatched_at = utcnow()
+        item.dispatch_count = 1
+        eager_items.append(item)
+    session.add(item)
 
 
 def claim_for_dispatch(

@@ -114,6 +114,11 @@ class RedisServer:
             raise RuntimeError("redis-server not found: run `make system-packages` (Debian redis-server)")
         self.dir = Path(tempfile.mkdtemp(prefix="spoedplein-redis-"))
         self.port = free_port()
+        self.binary = binary
+        self._start()
+
+    def _start(self) -> None:
+        binary = self.binary
         self.proc = subprocess.Popen(
             [
                 binary,
@@ -141,6 +146,13 @@ class RedisServer:
             except OSError:
                 time.sleep(0.05)
         raise RuntimeError("Redis did not start within 15 s")
+
+    def restart(self, down_s: float = 0.0) -> None:
+        """Stop the server (its queues are lost: no persistence) and start it again on the same port."""
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+        time.sleep(down_s)
+        self._start()
 
     @property
     def url(self) -> str:

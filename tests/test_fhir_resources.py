@@ -20,7 +20,7 @@ from adapters.fhir.emitted import EmittedType
 from adapters.fhir.validate import validate_resource
 from consent.models import ConsentRecord
 from detection.engine import detect
-from notifications.models import NotificationRequest
+from notifications.models import Page
 from presentations import service as presentations
 from store.audit import AuditEntry
 from tests import cds_helpers as cds
@@ -74,10 +74,19 @@ def open_case_with_everything(server: GatewayServer) -> Case:
         session.add(
             Intake(case_id=case.id, route="one_stop_shop", requested_at=now, agreed_at=now, agreed_by="dr")
         )
-        for index, (party, status) in enumerate((("forensic", "sent"), ("police", "suppressed"))):
+        for index, (party, state) in enumerate((("forensic", "acknowledged"), ("police", "suppressed"))):
             session.add(
-                NotificationRequest(
-                    key=f"page-{index}", kind="page_party", case_id=case.id, party=party, status=status
+                Page(
+                    key=f"page-{index}",
+                    purpose="intake",
+                    case_id=case.id,
+                    case_reference=case.reference,
+                    party=party,
+                    role=party,
+                    state=state,
+                    policy={},
+                    info={},
+                    created_at=now,
                 )
             )
         record_discharge_check(session, runtime.cipher, case, DischargeChecklist(), actor="dr")

@@ -1,5 +1,5 @@
-"""The Veilig Thuis melding: delivery requests are durable and single, disclosure is checked when the work
-runs, and no patient data leaves through the outbox, the request rows, the logs or unencrypted columns."""
+"""The Veilig Thuis melding: its hand-off is durable and single, disclosure is checked when the work runs,
+and no patient data leaves through the outbox, the page rows, the logs or unencrypted columns."""
 
 from __future__ import annotations
 
@@ -14,10 +14,11 @@ from consent.models import LegalBasisKind, Party
 from core.runtime import Runtime
 from notifications.handlers import send_melding
 from notifications.melding import MeldingContent, MeldingPatch, OpenMelden, problems, render_pdf
-from notifications.models import NotificationKind, NotificationRequest, RequestStatus
+from notifications.models import Page
 from store.crypto import FieldCipher, Pseudonymizer
 from store.db import Database
 from store.outbox import OutboxItem
+from tests.paging_helpers import melding_hand_off
 from tests.workflow_fixtures import drain_outbox, finding, flagged_case, months_ago, presentation, runtime_for
 from workflows import melding, service
 from workflows.schemas import (
@@ -78,25 +79,17 @@ def approved_case(runtime: Runtime, cipher: FieldCipher, pseudonyms: Pseudonymiz
         return case_id, draft.id
 
 
-def delivery_requests(runtime: Runtime) -> list[tuple[str, str]]:
-    with runtime.db.read() as session:
-        rows = session.execute(
-            select(NotificationRequest).where(NotificationRequest.kind == NotificationKind.SEND_MELDING)
-        ).scalars()
-        return [(r.party, r.status) for r in rows]
-
-
-def test_an_approved_melding_is_queued_for_delivery_once_even_when_the_work_runs_twice(
+def test_an_approved_melding_is_handed_to_the_physician_once_even_when_the_work_runs_twice(
     runtime: Runtime, cipher: FieldCipher, pseudonyms: Pseudonymizer
 ) -> None:
-    approved_case(runtime, cipher, pseudonyms)
+    case_id, _ = approved_case(runtime, cipher, pseudonyms)
     drain_outbox(runtime)
     with runtime.db.write() as session:
         item = session.execute(
             select(OutboxItem).where(OutboxItem.topic == "notify.send_melding")
         ).scalar_one()
         send_melding(runtime, session, dict(item.payload))  # a redelivered task
-    assert delivery_requests(runtime) == [("veilig_thuis", RequestStatus.REQUESTED)]
+    assert melding_hand_off(runtime, case_id) == ["prepared"]
 
 
 def test_a_ground_revoked_before_the_work_runs_suppresses_the_delivery(
@@ -108,7 +101,7 @@ def test_a_ground_revoked_before_the_work_runs_suppresses_the_delivery(
         (basis,) = service.consent_service.active_legal_bases(session, case_id)
         service.revoke_legal_basis(session, cipher, case, basis_id=basis.id, actor="dr")
     drain_outbox(runtime)
-    assert delivery_requests(runtime) == [("veilig_thuis", RequestStatus.SUPPRESSED)]
+    assert melding_hand_off(runtime, case_id) == ["suppressed"]
 
 
 def test_no_patient_data_in_outbox_requests_logs_or_clear_columns(
@@ -130,8 +123,8 @@ def test_no_patient_data_in_outbox_requests_logs_or_clear_columns(
         payloads = json.dumps([row.payload for row in session.execute(select(OutboxItem)).scalars()])
         requests = json.dumps(
             [
-                [r.key, r.party, r.reason, r.status_reason]
-                for r in session.execute(select(NotificationRequest)).scalars()
+                [r.key, r.party, r.reason, r.state_reason, r.info, r.case_reference]
+                for r in session.execute(select(Page)).scalars()
             ]
         )
         blobs = b"".join(

@@ -70,7 +70,7 @@ def test_worker_killed_inside_the_page_handler_pages_exactly_once_after_restart(
     db: Any, database_url: str, cipher: Any, pseudonyms: Any, tmp_path: Path
 ) -> None:
     from consent.models import ConsentDecision, Party
-    from notifications.models import NotificationRequest
+    from notifications.models import Page
     from store.outbox import OutboxItem
     from tests.workflow_fixtures import finding, flagged_case, presentation, record_consents, years_ago
     from workflows import intake, service
@@ -124,12 +124,7 @@ def test_worker_killed_inside_the_page_handler_pages_exactly_once_after_restart(
     def page_requests() -> int:
         with db.read() as session:
             return int(
-                session.scalar(
-                    select(func.count())
-                    .select_from(NotificationRequest)
-                    .where(NotificationRequest.case_id == case_id)
-                )
-                or 0
+                session.scalar(select(func.count()).select_from(Page).where(Page.case_id == case_id)) or 0
             )
 
     def page_done() -> bool:
@@ -152,8 +147,11 @@ def test_worker_killed_inside_the_page_handler_pages_exactly_once_after_restart(
         assert rerun.returncode == 0, rerun.stderr.decode()
         assert page_requests() == 1 and page_done()
     with db.read() as session:
-        request = session.execute(select(NotificationRequest)).scalar_one()
-        assert (request.kind, request.party, request.status) == ("page_party", "forensic", "requested")
+        page = session.execute(select(Page)).scalar_one()
+        assert (page.purpose, page.party, page.state) == ("intake", "forensic", "active")
+    # The sample roster's channels write to files: the on-call forensic doctor got one SMS, not two.
+    sent = (tmp_path / "outgoing" / "sms.jsonl").read_text().splitlines()
+    assert len(sent) == 1 and "gezamenlijke intake" in sent[0]
 
 
 if __name__ == "__main__":

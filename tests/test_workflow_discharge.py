@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from core.runtime import Runtime
-from notifications.models import NotificationKind, NotificationRequest
+from notifications.models import Page
 from store.crypto import FieldCipher, Pseudonymizer
 from store.db import Database
 from store.inbox import NewMessage, dedupe_key, store_messages
@@ -75,14 +75,8 @@ def test_a03_before_the_safe_discharge_check_alerts_the_coordinator_once(
             .all()
         )
         assert [(e.severity, e.code) for e in critical] == [("critical", "hl7v2-discharge")]
-        requests = session.execute(
-            select(NotificationRequest.kind, NotificationRequest.reason).where(
-                NotificationRequest.case_id == case_id
-            )
-        ).all()
-        assert [tuple(r) for r in requests] == [
-            (NotificationKind.ALERT_COORDINATOR, "discharged_without_check")
-        ]
+        requests = session.execute(select(Page.purpose, Page.reason).where(Page.case_id == case_id)).all()
+        assert [tuple(r) for r in requests] == [("alert", "discharged_without_check")]
 
 
 def test_cli_prints_the_mermaid_diagram_of_the_table() -> None:

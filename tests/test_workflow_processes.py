@@ -18,7 +18,7 @@ from sqlalchemy import select
 
 from adapters.hl7.ack import parse_ack
 from adapters.hl7.client import MLLPClient
-from notifications.models import NotificationRequest
+from notifications.models import Page
 from store.db import Database, make_engine
 from tests.conftest import TEST_KEY, new_postgres_database
 from tests.gateway_process import API_TOKEN, GatewayProcesses
@@ -65,8 +65,8 @@ def database(gateway: GatewayProcesses) -> Database:
 
 def requests_made(db: Database) -> Counter[tuple[str, str, str]]:
     with db.read() as session:
-        rows = session.execute(select(NotificationRequest)).scalars()
-        return Counter((r.kind, r.party, r.reason) for r in rows)
+        rows = session.execute(select(Page)).scalars()
+        return Counter((r.purpose, r.party, r.reason) for r in rows)
 
 
 def test_pages_timers_and_the_discharge_guard_survive_a_killed_worker(gateway: GatewayProcesses) -> None:
@@ -106,15 +106,15 @@ def test_pages_timers_and_the_discharge_guard_survive_a_killed_worker(gateway: G
         gateway.start("worker")
         expected = Counter(
             {
-                ("page_party", "forensic", "injuries"): 1,
-                ("page_party", "veilig_thuis", "child_involved"): 1,
-                ("alert_coordinator", "", "ack_overdue"): 2,  # nobody acknowledged within 1 s
+                ("intake", "forensic", "injuries"): 1,
+                ("intake", "veilig_thuis", "child_involved"): 1,
+                ("alert", "", "ack_overdue"): 2,  # nobody acknowledged within 1 s
             }
         )
         gateway.wait_for(lambda: requests_made(db) == expected, timeout_s=90, what="pages and ack alerts")
 
         send(gateway, "A03", "WF-2")  # the child leaves before the safe-discharge check
-        expected[("alert_coordinator", "", "discharged_without_check")] = 1
+        expected[("alert", "", "discharged_without_check")] = 1
         gateway.wait_for(lambda: requests_made(db) == expected, timeout_s=60, what="the discharge alert")
         timeline = http.get(url + "/timeline").json()
         assert [e["severity"] for e in timeline if e["kind"] == "discharged_without_check"] == ["critical"]

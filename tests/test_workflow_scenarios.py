@@ -12,10 +12,11 @@ from consent.models import ConsentDecision, Consenter, LegalBasisKind, Party
 from consent.service import DisclosureField, DisclosureGround, decide_disclosure
 from core.runtime import Runtime
 from detection.models import EventType, RelatedPerson, Severity
-from notifications.models import NotificationKind, NotificationRequest, RequestStatus
+from notifications.models import Page
 from presentations import service as presentations
 from store.crypto import FieldCipher, Pseudonymizer
 from store.db import Database
+from tests.paging_helpers import alert_reasons, melding_hand_off, party_pages
 from tests.workflow_fixtures import (
     NOW,
     drain_outbox,
@@ -62,25 +63,11 @@ def runtime(db: Database, database_url: str, tmp_path: Path) -> Runtime:
 
 
 def pages(runtime: Runtime, case_id: int) -> dict[str, str]:
-    with runtime.db.read() as session:
-        rows = session.execute(
-            select(NotificationRequest).where(
-                NotificationRequest.case_id == case_id,
-                NotificationRequest.kind == NotificationKind.PAGE_PARTY,
-            )
-        ).scalars()
-        return {row.party: row.status for row in rows}
+    return party_pages(runtime, case_id)
 
 
 def alerts(runtime: Runtime, case_id: int) -> list[str]:
-    with runtime.db.read() as session:
-        rows = session.execute(
-            select(NotificationRequest).where(
-                NotificationRequest.case_id == case_id,
-                NotificationRequest.kind == NotificationKind.ALERT_COORDINATOR,
-            )
-        ).scalars()
-        return [row.reason for row in rows]
+    return alert_reasons(runtime, case_id)
 
 
 def version(runtime: Runtime, case_id: int) -> int:
@@ -155,7 +142,7 @@ def test_infant_with_bruised_ear_goes_to_forensic_and_veilig_thuis_on_meldrecht_
         assert plan[Party.VEILIG_THUIS].ground == DisclosureGround.MELDRECHT
         intake.request_intake(session, cipher, case, actor=DOCTOR, expected_version=case.version)
     drain_outbox(runtime)
-    assert pages(runtime, case_id) == {"forensic": "requested", "veilig_thuis": "requested"}
+    assert pages(runtime, case_id) == {"forensic": "active", "veilig_thuis": "active"}
     with runtime.db.read() as session:
         assert not decide_disclosure(
             session, case_id=case_id, party=Party.POLICE, field=DisclosureField.CASE_REFERENCE
@@ -180,11 +167,8 @@ def test_infant_with_bruised_ear_goes_to_forensic_and_veilig_thuis_on_meldrecht_
         approved = melding.approve(session, cipher, case, actor=DOCTOR, revision=draft.revision)
         assert approved.status == "approved"
     drain_outbox(runtime)
-    with runtime.db.read() as session:
-        sent = session.execute(
-            select(NotificationRequest).where(NotificationRequest.kind == NotificationKind.SEND_MELDING)
-        ).scalar_one()
-        assert (sent.party, sent.status) == ("veilig_thuis", RequestStatus.REQUESTED)
+    # The embedded default hands the melding to the physician (SPOEDPLEIN_MELDING_DELIVERY=manual).
+    assert melding_hand_off(runtime, case_id) == ["prepared"]
 
 
 def test_adult_strangulation_consenting_to_police_gets_all_three_at_one_intake_time(
@@ -253,10 +237,11 @@ def test_adult_strangulation_consenting_to_police_gets_all_three_at_one_intake_t
         )
         assert len(proposals) == 1  # one common time, proposed once
     drain_outbox(runtime)
+    # Everyone acknowledged (by phone, through the API) before the worker ran: nobody is paged.
     assert pages(runtime, case_id) == {
-        "forensic": "requested",
-        "police": "requested",
-        "veilig_thuis": "requested",
+        "forensic": "acknowledged",
+        "police": "acknowledged",
+        "veilig_thuis": "acknowledged",
     }
 
 
@@ -296,15 +281,11 @@ def test_adult_refusing_police_means_police_never_receives_anything(
             ).first()
             is None
         )
-        requests = (
-            session.execute(select(NotificationRequest.party).where(NotificationRequest.case_id == case_id))
-            .scalars()
-            .all()
-        )
+        requests = session.execute(select(Page.party).where(Page.case_id == case_id)).scalars().all()
         assert "police" not in requests
 
 
-def test_police_consent_withdrawn_stands_police_down_and_a_late_page_is_suppressed(
+def test_police_consent_withdrawn_stands_police_down_and_their_page_is_never_sent(
     runtime: Runtime, cipher: FieldCipher, pseudonyms: Pseudonymizer
 ) -> None:
     case_id = flagged_case(
@@ -330,7 +311,8 @@ def test_police_consent_withdrawn_stands_police_down_and_a_late_page_is_suppress
         ).scalar_one()
         assert police.status == "cancelled"
     drain_outbox(runtime)
-    assert pages(runtime, case_id) == {"forensic": "requested", "police": RequestStatus.SUPPRESSED}
+    # Police were stood down before the worker ran: their page is settled without being sent.
+    assert pages(runtime, case_id) == {"forensic": "active", "police": "cancelled"}
 
 
 def test_sexual_assault_three_days_ago_takes_the_csg_route(
@@ -366,7 +348,7 @@ def test_sexual_assault_three_days_ago_takes_the_csg_route(
         row = session.get(Intake, case_id)
         assert row is not None and row.route == Route.CSG_ACUTE
     drain_outbox(runtime)
-    assert pages(runtime, case_id) == {"csg": "requested", "forensic": "requested"}
+    assert pages(runtime, case_id) == {"csg": "active", "forensic": "active"}
 
 
 def test_sexual_assault_ten_days_ago_is_not_the_acute_csg_route(

@@ -11,10 +11,10 @@ from sqlalchemy import func, select
 
 from consent.models import ConsentDecision, Party
 from core.runtime import Runtime
-from notifications.models import NotificationKind, NotificationRequest
 from store.crypto import FieldCipher, Pseudonymizer
 from store.db import Database, utcnow
 from store.periodic import registered_jobs
+from tests import paging_helpers
 from tests.workflow_fixtures import (
     drain_outbox,
     finding,
@@ -35,13 +35,7 @@ def runtime(db: Database, database_url: str, tmp_path: Path) -> Runtime:
 
 
 def alerts(runtime: Runtime) -> list[tuple[int, str]]:
-    with runtime.db.read() as session:
-        rows = session.execute(
-            select(NotificationRequest.case_id, NotificationRequest.reason).where(
-                NotificationRequest.kind == NotificationKind.ALERT_COORDINATOR
-            )
-        ).all()
-        return sorted((r.case_id, r.reason) for r in rows)
+    return paging_helpers.alerts(runtime)
 
 
 def intake_requested(runtime: Runtime, cipher: FieldCipher, pseudonyms: Pseudonymizer, visit: str) -> int:

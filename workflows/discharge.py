@@ -139,7 +139,12 @@ def guard_discharge(
         dedupe_key=key,
     )
     request_coordinator_alert(
-        session, case_id=case.id, reason=AlertReason.DISCHARGED_WITHOUT_CHECK, key=key, event_id=event.id
+        session,
+        case_id=case.id,
+        case_reference=case.reference,
+        reason=AlertReason.DISCHARGED_WITHOUT_CHECK,
+        key=key,
+        event_id=event.id,
     )
     return event
 

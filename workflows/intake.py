@@ -18,7 +18,9 @@ from sqlalchemy.orm import Session
 
 from consent.models import LegalBasisKind, Party
 from consent.service import DisclosureField, DisclosureGround, decide_disclosure, has_legal_basis, has_permit
-from notifications.topics import request_page
+from notifications import service as pager
+from notifications.models import PageState
+from notifications.topics import page_key, request_intake_time, request_page
 from store.crypto import FieldCipher
 from store.db import utcnow
 from workflows import timers
@@ -157,6 +159,7 @@ def _ask(
     request_page(
         session,
         case_id=case.id,
+        case_reference=case.reference,
         party=plan.party.value,
         request_round=row.request_round,
         reason=row.required_because,
@@ -229,6 +232,15 @@ def sync_parties(
         if party not in plan and row.status != PartyStatus.CANCELLED:
             row.status = PartyStatus.CANCELLED.value
             timers.cancel(session, case_id=case.id, kind=timers.TimerKind.ACK_DEADLINE, party=row.party)
+            pager.stand_down(
+                session,
+                case_id=case.id,
+                party=row.party,
+                state=PageState.CANCELLED,
+                reason="no longer required (ground withdrawn)",
+                now=utcnow(),
+                page_key=page_key(case.id, row.party, row.request_round),
+            )
             add_event(
                 session, cipher, case, kind=EventKind.INTAKE_PARTY_CANCELLED, actor=actor, code=party.value
             )
@@ -248,6 +260,10 @@ def _propose_if_complete(session: Session, cipher: FieldCipher, case: Case, *, a
     proposed = max(row.earliest_available_at for row in active if row.earliest_available_at is not None)
     if intake.proposed_at != proposed:
         intake.proposed_at = proposed
+        # Everyone who acknowledged hears the one time; a changed proposal goes out again.
+        request_intake_time(
+            session, case_id=case.id, case_reference=case.reference, at=proposed, kind="proposed"
+        )
         add_event(
             session,
             cipher,
@@ -267,8 +283,13 @@ def acknowledge(
     *,
     earliest_available_at: datetime,
     actor: str,
+    by_page: bool = False,
 ) -> IntakeParty:
-    """A paged party says it will come, and from when it can be there."""
+    """A paged party says it will come, and from when it can be there.
+
+    The one model of acknowledgement: an answer to the page (SMS reply, the link's page) arrives here
+    through the pager (`by_page`), an acknowledgement by phone through the API arrives here directly and
+    stands the party's page down, so nobody is chased after they said yes."""
     row = session.execute(
         select(IntakeParty).where(IntakeParty.case_id == case.id, IntakeParty.party == party.value)
     ).scalar_one_or_none()
@@ -281,6 +302,16 @@ def acknowledge(
     row.acknowledged_by = actor
     row.earliest_available_at = earliest_available_at
     timers.cancel(session, case_id=case.id, kind=timers.TimerKind.ACK_DEADLINE, party=party.value)
+    if not by_page:
+        pager.stand_down(
+            session,
+            case_id=case.id,
+            party=party.value,
+            state=PageState.ACKNOWLEDGED,
+            reason=f"acknowledged by {actor}",
+            now=utcnow(),
+            page_key=page_key(case.id, party.value, row.request_round),
+        )
     add_event(
         session,
         cipher,
@@ -294,6 +325,36 @@ def acknowledge(
     return row
 
 
+def acknowledged_by_page(
+    session: Session,
+    cipher: FieldCipher,
+    *,
+    case_id: int,
+    party: str,
+    earliest_available_at: datetime | None,
+    actor: str,
+) -> IntakeParty | None:
+    """The pager's answer for a party: recorded as the party's acknowledgement while an intake is being
+    arranged; afterwards (the party was stood down, the case moved on) it is on the timeline only."""
+    case = session.get(Case, case_id)
+    if case is None or case.state not in (CaseState.INTAKE_REQUESTED, CaseState.INTAKE_SCHEDULED):
+        return None
+    row = session.execute(
+        select(IntakeParty).where(IntakeParty.case_id == case_id, IntakeParty.party == party)
+    ).scalar_one_or_none()
+    if row is None or row.status == PartyStatus.CANCELLED:
+        return None
+    return acknowledge(
+        session,
+        cipher,
+        case,
+        Party(party),
+        earliest_available_at=earliest_available_at or utcnow(),
+        actor=actor,
+        by_page=True,
+    )
+
+
 def agree_time(
     session: Session,
     cipher: FieldCipher,
@@ -304,7 +365,8 @@ def agree_time(
     expected_version: int | None,
     limits: Limits = DEFAULT_LIMITS,
 ) -> Intake:
-    """intake_requested → intake_scheduled at a time every party can make."""
+    """intake_requested → intake_scheduled at a time every party can make (again, for a changed time:
+    everyone who acknowledged hears the new one)."""
     intake = session.get(Intake, case.id)
     active = _active(session, case.id)
     waiting = [row.party for row in active if row.status != PartyStatus.ACKNOWLEDGED]
@@ -329,7 +391,11 @@ def agree_time(
         expected_version=expected_version,
         detail={"agreed_at": agreed_at.isoformat()},
     )
+    changed = intake.agreed_at is not None and intake.agreed_at != agreed_at
     intake.agreed_at, intake.agreed_by = agreed_at, actor
+    if changed:
+        timers.cancel(session, case_id=case.id, kind=timers.TimerKind.INTAKE_OVERDUE)
+    request_intake_time(session, case_id=case.id, case_reference=case.reference, at=agreed_at, kind="agreed")
     timers.schedule(
         session,
         case_id=case.id,

@@ -194,7 +194,13 @@ def approve(
         )
     melding.status = MeldingStatus.APPROVED.value
     melding.approved_at, melding.approved_by = utcnow(), actor
-    request_melding_delivery(session, case_id=case.id, melding_id=melding.id, revision=melding.revision)
+    request_melding_delivery(
+        session,
+        case_id=case.id,
+        case_reference=case.reference,
+        melding_id=melding.id,
+        revision=melding.revision,
+    )
     add_event(
         session,
         cipher,
@@ -229,6 +235,19 @@ def record_delivery(
         melding.delivery_reference = reference
     add_event(session, cipher, case, kind=EventKind.MELDING, actor=actor, code=status.value)
     return melding
+
+
+def delivered_by_email(session: Session, cipher: FieldCipher, *, case_id: int, reference: str) -> None:
+    """The pager handed the melding to the SMTP server: approved → sent (once; a later state stays)."""
+    case = session.get(Case, case_id)
+    melding = get_melding(session, case_id)
+    if (
+        case is None
+        or melding is None
+        or MeldingStatus(melding.status) not in _DELIVERY_FROM[DeliveryStatus.SENT]
+    ):
+        return
+    record_delivery(session, cipher, case, DeliveryStatus.SENT, actor="spoedplein-pager", reference=reference)
 
 
 def metadata(case: Case, melding: Melding) -> dict[str, Any]:

@@ -90,6 +90,16 @@ class EventKind(StrEnum):
     DISCHARGED_WITHOUT_CHECK = "discharged_without_check"
     TIMER_FIRED = "timer_fired"
     MELDING = "melding"
+    # written by the pager (notifications.hooks.PageEventKind has the same values)
+    PAGE_SENT = "page_sent"
+    PAGE_DELIVERED = "page_delivered"
+    PAGE_FAILED = "page_failed"
+    PAGE_ACKNOWLEDGED = "page_acknowledged"
+    PAGE_DECLINED = "page_declined"
+    PAGE_ESCALATED = "page_escalated"
+    PAGE_EXHAUSTED = "page_exhausted"
+    PAGE_SUPPRESSED = "page_suppressed"
+    MELDING_DELIVERY = "melding_delivery"
 
 
 class EventSeverity(StrEnum):

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from notifications.hooks import PageEventKind
+from notifications.hooks import install as install_pager_hooks
 from store.crypto import FieldCipher
 from store.db import utcnow
 from workflows.models import EVENT_AAD, Case, CaseEvent, EventKind, EventSeverity
@@ -57,6 +60,95 @@ def add_event(
     touch(case)
     session.flush()
     return event
+
+
+def add_pager_event(
+    session: Session,
+    cipher: FieldCipher,
+    case_id: int,
+    *,
+    kind: EventKind,
+    code: str,
+    detail: dict[str, Any] | None,
+    dedupe_key: str,
+    severity: EventSeverity,
+) -> CaseEvent | None:
+    """A pager event on the timeline. It does not bump the case's version: a delivery report arriving
+    while the physician edits the case must not turn their change into a conflict."""
+    existing = session.execute(select(CaseEvent.id).where(CaseEvent.dedupe_key == dedupe_key)).first()
+    if existing is not None:
+        return None
+    state = session.execute(select(Case.state).where(Case.id == case_id)).scalar_one_or_none()
+    if state is None:
+        return None
+    event = CaseEvent(
+        case_id=case_id,
+        at=utcnow(),
+        actor="spoedplein-pager",
+        kind=kind.value,
+        to_state=state,
+        severity=severity.value,
+        code=code,
+        detail=cipher.encrypt(json.dumps(detail, default=str).encode(), EVENT_AAD) if detail else None,
+        dedupe_key=dedupe_key,
+    )
+    session.add(event)
+    session.flush()
+    return event
+
+
+class _PagerHooks:
+    """How the pager (notifications, below us) writes to the case: installed on import."""
+
+    def event(
+        self,
+        session: Session,
+        cipher: FieldCipher,
+        *,
+        case_id: int,
+        kind: PageEventKind,
+        code: str,
+        detail: dict[str, Any] | None,
+        dedupe_key: str,
+        warning: bool = False,
+    ) -> None:
+        add_pager_event(
+            session,
+            cipher,
+            case_id,
+            kind=EventKind(kind.value),
+            code=code,
+            detail=detail,
+            dedupe_key=f"pager:{dedupe_key}",
+            severity=EventSeverity.WARNING if warning else EventSeverity.INFO,
+        )
+
+    def party_answered(
+        self,
+        session: Session,
+        cipher: FieldCipher,
+        *,
+        case_id: int,
+        party: str,
+        acknowledged: bool,
+        earliest_at: datetime | None,
+        actor: str,
+    ) -> None:
+        from workflows import intake
+
+        intake.acknowledged_by_page(
+            session, cipher, case_id=case_id, party=party, earliest_available_at=earliest_at, actor=actor
+        )
+
+    def melding_delivered(
+        self, session: Session, cipher: FieldCipher, *, case_id: int, reference: str
+    ) -> None:
+        from workflows import melding
+
+        melding.delivered_by_email(session, cipher, case_id=case_id, reference=reference)
+
+
+install_pager_hooks(_PagerHooks())
 
 
 def read_detail(cipher: FieldCipher, event: CaseEvent) -> dict[str, Any]:

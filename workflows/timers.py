@@ -127,7 +127,12 @@ def fire(session: Session, cipher: FieldCipher, timer_id: int, token: str, *, no
         dedupe_key=f"timer:{token}",
     )
     request_coordinator_alert(
-        session, case_id=case.id, reason=reason, key=f"timer:{token}", event_id=event.id
+        session,
+        case_id=case.id,
+        case_reference=case.reference,
+        reason=reason,
+        key=f"timer:{token}",
+        event_id=event.id,
     )
     return True
 

@@ -48,6 +48,7 @@ TRANSITIONS: tuple[Transition, ...] = (
     Transition(
         Action.SCHEDULE_INTAKE, S.INTAKE_REQUESTED, S.INTAKE_SCHEDULED, guard="all parties acknowledged"
     ),
+    Transition(Action.SCHEDULE_INTAKE, S.INTAKE_SCHEDULED, S.INTAKE_SCHEDULED, guard="a changed time"),
     Transition(Action.COMPLETE_INTAKE, S.INTAKE_SCHEDULED, S.INTAKE_DONE),
     Transition(Action.COMPLETE_DISCHARGE_CHECK, S.INTAKE_DONE, S.SAFE_DISCHARGE, guard="checklist complete"),
     Transition(

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from adapters.fhir import resources
 from consent.models import ConsentDecision, ConsentRecord
 from detection.models import BSN_SYSTEM, Finding
-from notifications.models import NotificationRequest, RequestStatus
+from notifications.models import Page, PageState
 from presentations import service as presentations
 from store.audit import AuditEntry
 from store.crypto import FieldCipher
@@ -39,10 +39,14 @@ class EmittedType(StrEnum):
 
 _ID = re.compile(r"^sp-(flag|di|task-review|task-intake|task-discharge|consent|comm|audit|prov)-(\d{1,18})$")
 _COMMUNICATION_STATUS = {
-    RequestStatus.REQUESTED: "preparation",
-    RequestStatus.SUPPRESSED: "not-done",
-    RequestStatus.SENT: "completed",
-    RequestStatus.FAILED: "entered-in-error",
+    PageState.ACTIVE: "in-progress",
+    PageState.ACKNOWLEDGED: "completed",
+    PageState.DECLINED: "completed",
+    PageState.EXHAUSTED: "completed",
+    PageState.DONE: "completed",
+    PageState.CANCELLED: "stopped",
+    PageState.SUPPRESSED: "not-done",
+    PageState.EXPIRED: "not-done",
 }
 
 
@@ -167,19 +171,15 @@ def consents(
 def communications(
     session: Session, cipher: FieldCipher, case: Case, subject: dict[str, Any]
 ) -> list[dict[str, Any]]:
-    rows = session.execute(
-        select(NotificationRequest)
-        .where(NotificationRequest.case_id == case.id)
-        .order_by(NotificationRequest.id)
-    ).scalars()
+    rows = session.execute(select(Page).where(Page.case_id == case.id).order_by(Page.id)).scalars()
     return [
         resources.communication(
             id=f"sp-comm-{row.id}",
             case_reference=case.reference,
-            status=_COMMUNICATION_STATUS.get(RequestStatus(row.status), "unknown"),
-            party=row.party or "coordinator",
-            sent=row.requested_at,
-            text=f"Spoedplein {case.reference}: {row.kind}",  # what a pager shows: no patient data
+            status=_COMMUNICATION_STATUS.get(PageState(row.state), "unknown"),
+            party=row.party or row.role or "coordinator",
+            sent=row.created_at,
+            text=f"Spoedplein {case.reference}: {row.purpose}",  # what a pager shows: no patient data
         )
         for row in rows
     ]

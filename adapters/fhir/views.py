@@ -24,7 +24,7 @@ from consent.models import ConsentRecord
 from core.deps import Caller, CallerDep, RuntimeDep, WriteSession, audit_read
 from core.runtime import Runtime
 from detection.models import BSN_OID, BSN_SYSTEM
-from notifications.models import NotificationRequest
+from notifications.models import Page
 from store.audit import AuditEntry
 from store.crypto import Pseudonymizer
 from workflows.models import Case, CaseFinding
@@ -60,7 +60,7 @@ def patient_refs(pseudonyms: Pseudonymizer, patient: str) -> list[str]:
 def _case_of(session: Session, kind: str, row_id: int) -> Case | None:
     if kind in ("flag", "task-review", "task-intake", "task-discharge", "prov"):
         return session.get(Case, row_id)
-    holder: Any = {"di": CaseFinding, "consent": ConsentRecord, "comm": NotificationRequest}.get(kind)
+    holder: Any = {"di": CaseFinding, "consent": ConsentRecord, "comm": Page}.get(kind)
     row = session.get(holder, row_id) if holder is not None else None
     return session.get(Case, row.case_id) if row is not None else None
 

@@ -41,6 +41,15 @@ EVENT_NL: dict[str, str] = {
     EventKind.DISCHARGED_WITHOUT_CHECK: "ontslag zonder check",
     EventKind.TIMER_FIRED: "termijn verstreken",
     EventKind.MELDING: "melding Veilig Thuis",
+    EventKind.PAGE_SENT: "oproep verstuurd",
+    EventKind.PAGE_DELIVERED: "oproep afgeleverd",
+    EventKind.PAGE_FAILED: "oproep niet afgeleverd",
+    EventKind.PAGE_ACKNOWLEDGED: "oproep bevestigd",
+    EventKind.PAGE_DECLINED: "oproep afgewezen",
+    EventKind.PAGE_ESCALATED: "oproep geëscaleerd",
+    EventKind.PAGE_EXHAUSTED: "oproep onbeantwoord",
+    EventKind.PAGE_SUPPRESSED: "oproep niet verstuurd (geen grondslag)",
+    EventKind.MELDING_DELIVERY: "melding Veilig Thuis: verzending",
 }
 
 # What a `?gedaan=` after a successful action says; only these keys are shown, never the raw parameter.
