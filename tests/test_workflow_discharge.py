@@ -18,7 +18,7 @@ from store.inbox import NewMessage, dedupe_key, store_messages
 from tests.workflow_fixtures import drain_outbox, finding, flagged_case, presentation, runtime_for, years_ago
 from workflows.models import CaseEvent, EventKind
 
-A03 = Path("/work/shared/corpus/hl7v2/fhir-converter/ADT-A03-01.hl7")
+A03 = Path(__file__).resolve().parent / "corpus" / "hl7v2" / "fhir-converter" / "ADT-A03-01.hl7"
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -47,7 +47,6 @@ def receive(runtime: Runtime, raw: bytes) -> None:
         )
 
 
-@pytest.mark.skipif(not A03.exists(), reason="the shared HL7 corpus is not here")
 def test_a03_before_the_safe_discharge_check_alerts_the_coordinator_once(
     runtime: Runtime, cipher: FieldCipher, pseudonyms: Pseudonymizer
 ) -> None:
