@@ -1,7 +1,7 @@
 """`/api/messages`: where each received message stands (received, processed, ignored, failed and why).
 
-Only metadata: sender application, control id, type, status. The raw message is patient data and is
-not served here.
+Only metadata: sender application, control id, type, status, whether the control id was reused. The raw
+message is patient data and is not served here. `/api/messages/counts` gives the totals.
 """
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from core.deps import CallerDep, ReadSession
-from store.inbox import InboxMessage, MessageStatus
+from store.inbox import InboxMessage, MessageStatus, count_by_status
 
 router = APIRouter(prefix="/api/messages", tags=["messages"])
 
@@ -31,6 +31,7 @@ class MessageRead(BaseModel):
     status_reason: str
     processed_at: datetime | None
     resend_count: int
+    control_id_reused: bool  # the sender had used this control id for another message before
 
     @classmethod
     def of(cls, row: InboxMessage) -> MessageRead:
@@ -46,7 +47,14 @@ class MessageRead(BaseModel):
             status_reason=row.status_reason,
             processed_at=row.processed_at,
             resend_count=row.resend_count,
+            control_id_reused=row.control_id_reused,
         )
+
+
+class MessageCounts(BaseModel):
+    by_status: dict[MessageStatus, int]
+    control_id_reused: int  # messages taken in although their sender had used the control id before
+    resends: int  # resends recognised (and answered with the stored ACK) across all messages
 
 
 @router.get("", response_model=list[MessageRead])
@@ -54,12 +62,23 @@ def list_messages(
     session: ReadSession,
     _caller: CallerDep,
     status: MessageStatus | None = None,
+    control_id_reused: bool | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[MessageRead]:
     query = select(InboxMessage).order_by(InboxMessage.id.desc()).limit(limit)
     if status is not None:
         query = query.where(InboxMessage.status == status.value)
+    if control_id_reused is not None:
+        query = query.where(InboxMessage.control_id_reused == control_id_reused)
     return [MessageRead.of(row) for row in session.execute(query).scalars()]
+
+
+@router.get("/counts", response_model=MessageCounts, summary="How many messages stand where")
+def message_counts(session: ReadSession, _caller: CallerDep) -> MessageCounts:
+    by_status = {MessageStatus(k): v for k, v in count_by_status(session).items()}
+    reused = session.scalar(select(func.count()).where(InboxMessage.control_id_reused.is_(True)))
+    resends = session.scalar(select(func.coalesce(func.sum(InboxMessage.resend_count), 0)))
+    return MessageCounts(by_status=by_status, control_id_reused=int(reused or 0), resends=int(resends or 0))
 
 
 @router.get("/{message_id}", response_model=MessageRead)
