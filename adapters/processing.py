@@ -79,6 +79,7 @@ def process_messages(runtime: Runtime, session: Session, payloads: list[dict[str
         .all()
     )
     now = utcnow()
+    systems = presentations.IdentifierSystems.of(runtime.settings)
     mapped: list[tuple[InboxMessage, Presentation, PresentationRecord]] = []
     for row in rows:
         try:
@@ -96,6 +97,7 @@ def process_messages(runtime: Runtime, session: Session, payloads: list[dict[str
             pseudonyms=runtime.pseudonyms,
             presentation=presentation,
             inbox_message_id=row.id,
+            systems=systems,
         )
         mapped.append((row, presentation, record))
     session.add_all(record for _, _, record in mapped)

@@ -60,6 +60,15 @@ class Settings(BaseSettings):
     ehr_fhir_token: str | None = Field(
         default=None, description="bearer token for the EHR FHIR server, if it needs one"
     )
+    patient_id_systems: dict[str, str] = Field(
+        default_factory=dict,
+        description="JSON: FHIR Patient.identifier system -> the HL7 PID-3 assigning authority it equals",
+    )
+    visit_number_systems: dict[str, str] = Field(
+        default_factory=dict,
+        description="JSON: FHIR Encounter.identifier system carrying the visit number -> the HL7 PV1-19 "
+        "assigning authority it equals; empty: any visit number, authority not compared",
+    )
     cds_trusted_issuers: dict[str, str] = Field(
         default_factory=dict, description="JSON: CDS client iss -> JWKS URL or path"
     )

@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from core.runtime import Runtime
+from detection.models import Identifier
 from notifications.models import Page
 from store.crypto import FieldCipher, Pseudonymizer
 from store.db import Database
@@ -50,12 +51,16 @@ def receive(runtime: Runtime, raw: bytes) -> None:
 def test_a03_before_the_safe_discharge_check_alerts_the_coordinator_once(
     runtime: Runtime, cipher: FieldCipher, pseudonyms: Pseudonymizer
 ) -> None:
-    # The case was opened earlier for the same encounter (same sender, same visit number as the A03).
+    # The case was opened earlier for the same encounter (same patient id, same visit number as the A03).
+    earlier = presentation(visit="40007716", birth_date=years_ago(38), sender="ADTApp/GHHSFacility")
+    patient = earlier.patient.model_copy(
+        update={"identifiers": [Identifier(system="2.16.1", value="PATID1234", type_code="MR")]}
+    )
     case_id = flagged_case(
         runtime.db,
         cipher,
         pseudonyms,
-        presentation(visit="40007716", birth_date=years_ago(38), sender="ADTApp/GHHSFacility"),
+        earlier.model_copy(update={"patient": patient}),
         [finding("R-STR-1", "R-STR", "gewurgd")],
     )
     raw = A03.read_bytes()

@@ -141,7 +141,7 @@ def to_presentation(data: dict[str, Any], service: Service, zone: str) -> Presen
         presentation = resources_to_presentation(located, zone=ZoneInfo(zone), message_type="Bundle")
     except FhirMappingError as exc:
         raise FhirError.one(400, IssueType.INVALID, exc.reason, exc.location or "prefetch") from None
-    # The sender stays as the FHIR mapper set it, so the encounter joins the case the FHIR feed opened.
+    # The sender stays as the FHIR mapper set it: a prefetch without patient identifiers links by it.
     source = SourceRef(
         channel="cds-hooks", message_type=service.hook.value, sender=presentation.source.sender
     )

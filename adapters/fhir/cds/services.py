@@ -136,7 +136,8 @@ def _known_case(
 
 def ensure_case(runtime: Runtime, service: Service, analysis: Analysis) -> cards.CaseRef:
     """The encounter's open case holding these findings, written only when something is new."""
-    encounter_ref = presentations.encounter_ref(runtime.pseudonyms, analysis.identity)
+    systems = presentations.IdentifierSystems.of(runtime.settings)
+    encounter_ref = presentations.encounter_ref(runtime.pseudonyms, analysis.identity, systems)
     rule_ids = list(analysis.rule_ids)
     known = _known_case(runtime, service, analysis, encounter_ref)
     if known is not None:
@@ -157,6 +158,7 @@ def ensure_case(runtime: Runtime, service: Service, analysis: Analysis) -> cards
             pseudonyms=runtime.pseudonyms,
             presentation=presentation,
             inbox_message_id=None,
+            systems=systems,
         )
         found = record_findings(session, cipher=runtime.cipher, presentation=record, findings=findings)
         if found is None:  # cannot happen for flagged findings; kept explicit for the type checker
@@ -186,8 +188,9 @@ def _discharge(
     hook_instance: str,
     case_url_base: str,
 ) -> dict[str, Any]:
-    encounter_ref = presentations.encounter_ref(runtime.pseudonyms, presentation)
-    patient_ref = presentations.patient_ref(runtime.pseudonyms, presentation)
+    systems = presentations.IdentifierSystems.of(runtime.settings)
+    encounter_ref = presentations.encounter_ref(runtime.pseudonyms, presentation, systems)
+    patient_ref = presentations.patient_ref(runtime.pseudonyms, presentation, systems)
     out: list[dict[str, Any]] = []
     with runtime.db.write() as session:
         open_cases = session.execute(
