@@ -72,6 +72,11 @@ class Settings(BaseSettings):
     cds_trusted_issuers: dict[str, str] = Field(
         default_factory=dict, description="JSON: CDS client iss -> JWKS URL or path"
     )
+    cds_fhir_servers: list[str] = Field(
+        default_factory=list,
+        description="JSON list: fhirServer bases a CDS client may send with an access token to fetch "
+        "prefetch from (https only, http on loopback); SPOEDPLEIN_EHR_FHIR_URL is always among them",
+    )
     cds_cors_origins: list[str] = Field(
         default_factory=list, description="origins allowed to call /cds-services (CORS)"
     )

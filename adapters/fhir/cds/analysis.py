@@ -69,6 +69,11 @@ class Analysis:
             prefetch_json,
         )
 
+    @property
+    def kindcheck(self) -> bool:
+        """A Kindcheck (Haags protocol) prompt among the findings: an info card even when nothing flags."""
+        return any(rule_id.startswith("R-PAR") for rule_id in self.rule_ids)
+
     def derive(self) -> tuple[Presentation, list[Finding]]:
         """The whole presentation and its findings again, mapped and detected once."""
         presentation = to_presentation(from_json(self.prefetch_json), self.service, self.zone)

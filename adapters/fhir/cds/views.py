@@ -67,7 +67,10 @@ def authenticate(request: Request, runtime: Runtime, authorization: str | None) 
         if scheme.lower() != "bearer" or not token.strip():
             raise CdsAuthError("a bearer JWT from a trusted CDS client is required")
         claims = verify(
-            token.strip(), audience=called_url(request, runtime), keys=_issuer_keys(request, runtime)
+            token.strip(),
+            audience=called_url(request, runtime),
+            keys=_issuer_keys(request, runtime),
+            now=runtime.clock.now().timestamp(),
         )
         _jti_ledger(request, runtime).remember(claims)
     except CdsAuthError as exc:
