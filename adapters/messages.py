@@ -32,6 +32,7 @@ class MessageRead(BaseModel):
     processed_at: datetime | None
     resend_count: int
     control_id_reused: bool  # the sender had used this control id for another message before
+    needs_review: bool  # a person should look: processed without its free text, or given up on
 
     @classmethod
     def of(cls, row: InboxMessage) -> MessageRead:
@@ -48,12 +49,14 @@ class MessageRead(BaseModel):
             processed_at=row.processed_at,
             resend_count=row.resend_count,
             control_id_reused=row.control_id_reused,
+            needs_review=row.needs_review,
         )
 
 
 class MessageCounts(BaseModel):
     by_status: dict[MessageStatus, int]
     control_id_reused: int  # messages taken in although their sender had used the control id before
+    needs_review: int  # messages a person should look at (see their status_reason)
     resends: int  # resends recognised (and answered with the stored ACK) across all messages
 
 
@@ -63,6 +66,7 @@ def list_messages(
     _caller: CallerDep,
     status: MessageStatus | None = None,
     control_id_reused: bool | None = None,
+    needs_review: bool | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[MessageRead]:
     query = select(InboxMessage).order_by(InboxMessage.id.desc()).limit(limit)
@@ -70,6 +74,8 @@ def list_messages(
         query = query.where(InboxMessage.status == status.value)
     if control_id_reused is not None:
         query = query.where(InboxMessage.control_id_reused == control_id_reused)
+    if needs_review is not None:
+        query = query.where(InboxMessage.needs_review == needs_review)
     return [MessageRead.of(row) for row in session.execute(query).scalars()]
 
 
@@ -77,8 +83,14 @@ def list_messages(
 def message_counts(session: ReadSession, _caller: CallerDep) -> MessageCounts:
     by_status = {MessageStatus(k): v for k, v in count_by_status(session).items()}
     reused = session.scalar(select(func.count()).where(InboxMessage.control_id_reused.is_(True)))
+    review = session.scalar(select(func.count()).where(InboxMessage.needs_review.is_(True)))
     resends = session.scalar(select(func.coalesce(func.sum(InboxMessage.resend_count), 0)))
-    return MessageCounts(by_status=by_status, control_id_reused=int(reused or 0), resends=int(resends or 0))
+    return MessageCounts(
+        by_status=by_status,
+        control_id_reused=int(reused or 0),
+        needs_review=int(review or 0),
+        resends=int(resends or 0),
+    )
 
 
 @router.get("/{message_id}", response_model=MessageRead)

@@ -46,6 +46,11 @@ class Settings(BaseSettings):
     mllp_max_message_bytes: int = 1024 * 1024
     mllp_idle_timeout_s: float = 300.0
 
+    max_free_text_bytes: int = Field(
+        default=256 * 1024,
+        ge=1024,
+        description="a message with more free text is processed without it and marked for a person",
+    )
     hl7_default_charset: str = Field(
         default="UNICODE UTF-8", description="charset for messages whose MSH-18 is empty"
     )

@@ -53,6 +53,8 @@ class InboxMessage(Base):
     resend_count: Mapped[int] = mapped_column(Integer, default=0)
     # The sender had used this MSH-10 before for other content; stored and processed as its own message.
     control_id_reused: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
+    # A person should look at it: processed without its free text (over the limit), or given up on.
+    needs_review: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
 
 
 RAW_AAD = b"inbox:raw"
@@ -145,14 +147,14 @@ def store_messages(session: Session, cipher: FieldCipher, batch: list[NewMessage
         for key, (m, reused) in fresh.items():
             values += [m.channel, key, m.content_hash, m.sender, m.control_id, m.message_type, now]
             values += [cipher.encrypt(m.raw, RAW_AAD), m.ack_code, m.ack, MessageStatus.RECEIVED.value, ""]
-            values += [resent_in_batch.get(key, 0), reused]
-        row_marks = ", ".join(f"({sql.marks(14)})" for _ in fresh)
+            values += [resent_in_batch.get(key, 0), reused, False]
+        row_marks = ", ".join(f"({sql.marks(15)})" for _ in fresh)
         new_ids = {
             key: message_id
             for message_id, key in sql.rows(
                 "INSERT INTO inbox_message (channel, dedupe_key, content_hash, sender, control_id,"
                 " message_type, received_at, raw, ack_code, ack, status, status_reason, resend_count,"
-                f" control_id_reused) VALUES {row_marks}"
+                f" control_id_reused, needs_review) VALUES {row_marks}"
                 " RETURNING id, dedupe_key",
                 values,
             )
