@@ -86,6 +86,12 @@ class Settings(BaseSettings):
         default_factory=list, description="origins allowed to call /cds-services (CORS)"
     )
 
+    ready_max_lag_s: float = Field(
+        default=300.0,
+        gt=0,
+        description="/readyz is not ready when a message has waited longer for the worker",
+    )
+
     relay_interval_s: float = 0.2
     relay_batch_size: int = 400
     relay_redeliver_after_s: float = 60.0
