@@ -37,6 +37,9 @@ class Settings(BaseSettings):
 
     http_host: str = "127.0.0.1"
     http_port: int = 8000
+    http_max_body_bytes: int = Field(
+        default=10 * 1024 * 1024, ge=1024, description="larger request bodies get 413, checked while reading"
+    )
     http_processes: int = Field(default=1, ge=1, le=32, description="processes answering HTTP on one port")
     mllp_host: str = "127.0.0.1"
     mllp_port: int = 2575

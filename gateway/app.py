@@ -11,9 +11,11 @@ from adapters import messages
 from adapters.fhir import api as fhir_api
 from adapters.fhir.cds import views as cds_views
 from adapters.fhir.cds.cors import CdsCors
+from core.deps import bearer_token_matches
 from core.runtime import Runtime
 from gateway.api import health
 from gateway.pages import views as page_views
+from gateway.request_guard import RequestGuard
 from notifications import landing as page_links
 from notifications import views as paging
 from presentations import views as presentations
@@ -45,6 +47,12 @@ def create_app(runtime: Runtime) -> FastAPI:
         app.include_router(router)
     if runtime.settings.cds_cors_origins:
         app.add_middleware(CdsCors, origins=runtime.settings.cds_cors_origins)
+    # Outermost of ours: a body is bounded, and not read at all without credentials, before any route.
+    app.add_middleware(
+        RequestGuard,
+        max_body_bytes=runtime.settings.http_max_body_bytes,
+        credentials_ok=lambda authorization: bearer_token_matches(runtime, authorization),
+    )
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

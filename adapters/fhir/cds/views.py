@@ -8,14 +8,14 @@ unknown service or card, 412 for prefetch data that could not be had, 400 for a 
 from __future__ import annotations
 
 import threading
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import anyio
 import anyio.to_thread
 from fastapi import APIRouter, Header, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from adapters.fhir.cds import catalog, feedback, services
 from adapters.fhir.cds.auth import CdsAuthError, IssuerKeys, JtiLedger, verify
@@ -25,6 +25,7 @@ from core.deps import CallerDep, ReadSession, RuntimeDep
 from core.runtime import Runtime
 
 router = APIRouter(tags=["cds-hooks"], route_class=FhirRoute)
+Body = TypeVar("Body", bound=BaseModel)
 AuthorizationHeader = Annotated[str | None, Header()]
 _STATE_LOCK = threading.Lock()
 HOOK_THREADS = 4
@@ -108,10 +109,11 @@ async def call_service(
     # both showed in the profile.
     runtime: Runtime = request.app.state.runtime
     service = _service(service_id)
-    body = _hook_request(await request.body())
+    raw = await request.body()  # bounded by the request guard's limit; parsed only once authenticated
 
     def work() -> bytes:
         authenticate(request, runtime, authorization)
+        body = _hook_request(raw)
         return services.call(runtime, service, body, case_url_base=f"{public_base(runtime)}/cases")
 
     answer = await anyio.to_thread.run_sync(work, limiter=_hook_limiter(request))
@@ -133,26 +135,41 @@ def _hook_limiter(request: Request) -> anyio.CapacityLimiter:
 
 
 def _hook_request(raw: bytes) -> services.HookRequest:
+    return _parse(services.HookRequest, raw)
+
+
+def _parse(model: type[Body], raw: bytes) -> Body:
     try:
-        return services.HookRequest.model_validate_json(raw)
+        return model.model_validate_json(raw)
     except ValidationError as exc:
         # The shape FastAPI gives a body that does not fit, so `FhirRoute` answers it the same way.
         raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]) from None
 
 
-@router.post("/cds-services/{service_id}/feedback", summary="Feedback on the cards of a CDS service")
-def post_feedback(
-    service_id: str,
-    body: feedback.FeedbackRequest,
-    request: Request,
-    runtime: RuntimeDep,
-    authorization: AuthorizationHeader = None,
+@router.post(
+    "/cds-services/{service_id}/feedback",
+    summary="Feedback on the cards of a CDS service",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": feedback.FeedbackRequest.model_json_schema()}},
+        }
+    },
+)
+async def post_feedback(
+    service_id: str, request: Request, runtime: RuntimeDep, authorization: AuthorizationHeader = None
 ) -> JSONResponse:
     _service(service_id)
-    authenticate(request, runtime, authorization)
+    raw = await request.body()
+    await anyio.to_thread.run_sync(authenticate, request, runtime, authorization)
+    body = _parse(feedback.FeedbackRequest, raw)  # only once the caller is known
+    await anyio.to_thread.run_sync(_record_feedback, runtime, service_id, body)
+    return JSONResponse({})
+
+
+def _record_feedback(runtime: Runtime, service_id: str, body: feedback.FeedbackRequest) -> None:
     with runtime.db.write() as session:
         feedback.record(session, runtime.cipher, service_id, body)
-    return JSONResponse({})
 
 
 @router.get("/api/cds/statistics", summary="Per rule: cards issued, accepted, overridden and why")
