@@ -14,6 +14,7 @@ from pydantic import BaseModel
 from sqlalchemy import func, select
 
 from core.deps import CallerDep, ReadSession
+from store.db import get_by_id
 from store.inbox import InboxMessage, MessageStatus, count_by_status
 
 router = APIRouter(prefix="/api/messages", tags=["messages"])
@@ -95,7 +96,7 @@ def message_counts(session: ReadSession, _caller: CallerDep) -> MessageCounts:
 
 @router.get("/{message_id}", response_model=MessageRead)
 def get_message(message_id: int, session: ReadSession, _caller: CallerDep) -> MessageRead:
-    row = session.get(InboxMessage, message_id)
+    row = get_by_id(session, InboxMessage, message_id)
     if row is None:
         raise HTTPException(404, detail=f"no message {message_id}")
     return MessageRead.of(row)

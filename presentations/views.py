@@ -14,6 +14,7 @@ from core.deps import CallerDep, ReadSession, RuntimeDep, WriteSession, audit_re
 from detection.models import Presentation
 from presentations import service as presentations
 from presentations.models import PresentationRecord
+from store.db import get_by_id
 
 router = APIRouter(prefix="/api/presentations", tags=["presentations"])
 
@@ -58,7 +59,7 @@ def list_presentations(
 def get_presentation(
     presentation_id: int, session: WriteSession, caller: CallerDep, runtime: RuntimeDep
 ) -> PresentationRead:
-    row = session.get(PresentationRecord, presentation_id)
+    row = get_by_id(session, PresentationRecord, presentation_id)
     if row is None:
         raise HTTPException(404, detail=f"no presentation {presentation_id}")
     audit_read(session, caller, resource_type="Presentation", resource_id=row.id, patient_ref=row.patient_ref)
