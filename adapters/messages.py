@@ -6,14 +6,15 @@ message is patient data and is not served here. `/api/messages/counts` gives the
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Request, Response
 from pydantic import BaseModel
 from sqlalchemy import func, select
 
 from core.deps import CallerDep, ReadSession
+from core.paging import Before, Limit, page
 from store.db import get_by_id
 from store.inbox import InboxMessage, MessageStatus, count_by_status
 
@@ -61,23 +62,29 @@ class MessageCounts(BaseModel):
     resends: int  # resends recognised (and answered with the stored ACK) across all messages
 
 
-@router.get("", response_model=list[MessageRead])
+@router.get("", response_model=list[MessageRead], summary="Messages, newest first (paged: see `Link`)")
 def list_messages(
+    request: Request,
+    response: Response,
     session: ReadSession,
     _caller: CallerDep,
     status: MessageStatus | None = None,
     control_id_reused: bool | None = None,
     needs_review: bool | None = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    limit: Limit = 100,
+    before: Before = None,
 ) -> list[MessageRead]:
-    query = select(InboxMessage).order_by(InboxMessage.id.desc()).limit(limit)
+    query = select(InboxMessage)
     if status is not None:
         query = query.where(InboxMessage.status == status.value)
     if control_id_reused is not None:
         query = query.where(InboxMessage.control_id_reused == control_id_reused)
     if needs_review is not None:
         query = query.where(InboxMessage.needs_review == needs_review)
-    return [MessageRead.of(row) for row in session.execute(query).scalars()]
+    rows: Sequence[InboxMessage] = page(
+        session, query, InboxMessage.id, limit=limit, before=before, request=request, response=response
+    )
+    return [MessageRead.of(row) for row in rows]
 
 
 @router.get("/counts", response_model=MessageCounts, summary="How many messages stand where")

@@ -6,6 +6,7 @@ import logging
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from fastapi_offline import FastAPIOffline
 
 from adapters import messages
 from adapters.fhir import api as fhir_api
@@ -25,7 +26,10 @@ log = logging.getLogger(__name__)
 
 
 def create_app(runtime: Runtime) -> FastAPI:
-    app = FastAPI(
+    # The API docs' scripts and styles are served by the gateway itself (fastapi-offline carries them):
+    # a hospital network reaches no CDN. No ReDoc: its page fetches its logo from the internet.
+    app = FastAPIOffline(
+        redoc_url=None,
         title="Spoedplein gateway",
         version="0.1.0",
         description="HL7 v2 / FHIR ingest, maltreatment-signal detection and the one-stop-shop workflow.",

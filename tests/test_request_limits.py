@@ -117,5 +117,5 @@ def test_sixteen_huge_posts_at_once_leave_the_process_memory_flat(gateway: Gatew
         thread.start()
     for thread in threads:
         thread.join(timeout=120)
-    assert sorted(status for status, _ in results) == [401] * 8 + [413] * 8
+    assert sorted(status or 0 for status, _ in results) == [401] * 8 + [413] * 8
     assert peak_rss_mb(gateway) - before < 100, (before, peak_rss_mb(gateway))

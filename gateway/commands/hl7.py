@@ -16,6 +16,7 @@ from adapters.hl7.ack import ParsedAck, parse_ack
 from adapters.hl7.client import MLLPClient, MLLPClientError
 from adapters.hl7.errors import HL7Error
 from adapters.hl7.timestamps import parse_datetime
+from gateway.commands import GATEWAY_DOWN, CliError
 
 HostOpt = Annotated[str, typer.Option(help="gateway MLLP host")]
 PortOpt = Annotated[int, typer.Option(help="gateway MLLP port")]
@@ -31,6 +32,18 @@ def _client(host: str, port: int, ca: Path | None, cert: Path | None, key: Path 
 
         context = client_context(ca=ca, cert=cert, key=key)
     return MLLPClient(host, port, ssl_context=context, timeout_s=30)
+
+
+def _connect(client: MLLPClient, host: str, port: int) -> None:
+    """Connect before sending anything: a gateway that is not there is one clear error, not one per
+    message."""
+    try:
+        client.connect()
+    except OSError as exc:
+        why = exc.strerror or type(exc).__name__
+        raise CliError(
+            f"cannot reach the gateway's MLLP port at {host}:{port} ({why}); is it running?", GATEWAY_DOWN
+        ) from None
 
 
 def split_messages(data: bytes) -> list[bytes]:
@@ -66,9 +79,11 @@ def send(
 ) -> None:
     """Send each message of each file and print the ACK the gateway answered."""
     failed = False
+    messages = [(path, split_messages(path.read_bytes())) for path in files]  # a missing file: said first
     with _client(host, port, tls_ca, tls_cert, tls_key) as client:
-        for path in files:
-            for n, payload in enumerate(split_messages(path.read_bytes()), start=1):
+        _connect(client, host, port)
+        for path, payloads in messages:
+            for n, payload in enumerate(payloads, start=1):
                 try:
                     ack = client.send(payload)
                 except (OSError, MLLPClientError) as exc:
@@ -162,7 +177,11 @@ def replay(
 
     Duplicates are the messages the gateway recognised as already held (it answers them with the ACK
     it stored), in this run or an earlier one."""
+    for path in paths:
+        if not path.exists():
+            raise FileNotFoundError(2, "No such file or directory", str(path))
     with _client(host, port, tls_ca, tls_cert, tls_key) as client:
+        _connect(client, host, port)
         summary = replay_files(paths, client, clock_tolerance_s=clock_tolerance_s)
     total = sum(summary.counts.values())
     typer.echo(

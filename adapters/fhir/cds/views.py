@@ -31,6 +31,25 @@ _STATE_LOCK = threading.Lock()
 HOOK_THREADS = 4
 
 
+def body_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """The JSON schema of a body these routes parse themselves (after authentication), with pydantic's
+    `$defs` written out in place: a `#/$defs/…` reference means nothing inside an OpenAPI document."""
+    schema = model.model_json_schema()
+    defs = schema.pop("$defs", {})
+
+    def inline(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith("#/$defs/"):
+                return inline(defs[ref.removeprefix("#/$defs/")])
+            return {key: inline(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [inline(item) for item in node]
+        return node
+
+    return dict(inline(schema))
+
+
 def public_base(runtime: Runtime) -> str:
     settings = runtime.settings
     return (settings.public_base_url or f"http://{settings.http_host}:{settings.http_port}").rstrip("/")
@@ -97,7 +116,7 @@ def discovery() -> JSONResponse:
     openapi_extra={
         "requestBody": {
             "required": True,
-            "content": {"application/json": {"schema": services.HookRequest.model_json_schema()}},
+            "content": {"application/json": {"schema": body_schema(services.HookRequest)}},
         }
     },
 )
@@ -152,7 +171,7 @@ def _parse(model: type[Body], raw: bytes) -> Body:
     openapi_extra={
         "requestBody": {
             "required": True,
-            "content": {"application/json": {"schema": feedback.FeedbackRequest.model_json_schema()}},
+            "content": {"application/json": {"schema": body_schema(feedback.FeedbackRequest)}},
         }
     },
 )
