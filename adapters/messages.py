@@ -1,20 +1,22 @@
 """`/api/messages`: where each received message stands (received, processed, ignored, failed and why).
 
-Only metadata: sender application, control id, type, status. The raw message is patient data and is
-not served here.
+Only metadata: sender application, control id, type, status, whether the control id was reused. The raw
+message is patient data and is not served here. `/api/messages/counts` gives the totals.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Request, Response
 from pydantic import BaseModel
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from core.deps import CallerDep, ReadSession
-from store.inbox import InboxMessage, MessageStatus
+from core.paging import Before, Limit, page
+from store.db import get_by_id
+from store.inbox import InboxMessage, MessageStatus, count_by_status
 
 router = APIRouter(prefix="/api/messages", tags=["messages"])
 
@@ -31,6 +33,8 @@ class MessageRead(BaseModel):
     status_reason: str
     processed_at: datetime | None
     resend_count: int
+    control_id_reused: bool  # the sender had used this control id for another message before
+    needs_review: bool  # a person should look: processed without its free text, or given up on
 
     @classmethod
     def of(cls, row: InboxMessage) -> MessageRead:
@@ -46,25 +50,60 @@ class MessageRead(BaseModel):
             status_reason=row.status_reason,
             processed_at=row.processed_at,
             resend_count=row.resend_count,
+            control_id_reused=row.control_id_reused,
+            needs_review=row.needs_review,
         )
 
 
-@router.get("", response_model=list[MessageRead])
+class MessageCounts(BaseModel):
+    by_status: dict[MessageStatus, int]
+    control_id_reused: int  # messages taken in although their sender had used the control id before
+    needs_review: int  # messages a person should look at (see their status_reason)
+    resends: int  # resends recognised (and answered with the stored ACK) across all messages
+
+
+@router.get("", response_model=list[MessageRead], summary="Messages, newest first (paged: see `Link`)")
 def list_messages(
+    request: Request,
+    response: Response,
     session: ReadSession,
     _caller: CallerDep,
     status: MessageStatus | None = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    control_id_reused: bool | None = None,
+    needs_review: bool | None = None,
+    limit: Limit = 100,
+    before: Before = None,
 ) -> list[MessageRead]:
-    query = select(InboxMessage).order_by(InboxMessage.id.desc()).limit(limit)
+    query = select(InboxMessage)
     if status is not None:
         query = query.where(InboxMessage.status == status.value)
-    return [MessageRead.of(row) for row in session.execute(query).scalars()]
+    if control_id_reused is not None:
+        query = query.where(InboxMessage.control_id_reused == control_id_reused)
+    if needs_review is not None:
+        query = query.where(InboxMessage.needs_review == needs_review)
+    rows: Sequence[InboxMessage] = page(
+        session, query, InboxMessage.id, limit=limit, before=before, request=request, response=response
+    )
+    return [MessageRead.of(row) for row in rows]
+
+
+@router.get("/counts", response_model=MessageCounts, summary="How many messages stand where")
+def message_counts(session: ReadSession, _caller: CallerDep) -> MessageCounts:
+    by_status = {MessageStatus(k): v for k, v in count_by_status(session).items()}
+    reused = session.scalar(select(func.count()).where(InboxMessage.control_id_reused.is_(True)))
+    review = session.scalar(select(func.count()).where(InboxMessage.needs_review.is_(True)))
+    resends = session.scalar(select(func.coalesce(func.sum(InboxMessage.resend_count), 0)))
+    return MessageCounts(
+        by_status=by_status,
+        control_id_reused=int(reused or 0),
+        needs_review=int(review or 0),
+        resends=int(resends or 0),
+    )
 
 
 @router.get("/{message_id}", response_model=MessageRead)
 def get_message(message_id: int, session: ReadSession, _caller: CallerDep) -> MessageRead:
-    row = session.get(InboxMessage, message_id)
+    row = get_by_id(session, InboxMessage, message_id)
     if row is None:
         raise HTTPException(404, detail=f"no message {message_id}")
     return MessageRead.of(row)

@@ -1,28 +1,38 @@
 """The worker's job for each stored message: map it, keep the `Presentation`, detect, open or update a case.
 
-Registered as the batch handler of the `inbox.process` outbox topic. It runs inside the transaction that
-also marks the outbox rows done, and it is idempotent: a message that is no longer `received` is left
-alone, so a redelivered task does nothing the second time.
+Registered for the `inbox.process` outbox topic in two halves. `prepare_messages` runs first, outside
+any write transaction: it decrypts, maps and detects (the CPU-heavy part; on SQLite a write transaction
+would hold the one write lock of the database, which the MLLP ACK path needs, for all of that time).
+`process_messages` then runs inside the short transaction that also marks the outbox rows done: it only
+writes what was prepared. It is idempotent: a message that is no longer `received` is left alone, so a
+redelivered task does nothing the second time.
+
+A message whose free text is larger than `SPOEDPLEIN_MAX_FREE_TEXT_BYTES` is processed without its free
+text (the structured part is still mapped and detected) and marked `needs_review` with the reason, for a
+person to read. A message whose processing keeps failing is given up after `MAX_ATTEMPTS`: marked
+`failed` and `needs_review`, never retried for ever.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from adapters.fhir import writeback
 from adapters.hl7.errors import HL7Error
 from core.runtime import Runtime
 from detection.engine import detect, is_flagged
-from detection.models import EventType, Presentation
+from detection.models import EventType, Finding, Presentation
 from presentations import service as presentations
 from presentations.models import PresentationRecord
 from store.crypto import DecryptionError
 from store.db import utcnow
-from store.handlers import handles_batch
+from store.handlers import PREPARED, gives_up, handles_batch, prepares
 from store.inbox import PROCESS_TOPIC, Channel, InboxMessage, MessageStatus, read_raw
 from workflows.cases import open_case_for_encounter, record_findings
 from workflows.discharge import on_discharge
@@ -58,18 +68,97 @@ def to_presentation(runtime: Runtime, row: InboxMessage) -> Presentation | None:
     raise UnprocessableMessage(f"unknown channel {row.channel!r}")
 
 
+def free_text_bytes(presentation: Presentation) -> int:
+    """How much free text a presentation carries: notes, the chief complaint, text observation values."""
+    texts = [note.text for note in presentation.texts()]
+    texts += [o.value for o in presentation.observations if o.value_coding is None and " " in o.value]
+    return sum(len(text.encode("utf-8")) for text in texts)
+
+
+def without_free_text(presentation: Presentation) -> Presentation:
+    return presentation.model_copy(
+        update={
+            "chief_complaint": "",
+            "notes": [],
+            "observations": [
+                o for o in presentation.observations if o.value_coding is not None or " " not in o.value
+            ],
+        }
+    )
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """What one message came to, worked out before the write transaction."""
+
+    status: MessageStatus
+    reason: str = ""
+    needs_review: bool = False
+    presentation: Presentation | None = None
+    record: PresentationRecord | None = None  # not yet in a session
+    findings: tuple[Finding, ...] = ()
+
+
+def prepare_one(runtime: Runtime, row: InboxMessage) -> Prepared:
+    """Decrypt, map, bound the free text and detect: everything but the writes."""
+    try:
+        presentation = to_presentation(runtime, row)
+    except (UnprocessableMessage, DecryptionError) as exc:
+        log.warning("message %s failed: %s", row.id, type(exc).__name__)
+        return Prepared(MessageStatus.FAILED, str(exc)[:2000])
+    if presentation is None:
+        return Prepared(MessageStatus.IGNORED, f"{row.message_type} is not used by the ED flow")
+    reason, needs_review = "", False
+    size = free_text_bytes(presentation)
+    if size > runtime.settings.max_free_text_bytes:
+        presentation = without_free_text(presentation)
+        reason = (
+            f"free text of {size} bytes is over the limit of {runtime.settings.max_free_text_bytes}: "
+            "processed without it; a person should read the message"
+        )
+        needs_review = True
+        log.warning("message %s: free text over the limit, processed without it", row.id)
+    record = presentations.new_record(
+        cipher=runtime.cipher,
+        pseudonyms=runtime.pseudonyms,
+        presentation=presentation,
+        inbox_message_id=row.id,
+        systems=presentations.IdentifierSystems.of(runtime.settings),
+    )
+    return Prepared(
+        MessageStatus.PROCESSED, reason, needs_review, presentation, record, tuple(detect(presentation))
+    )
+
+
+@prepares(PROCESS_TOPIC)
+def prepare_messages(runtime: Runtime, payloads: list[dict[str, Any]]) -> list[Prepared | None]:
+    """The prepared outcome of each payload's message, or None for one that is no longer `received`."""
+    ids = [int(p["message_id"]) for p in payloads]
+    with runtime.db.read() as session:
+        rows = {
+            row.id: row
+            for row in session.execute(
+                select(InboxMessage).where(
+                    InboxMessage.id.in_(ids), InboxMessage.status == MessageStatus.RECEIVED.value
+                )
+            ).scalars()
+        }
+    return [prepare_one(runtime, rows[i]) if i in rows else None for i in ids]
+
+
 @handles_batch(PROCESS_TOPIC)
 def process_messages(runtime: Runtime, session: Session, payloads: list[dict[str, Any]]) -> None:
-    """Map, store, detect and open/update cases for a batch of stored messages.
+    """Write what was prepared for a batch of stored messages: presentations, cases, statuses.
 
-    Messages that are no longer `received` (an earlier delivery did them) are skipped. Presentations of
-    the batch are inserted in one flush; the case work runs only for messages with findings.
+    Messages that are no longer `received` (an earlier delivery did them) are skipped. A payload that
+    was not prepared (a row that became pending after the preparation) is prepared here.
     """
+    prepared = {int(p["message_id"]): p.get(PREPARED) for p in payloads}
     rows = (
         session.execute(
             select(InboxMessage)
             .where(
-                InboxMessage.id.in_([p["message_id"] for p in payloads]),
+                InboxMessage.id.in_(list(prepared)),
                 InboxMessage.status == MessageStatus.RECEIVED.value,
             )
             .order_by(InboxMessage.id)
@@ -79,39 +168,37 @@ def process_messages(runtime: Runtime, session: Session, payloads: list[dict[str
         .all()
     )
     now = utcnow()
-    mapped: list[tuple[InboxMessage, Presentation, PresentationRecord]] = []
-    for row in rows:
-        try:
-            presentation = to_presentation(runtime, row)
-        except (UnprocessableMessage, DecryptionError) as exc:
-            row.status, row.status_reason, row.processed_at = MessageStatus.FAILED, str(exc)[:2000], now
-            log.warning("message %s failed: %s", row.id, type(exc).__name__)
-            continue
-        if presentation is None:
-            row.status, row.processed_at = MessageStatus.IGNORED, now
-            row.status_reason = f"{row.message_type} is not used by the ED flow"
-            continue
-        record = presentations.new_record(
-            cipher=runtime.cipher,
-            pseudonyms=runtime.pseudonyms,
-            presentation=presentation,
-            inbox_message_id=row.id,
-        )
-        mapped.append((row, presentation, record))
-    session.add_all(record for _, _, record in mapped)
+    done = [(row, prepared[row.id] or prepare_one(runtime, row)) for row in rows]
+    session.add_all(p.record for _, p in done if p.record is not None)
     session.flush()  # one multi-row insert for the batch's presentations
     case_open_limit = timedelta(seconds=runtime.settings.case_open_limit_s)
-    for row, presentation, record in mapped:
-        findings = detect(presentation)
+    for row, outcome in done:
+        row.status, row.status_reason, row.processed_at = outcome.status, outcome.reason, now
+        row.needs_review = outcome.needs_review
+        if outcome.record is None or outcome.presentation is None:
+            continue
+        findings = list(outcome.findings)
+        record = outcome.record
         # Info-only findings (e.g. a Kindcheck prompt) join an open case but do not open one themselves.
         if is_flagged(findings) or (findings and open_case_for_encounter(session, record.encounter_ref)):
-            record_findings(
+            case = record_findings(
                 session,
                 cipher=runtime.cipher,
                 presentation=record,
                 findings=findings,
                 case_open_limit=case_open_limit,
             )
-        if presentation.event is EventType.DISCHARGE:
+            if case is not None:
+                writeback.request(session, runtime.settings, case)  # sooner than the sweep would
+        if outcome.presentation.event is EventType.DISCHARGE:
             on_discharge(session, runtime, record)  # open case without a safe-discharge check: alert
-        row.status, row.status_reason, row.processed_at = MessageStatus.PROCESSED, "", now
+
+
+@gives_up(PROCESS_TOPIC)
+def give_up_on_message(_runtime: Runtime, session: Session, payload: dict[str, Any], error: str) -> None:
+    """Processing failed every time: the message is `failed` and waits for a person (`needs_review`)."""
+    row = session.get(InboxMessage, int(payload["message_id"]))
+    if row is None or row.status != MessageStatus.RECEIVED:
+        return
+    row.status, row.processed_at, row.needs_review = MessageStatus.FAILED, utcnow(), True
+    row.status_reason = f"processing failed repeatedly and was stopped ({error.split(':', 1)[0]})"

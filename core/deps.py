@@ -36,14 +36,23 @@ class Caller:
     client: str
 
 
+def token_matches(runtime: Runtime, token: str | None) -> bool:
+    """Is this the API token? (Constant-time; the one check both the route and the body guard use.)"""
+    return token is not None and hmac.compare_digest(token.encode(), runtime.api_token.encode())
+
+
+def bearer_token_matches(runtime: Runtime, authorization: str) -> bool:
+    """`token_matches` for the value of an Authorization header (`Bearer <token>`)."""
+    scheme, _, token = authorization.partition(" ")
+    return scheme.lower() == "bearer" and token_matches(runtime, token.strip())
+
+
 def require_token(
     request: Request,
     runtime: RuntimeDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Caller:
-    if credentials is None or not hmac.compare_digest(
-        credentials.credentials.encode(), runtime.api_token.encode()
-    ):
+    if credentials is None or not token_matches(runtime, credentials.credentials):
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
             detail="a valid bearer token is required",

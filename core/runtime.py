@@ -14,7 +14,7 @@ from core.clock import Clock, SystemClock, clock_for
 from core.settings import Settings
 from store.crypto import FieldCipher, Pseudonymizer
 from store.db import Database, make_engine
-from store.keyfile import load_or_create_secret
+from store.keyfile import load_or_create_secret, load_or_create_token, write_secret_text
 from store.migrate import upgrade
 
 
@@ -41,7 +41,7 @@ class Runtime:
             db=db,
             cipher=FieldCipher(key),
             pseudonyms=Pseudonymizer(key),
-            api_token=settings.api_token or _generated_token(settings.data_dir / "secrets" / "api-token"),
+            api_token=_api_token(settings),
             clock=clock_for(settings.clock_offset_file),
         )
 
@@ -58,5 +58,16 @@ def _encryption_key(settings: Settings) -> bytes:
     return load_or_create_secret(settings.data_dir / "secrets" / "field-encryption.key", 32)
 
 
-def _generated_token(path: Path) -> str:
-    return base64.urlsafe_b64encode(load_or_create_secret(path, 24)).decode().rstrip("=")
+def token_file(settings: Settings) -> Path:
+    return settings.data_dir / "secrets" / "api-token"
+
+
+def _api_token(settings: Settings) -> str:
+    """The token the API accepts: SPOEDPLEIN_API_TOKEN when set, else one generated once. Either way
+    `var/secrets/api-token` holds it, so `$(cat var/secrets/api-token)` is always the token to send."""
+    path = token_file(settings)
+    if settings.api_token:
+        if not path.exists() or path.read_text().strip() != settings.api_token:
+            write_secret_text(path, settings.api_token)
+        return settings.api_token
+    return load_or_create_token(path)

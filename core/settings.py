@@ -37,6 +37,9 @@ class Settings(BaseSettings):
 
     http_host: str = "127.0.0.1"
     http_port: int = 8000
+    http_max_body_bytes: int = Field(
+        default=10 * 1024 * 1024, ge=1024, description="larger request bodies get 413, checked while reading"
+    )
     http_processes: int = Field(default=1, ge=1, le=32, description="processes answering HTTP on one port")
     mllp_host: str = "127.0.0.1"
     mllp_port: int = 2575
@@ -46,6 +49,11 @@ class Settings(BaseSettings):
     mllp_max_message_bytes: int = 1024 * 1024
     mllp_idle_timeout_s: float = 300.0
 
+    max_free_text_bytes: int = Field(
+        default=256 * 1024,
+        ge=1024,
+        description="a message with more free text is processed without it and marked for a person",
+    )
     hl7_default_charset: str = Field(
         default="UNICODE UTF-8", description="charset for messages whose MSH-18 is empty"
     )
@@ -60,11 +68,31 @@ class Settings(BaseSettings):
     ehr_fhir_token: str | None = Field(
         default=None, description="bearer token for the EHR FHIR server, if it needs one"
     )
+    patient_id_systems: dict[str, str] = Field(
+        default_factory=dict,
+        description="JSON: FHIR Patient.identifier system -> the HL7 PID-3 assigning authority it equals",
+    )
+    visit_number_systems: dict[str, str] = Field(
+        default_factory=dict,
+        description="JSON: FHIR Encounter.identifier system carrying the visit number -> the HL7 PV1-19 "
+        "assigning authority it equals; empty: any visit number, authority not compared",
+    )
     cds_trusted_issuers: dict[str, str] = Field(
         default_factory=dict, description="JSON: CDS client iss -> JWKS URL or path"
     )
+    cds_fhir_servers: list[str] = Field(
+        default_factory=list,
+        description="JSON list: fhirServer bases a CDS client may send with an access token to fetch "
+        "prefetch from (https only, http on loopback); SPOEDPLEIN_EHR_FHIR_URL is always among them",
+    )
     cds_cors_origins: list[str] = Field(
         default_factory=list, description="origins allowed to call /cds-services (CORS)"
+    )
+
+    ready_max_lag_s: float = Field(
+        default=300.0,
+        gt=0,
+        description="/readyz is not ready when a message has waited longer for the worker",
     )
 
     relay_interval_s: float = 0.2

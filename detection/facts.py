@@ -19,6 +19,11 @@ from detection.text.matcher import Mention, match_text
 
 # A site or descriptor belongs to the nearest injury in its clause, at most this many words away.
 MAX_ATTACH_DISTANCE = 8
+# What one presentation's texts contribute at most: the first injuries and the first hits of each
+# mechanism or signal. Far above any real note (a handful of each); a note that repeats injury words
+# thousands of times adds nothing after these, and the rules (and the evidence they quote) stay small.
+MAX_INJURIES = 200
+MAX_HITS_PER_KIND = 50
 _HEIGHT = re.compile(r"^(\d+)(?:d(\d+))?(cm|m|meter|meters|metre|metres)?$")
 _UNITS = {"cm": 0.01, "m": 1.0, "meter": 1.0, "meters": 1.0, "metre": 1.0, "metres": 1.0}
 _ICD_SHAPE = re.compile(r"^[A-Z]\d\d")
@@ -295,10 +300,10 @@ def _read_text(facts: Facts, text: str, where: str, config: DetectionConfig) -> 
     for m in mentions:
         if m.kind == "mechanism":
             if m.asserted:
-                facts.mechanisms.setdefault(m.value, []).append(Hit(where, m.text))
+                _add_hit(facts.mechanisms, m.value, Hit(where, m.text))
         elif m.kind == "signal":
             if _counts(m):
-                facts.signals.setdefault(m.value, []).append(Hit(where, m.text))
+                _add_hit(facts.signals, m.value, Hit(where, m.text))
         elif m.kind == "part":
             if m.value == "mobility_milestone" and m.negated and not m.other_person:
                 facts.signals.setdefault("non_mobile", []).append(Hit(where, f"niet {m.text}"))
@@ -325,11 +330,18 @@ def _read_text(facts: Facts, text: str, where: str, config: DetectionConfig) -> 
             if injury.kind in ("fracture", "bruise", "burn"):
                 facts.signals.setdefault("earlier_injuries", []).append(Hit(where, injury.evidence().text))
             continue
-        facts.injuries.append(injury)
+        if len(facts.injuries) < MAX_INJURIES:
+            facts.injuries.append(injury)
     _combinations(facts, mentions, where, config)
     _fall_accounts(facts, mentions, where)
     if "fall" in facts.mechanisms and facts.fall_height_m is None:
         facts.fall_height_m = _height(match.tokens)
+
+
+def _add_hit(hits: dict[str, list[Hit]], value: str, hit: Hit) -> None:
+    found = hits.setdefault(value, [])
+    if len(found) < MAX_HITS_PER_KIND:
+        found.append(hit)
 
 
 def _counts(m: Mention) -> bool:

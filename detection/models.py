@@ -78,6 +78,9 @@ class Practitioner(Model):
 
 class Encounter(Model):
     visit_number: str = ""
+    # Every identifier the feed gave the encounter (HL7: PV1-19 with its assigning authority as `system`;
+    # FHIR: each Encounter.identifier), so the store can tell which one is the visit number it links by.
+    identifiers: list[Identifier] = Field(default_factory=list)
     patient_class: str = ""  # HL7 PV1-2 (E = emergency) or FHIR Encounter.class code
     location: str = ""  # point of care / room / bed, joined
     facility: str = ""

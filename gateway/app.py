@@ -6,14 +6,17 @@ import logging
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from fastapi_offline import FastAPIOffline
 
 from adapters import messages
 from adapters.fhir import api as fhir_api
 from adapters.fhir.cds import views as cds_views
 from adapters.fhir.cds.cors import CdsCors
+from core.deps import bearer_token_matches
 from core.runtime import Runtime
 from gateway.api import health
 from gateway.pages import views as page_views
+from gateway.request_guard import RequestGuard
 from notifications import landing as page_links
 from notifications import views as paging
 from presentations import views as presentations
@@ -23,7 +26,10 @@ log = logging.getLogger(__name__)
 
 
 def create_app(runtime: Runtime) -> FastAPI:
-    app = FastAPI(
+    # The API docs' scripts and styles are served by the gateway itself (fastapi-offline carries them):
+    # a hospital network reaches no CDN. No ReDoc: its page fetches its logo from the internet.
+    app = FastAPIOffline(
+        redoc_url=None,
         title="Spoedplein gateway",
         version="0.1.0",
         description="HL7 v2 / FHIR ingest, maltreatment-signal detection and the one-stop-shop workflow.",
@@ -45,6 +51,12 @@ def create_app(runtime: Runtime) -> FastAPI:
         app.include_router(router)
     if runtime.settings.cds_cors_origins:
         app.add_middleware(CdsCors, origins=runtime.settings.cds_cors_origins)
+    # Outermost of ours: a body is bounded, and not read at all without credentials, before any route.
+    app.add_middleware(
+        RequestGuard,
+        max_body_bytes=runtime.settings.http_max_body_bytes,
+        credentials_ok=lambda authorization: bearer_token_matches(runtime, authorization),
+    )
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -19,6 +19,7 @@ import typer
 from pydantic import ValidationError
 
 from core.settings import get_settings
+from gateway.commands import CliError
 from gateway.commands import fhir as fhir_commands
 from gateway.commands import hl7 as hl7_commands
 from gateway.commands import paging as paging_commands
@@ -43,13 +44,21 @@ if detection_commands is not None:
 
 
 def main() -> None:
-    """The console script: the CLI, with a settings error told as such (which variable, what is wrong)."""
+    """The console script. What a user can act on is one line on stderr and an exit code, never a
+    traceback: a setting (which variable, what is wrong) and a file that is not there (2), a gateway
+    that cannot be reached (3), no API token or a refused one (4)."""
     try:
         app()
     except ValidationError as exc:
         for error in exc.errors():
             name = "SPOEDPLEIN_" + "_".join(str(part) for part in error["loc"]).upper()
             print(f"setting {name}: {error['msg']}", file=sys.stderr)
+        raise SystemExit(2) from None
+    except CliError as exc:
+        print(f"spoedplein: {exc}", file=sys.stderr)
+        raise SystemExit(exc.code) from None
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError) as exc:
+        print(f"spoedplein: {exc.filename}: {exc.strerror}", file=sys.stderr)
         raise SystemExit(2) from None
 
 

@@ -3,17 +3,19 @@ decrypts it, and that read is written to the audit log in the same transaction."
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Request, Response
 from pydantic import BaseModel
 from sqlalchemy import select
 
 from core.deps import CallerDep, ReadSession, RuntimeDep, WriteSession, audit_read
+from core.paging import Before, Limit, page
 from detection.models import Presentation
 from presentations import service as presentations
 from presentations.models import PresentationRecord
+from store.db import get_by_id
 
 router = APIRouter(prefix="/api/presentations", tags=["presentations"])
 
@@ -46,19 +48,27 @@ class PresentationRead(PresentationSummary):
     presentation: Presentation
 
 
-@router.get("", response_model=list[PresentationSummary])
+@router.get("", response_model=list[PresentationSummary], summary="Newest first (paged: see `Link`)")
 def list_presentations(
-    session: ReadSession, _caller: CallerDep, limit: Annotated[int, Query(ge=1, le=1000)] = 100
+    request: Request,
+    response: Response,
+    session: ReadSession,
+    _caller: CallerDep,
+    limit: Limit = 100,
+    before: Before = None,
 ) -> list[PresentationSummary]:
-    rows = session.execute(select(PresentationRecord).order_by(PresentationRecord.id.desc()).limit(limit))
-    return [PresentationSummary.of(row) for row in rows.scalars()]
+    query = select(PresentationRecord)
+    rows: Sequence[PresentationRecord] = page(
+        session, query, PresentationRecord.id, limit=limit, before=before, request=request, response=response
+    )
+    return [PresentationSummary.of(row) for row in rows]
 
 
 @router.get("/{presentation_id}", response_model=PresentationRead)
 def get_presentation(
     presentation_id: int, session: WriteSession, caller: CallerDep, runtime: RuntimeDep
 ) -> PresentationRead:
-    row = session.get(PresentationRecord, presentation_id)
+    row = get_by_id(session, PresentationRecord, presentation_id)
     if row is None:
         raise HTTPException(404, detail=f"no presentation {presentation_id}")
     audit_read(session, caller, resource_type="Presentation", resource_id=row.id, patient_ref=row.patient_ref)

@@ -64,6 +64,18 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+# The largest id the stores hold (SQLite INTEGER, PostgreSQL BIGINT). A larger id names no row, and must
+# be answered as "not found" rather than overflow inside the driver.
+MAX_ID = 2**63 - 1
+
+Row = TypeVar("Row")
+
+
+def get_by_id(session: Session, model: type[Row], row_id: int) -> Row | None:
+    """`session.get`, but an id outside the stores' integer range is simply not there (no overflow)."""
+    return session.get(model, row_id) if 1 <= row_id <= MAX_ID else None
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 

@@ -2,6 +2,12 @@
 
 Handlers run inside the write transaction that also marks their outbox row done, and must be
 idempotent: a row can be delivered more than once (relay redelivery, a worker killed mid-task).
+Nothing slow happens while a write transaction is open (on SQLite its lock is one for the whole database,
+and the MLLP ACK path needs it): a topic that talks to the outside world registers `handles_io` (run
+outside any transaction); a topic with CPU-heavy work registers a `prepares` function as well, which
+runs first, outside any write transaction, so that its handler only writes what was prepared.
+A topic may also register `gives_up`: after `MAX_ATTEMPTS` failed attempts its item is marked done and
+the function records the failure where a person sees it, instead of retrying for ever.
 """
 
 from __future__ import annotations
@@ -90,3 +96,39 @@ def io_handler_for(topic: str) -> IOHandler | None:
 
 def registered_topics() -> list[str]:
     return sorted(set(_HANDLERS) | set(_BATCH_HANDLERS) | set(_IO_HANDLERS))
+
+
+# (runtime, payloads) -> one prepared value per payload, in order; runs outside any write transaction.
+Prepare = Callable[[Any, list[dict[str, Any]]], list[Any]]
+_PREPARERS: dict[str, Prepare] = {}
+PREPARED = "prepared"  # the payload key under which a handler finds what `prepares` made for it
+
+
+def prepares(topic: str) -> Callable[[Prepare], Prepare]:
+    def register(fn: Prepare) -> Prepare:
+        _PREPARERS[topic] = fn
+        return fn
+
+    return register
+
+
+def preparer_for(topic: str) -> Prepare | None:
+    return _PREPARERS.get(topic)
+
+
+# (runtime, session, payload, error): the last attempt failed; record it for a person, in `session`.
+GiveUp = Callable[[Any, Session, dict[str, Any], str], None]
+_GIVE_UP: dict[str, GiveUp] = {}
+MAX_ATTEMPTS = 5
+
+
+def gives_up(topic: str) -> Callable[[GiveUp], GiveUp]:
+    def register(fn: GiveUp) -> GiveUp:
+        _GIVE_UP[topic] = fn
+        return fn
+
+    return register
+
+
+def give_up_for(topic: str) -> GiveUp | None:
+    return _GIVE_UP.get(topic)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Integer, LargeBinary, String, Text, func, select
+from sqlalchemy import Boolean, Integer, LargeBinary, String, Text, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -51,6 +51,10 @@ class InboxMessage(Base):
     status_reason: Mapped[str] = mapped_column(Text, default="")
     processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     resend_count: Mapped[int] = mapped_column(Integer, default=0)
+    # The sender had used this MSH-10 before for other content; stored and processed as its own message.
+    control_id_reused: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
+    # A person should look at it: processed without its free text (over the limit), or given up on.
+    needs_review: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
 
 
 RAW_AAD = b"inbox:raw"
@@ -82,53 +86,75 @@ class StoredAnswer:
     ack_code: str
     ack: bytes
     duplicate: bool
-    conflict: bool = False  # same dedupe key, different content: a reused id, not a resend; not stored
+    control_id_reused: bool = False  # stored as its own message under a key that includes its content
+
+
+def reuse_key(message: NewMessage) -> str:
+    """The key of a message whose control id its sender already used for other content: the control id's
+    key with the content in it, so a resend of *this* message is still recognised as a resend."""
+    return dedupe_key(message.channel, message.dedupe_key, message.content_hash)
 
 
 def store_messages(session: Session, cipher: FieldCipher, batch: list[NewMessage]) -> list[StoredAnswer]:
     """Insert a batch of accepted messages with their outbox rows, inside the caller's transaction.
 
-    Duplicates (already stored, or twice in this batch, with the same content hash) are answered with the
-    first answer and get no new outbox row. The same key with other content is a conflict: a sender that
-    reuses control ids would otherwise lose the second message without anyone knowing.
-    The caller commits; nothing may be acknowledged before that commit returns.
+    A resend (the same key and content hash as a stored message, or as one earlier in this batch) gets
+    the first answer and no new row. The same key with other content is a reused control id (counters
+    reset on fail-over or reinstall): it is stored as its own message under `reuse_key`, marked
+    `control_id_reused`, and processed like any other. The caller commits; nothing may be acknowledged
+    before that commit returns.
     """
     connection = session.connection()  # joins the session's transaction
     sql = DriverSQL(connection.dialect, connection.connection)
-    unique_keys = list(dict.fromkeys(m.dedupe_key for m in batch))
-    existing = {
+    wanted = list(dict.fromkeys(key for m in batch for key in (m.dedupe_key, reuse_key(m))))
+    # key -> (answer, content hash) for every stored message a message of this batch could repeat.
+    known: dict[str, tuple[StoredAnswer, str]] = {
         row[1]: (StoredAnswer(row[0], row[2], bytes(row[3]), duplicate=True), row[4])
         for row in sql.rows(
             "SELECT id, dedupe_key, ack_code, ack, content_hash FROM inbox_message"
-            f" WHERE dedupe_key IN ({sql.marks(len(unique_keys))})",
-            unique_keys,
+            f" WHERE dedupe_key IN ({sql.marks(len(wanted))})",
+            wanted,
         )
     }
-    if any(_is_resend(existing, m) for m in batch):
-        ids = [existing[m.dedupe_key][0].message_id for m in batch if _is_resend(existing, m)]
+    resent: list[int] = []  # stored rows whose resend count goes up
+    resent_in_batch: dict[str, int] = {}  # new rows resent within this batch already
+    fresh: dict[str, tuple[NewMessage, bool]] = {}  # key -> (message, control id reused), insert order
+    decided: list[tuple[str, bool]] = []  # per message of the batch: its key, and whether it is new
+    for message in batch:
+        key = _resend_of(known, fresh, message)
+        if key is not None:
+            if key in known:
+                resent.append(known[key][0].message_id)
+            else:
+                resent_in_batch[key] = resent_in_batch.get(key, 0) + 1
+            decided.append((key, False))
+            continue
+        taken = message.dedupe_key in known or message.dedupe_key in fresh
+        key = reuse_key(message) if taken else message.dedupe_key
+        fresh[key] = (message, taken)
+        decided.append((key, True))
+    if resent:
+        ids = list(dict.fromkeys(resent))
         sql.rows(
             "UPDATE inbox_message SET resend_count = resend_count + 1 "
             f"WHERE id IN ({sql.marks(len(ids))}) RETURNING id",
             ids,
         )
-    fresh: dict[str, NewMessage] = {}
-    for message in batch:
-        if message.dedupe_key not in existing:
-            fresh.setdefault(message.dedupe_key, message)
     new_ids: dict[str, int] = {}
     if fresh:
         now = sql.timestamp(utcnow())
         values: list[object] = []
-        for m in fresh.values():
-            values += [m.channel, m.dedupe_key, m.content_hash, m.sender, m.control_id, m.message_type, now]
-            values += [cipher.encrypt(m.raw, RAW_AAD), m.ack_code, m.ack, MessageStatus.RECEIVED.value, "", 0]
-        row_marks = ", ".join(f"({sql.marks(13)})" for _ in fresh)
+        for key, (m, reused) in fresh.items():
+            values += [m.channel, key, m.content_hash, m.sender, m.control_id, m.message_type, now]
+            values += [cipher.encrypt(m.raw, RAW_AAD), m.ack_code, m.ack, MessageStatus.RECEIVED.value, ""]
+            values += [resent_in_batch.get(key, 0), reused, False]
+        row_marks = ", ".join(f"({sql.marks(15)})" for _ in fresh)
         new_ids = {
             key: message_id
             for message_id, key in sql.rows(
                 "INSERT INTO inbox_message (channel, dedupe_key, content_hash, sender, control_id,"
-                " message_type, received_at, raw, ack_code, ack, status, status_reason, resend_count)"
-                f" VALUES {row_marks}"
+                " message_type, received_at, raw, ack_code, ack, status, status_reason, resend_count,"
+                f" control_id_reused, needs_review) VALUES {row_marks}"
                 " RETURNING id, dedupe_key",
                 values,
             )
@@ -143,29 +169,27 @@ def store_messages(session: Session, cipher: FieldCipher, batch: list[NewMessage
             outbox_values,
         )
     answers: list[StoredAnswer] = []
-    answered: set[str] = set()
-    for message in batch:
-        key = message.dedupe_key
-        if key in existing:
-            known = existing[key][0]
-            answers.append(known if _is_resend(existing, message) else _conflict(known.message_id))
+    for key, new in decided:
+        if key in known:
+            answers.append(known[key][0])
             continue
-        first = fresh[key]
-        if first.content_hash != message.content_hash:
-            answers.append(_conflict(new_ids[key]))
-            continue
-        answers.append(StoredAnswer(new_ids[key], first.ack_code, first.ack, duplicate=key in answered))
-        answered.add(key)
+        first, reused = fresh[key]
+        answers.append(
+            StoredAnswer(new_ids[key], first.ack_code, first.ack, duplicate=not new, control_id_reused=reused)
+        )
     return answers
 
 
-def _is_resend(existing: dict[str, tuple[StoredAnswer, str]], message: NewMessage) -> bool:
-    known = existing.get(message.dedupe_key)
-    return known is not None and known[1] == message.content_hash
-
-
-def _conflict(message_id: int) -> StoredAnswer:
-    return StoredAnswer(message_id, "", b"", duplicate=False, conflict=True)
+def _resend_of(
+    known: dict[str, tuple[StoredAnswer, str]], fresh: dict[str, tuple[NewMessage, bool]], message: NewMessage
+) -> str | None:
+    """The key of the stored (or earlier in the batch) message this one repeats, or None if it is new."""
+    for key in (message.dedupe_key, reuse_key(message)):
+        if key in known and known[key][1] == message.content_hash:
+            return key
+        if key in fresh and fresh[key][0].content_hash == message.content_hash:
+            return key
+    return None
 
 
 def store_one(session: Session, cipher: FieldCipher, message: NewMessage) -> StoredAnswer:

@@ -14,9 +14,8 @@ from store.db import Database, make_engine
 from store.migrate import upgrade
 from tests.servers import PostgresServer, RedisServer
 
-CORPUS = Path(__file__).resolve().parent.parent.parent / "shared" / "corpus"
-if not CORPUS.exists():
-    CORPUS = Path(os.environ.get("SPOEDPLEIN_CORPUS", "/work/shared/corpus"))
+# The public sample corpus, kept in the repository with its licence (tests/corpus/README.md).
+CORPUS = Path(__file__).resolve().parent / "corpus"
 
 TEST_KEY = bytes(range(32))
 _db_counter = itertools.count()

@@ -87,6 +87,8 @@ class EhrFhirServer:
     resources: dict[str, dict[str, Any]] = field(default_factory=dict)
     requests: list[Recorded] = field(default_factory=list)
     fail_next: int = 0  # answer this many requests with 503 first (to show retries)
+    put_delay_s: float = 0.0  # a slow EHR: each PUT is answered this long after it arrived
+    puts_answered: list[float] = field(default_factory=list)  # time.monotonic() of each PUT's answer
 
     def __post_init__(self) -> None:
         owner = self
@@ -133,10 +135,12 @@ class EhrFhirServer:
                 rec = self._record()
                 if self._failing():
                     return
+                time.sleep(owner.put_delay_s)
                 path = rec.path.strip("/").removeprefix("fhir/")
                 existed = path in owner.resources
                 owner.resources[path] = rec.json()
                 self._send(200 if existed else 201, rec.json())
+                owner.puts_answered.append(time.monotonic())
 
             def do_POST(self) -> None:
                 rec = self._record()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-CORPUS_DIR = Path("/work/shared/corpus/hl7v2/fhir-converter")
+CORPUS_DIR = Path(__file__).resolve().parent / "corpus" / "hl7v2" / "fhir-converter"
 VALID_BSN = "123456782"  # passes the elfproef; fictional
 
 

@@ -1,5 +1,6 @@
 """The CDS JWT checks below the HTTP layer: jti ledger across two ledgers (two processes' worth), purge of
-expired ids, and key rotation picked up from the issuer's JWKS URL."""
+expired ids, key rotation picked up from the issuer's JWKS URL (at most one fetch a minute), exp at most
+5 minutes ahead (with a clock the test controls), the typ header."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import jwt
 import pytest
 from sqlalchemy import func, select
 
@@ -61,18 +63,84 @@ def test_expired_ids_are_purged_and_live_ones_kept(db: Database) -> None:
         assert list(session.scalars(select(CdsJwtId.jti))) == ["live"]
 
 
-def test_rotated_key_is_fetched_again_from_the_jwks_url() -> None:
+class Monotonic:
+    """A monotonic clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_rotated_key_is_fetched_again_but_unknown_kids_fetch_at_most_once_a_minute() -> None:
     old, new = cds.SigningKey("2024-key"), cds.SigningKey("2025-key")
+    clock = Monotonic()
     with EhrFhirServer() as ehr:
         ehr.resources["jwks"] = old.jwks()
-        keys = IssuerKeys({cds.ISSUER: f"{ehr.url}/jwks"})
+        keys = IssuerKeys({cds.ISSUER: f"{ehr.url}/jwks"}, clock=clock)
         assert verify(old.token(AUD), audience=AUD, keys=keys)["iss"] == cds.ISSUER
-        ehr.resources["jwks"] = new.jwks()  # the EHR rotates its signing key
+        fetches = lambda: sum(r.path.endswith("/jwks") for r in ehr.requests)  # noqa: E731
+        assert fetches() == 1
 
+        # Tokens with kids the issuer never published, one after another: no fetch on each of them.
+        for n in range(20):
+            with pytest.raises(CdsAuthError, match="kid"):
+                verify(cds.SigningKey(f"made-up-{n}").token(AUD), audience=AUD, keys=keys)
+        clock.now += 30
+        with pytest.raises(CdsAuthError, match="kid"):
+            verify(cds.SigningKey("made-up-late").token(AUD), audience=AUD, keys=keys)
+        assert fetches() == 1
+
+        ehr.resources["jwks"] = new.jwks()  # the EHR rotates its signing key
+        clock.now += 31  # a minute after the last fetch: the unknown kid may fetch once more
         assert verify(new.token(AUD), audience=AUD, keys=keys)["iss"] == cds.ISSUER
-        assert sum(r.path.endswith("/jwks") for r in ehr.requests) == 2
+        assert fetches() == 2
         with pytest.raises(CdsAuthError, match="kid"):
             verify(cds.SigningKey("unknown-key").token(AUD), audience=AUD, keys=keys)
+        assert fetches() == 2
+
+
+def test_a_token_whose_exp_lies_more_than_five_minutes_ahead_is_refused_so_no_jti_outlives_its_ledger(
+    db: Database, tmp_path: Path
+) -> None:
+    """With a clock the test controls: a long-lived token is refused outright; a 5-minute token's jti is
+    kept until its exp, and once the ledger forgets it the token itself has expired."""
+    key = cds.SigningKey("es-key")
+    keys = IssuerKeys({cds.ISSUER: str(key.write_jwks(tmp_path / "jwks.json"))})
+    ledger = JtiLedger(db)
+    t0 = 2_000_000_000.0
+    far = key.token(AUD, jti="far", iat=int(t0), exp=int(t0) + 24 * 3600)
+    with pytest.raises(CdsAuthError, match="more than 5 minutes ahead"):
+        verify(far, audience=AUD, keys=keys, now=t0)
+
+    token = key.token(AUD, jti="five", iat=int(t0), exp=int(t0) + 300)
+    ledger.remember(verify(token, audience=AUD, keys=keys, now=t0))
+    later = datetime.fromtimestamp(t0, UTC)
+    for minutes in (1, 4, 5):  # the id is kept for as long as the token is valid
+        assert purge_expired(db, now=later + timedelta(minutes=minutes)) == 0
+        with pytest.raises(CdsAuthError, match="replay"):
+            ledger.remember(verify(token, audience=AUD, keys=keys, now=t0 + minutes * 60))
+    assert purge_expired(db, now=later + timedelta(minutes=6)) == 1  # forgotten only after exp…
+    with pytest.raises(CdsAuthError, match="expired"):  # …when the token no longer passes anyway
+        verify(token, audience=AUD, keys=keys, now=t0 + 6 * 60)
+
+
+def test_a_token_whose_typ_header_is_not_jwt_is_refused(tmp_path: Path) -> None:
+    key = cds.SigningKey("es-key")
+    keys = IssuerKeys({cds.ISSUER: str(key.write_jwks(tmp_path / "jwks.json"))})
+    claims = {
+        "iss": cds.ISSUER,
+        "aud": AUD,
+        "iat": int(time.time()),
+        "exp": int(time.time()) + 60,
+        "jti": "t",
+    }
+    for typ in ("at+jwt", "JWS", None):  # None: PyJWT leaves the typ header out
+        signed = jwt.encode(claims, key.private, algorithm="ES384", headers={"kid": "es-key", "typ": typ})
+        with pytest.raises(CdsAuthError, match="typ"):
+            verify(signed, audience=AUD, keys=keys)
+    assert verify(key.token(AUD), audience=AUD, keys=keys)["iss"] == cds.ISSUER
 
 
 def test_unreachable_jwks_is_an_authentication_failure_not_a_crash() -> None:
@@ -110,7 +178,7 @@ def test_a_token_whose_header_names_the_other_algorithm_than_the_key_is_refused(
     rsa_key = cds.SigningKey("rs-key", algorithm="RS384")
     keys = IssuerKeys({cds.ISSUER: str(rsa_key.write_jwks(tmp_path / "rsa.json"))})
     _header, payload, signature = rsa_key.token(AUD).split(".")
-    relabelled = f"{_part({'alg': 'ES384', 'kid': 'rs-key'})}.{payload}.{signature}"
+    relabelled = f"{_part({'typ': 'JWT', 'alg': 'ES384', 'kid': 'rs-key'})}.{payload}.{signature}"
 
     with pytest.raises(CdsAuthError, match="signature"):
         verify(relabelled, audience=AUD, keys=keys)
@@ -139,7 +207,8 @@ def test_a_critical_header_extension_and_a_tampered_payload_are_refused(
     key, keys = es_keys
     header, payload, signature = key.token(AUD).split(".")
     claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-    crit = f"{_part({'alg': 'ES384', 'kid': 'es-key', 'crit': ['x'], 'x': 1})}.{payload}.{signature}"
+    crit_header = _part({"typ": "JWT", "alg": "ES384", "kid": "es-key", "crit": ["x"], "x": 1})
+    crit = f"{crit_header}.{payload}.{signature}"
     tampered = f"{header}.{_part({**claims, 'jti': 'another'})}.{signature}"
 
     with pytest.raises(CdsAuthError, match="critical"):

@@ -66,6 +66,7 @@ def setup(database_url: str, tmp_path: Path) -> Iterator[Setup]:
                 cds.ISSUER: str(key.write_jwks(tmp_path / "ehr-jwks.json")),
                 URL_ISSUER: f"{ehr.url}/jwks",
             },
+            cds_fhir_servers=[ehr.url],  # plain http is accepted on loopback only
         )
         with GatewayServer(runtime) as gateway:
             yield Setup(gateway, ehr, key, url_key)
@@ -118,6 +119,43 @@ def test_patient_view_with_signals_answers_one_neutral_card_linked_to_the_new_ca
         assert resource.get("subject", resource.get("for")) == {"reference": f"Patient/{cds.PATIENT_ID}"}
 
 
+def adult_prefetch(reason: str) -> dict[str, Any]:
+    data = cds.prefetch(reason=reason, n_conditions=0)
+    data["patient"]["birthDate"] = "1990-05-04"
+    return data
+
+
+def test_an_adult_brought_in_intoxicated_gets_the_kindcheck_info_card_and_no_case(setup: Setup) -> None:
+    body = cds.hook_request("patient-view", adult_prefetch("alcoholintoxicatie, gevallen op straat"))
+
+    reply = setup.call(SIGNALS_PV, body)
+
+    assert reply.status_code == 200, reply.text
+    (card,) = reply.json()["cards"]
+    assert card["indicator"] == "info"
+    assert "kinderen" in card["summary"] and "Zorgt u voor minderjarige kinderen" in card["detail"]
+    assert_neutral(card)
+    assert "intoxicatie" not in json.dumps(card).lower()
+    assert card["links"][0]["url"].endswith("/kindcheck")  # the public base URL, then the guidance page
+    assert count(setup, Case) == 0  # a prompt, not a flag
+    page = httpx.get(f"{setup.gateway.url}/kindcheck")
+    assert page.status_code == 200 and "0800-2000" in page.text
+
+
+def test_the_kindcheck_card_links_to_the_encounters_open_case_when_there_is_one(setup: Setup) -> None:
+    strangled = adult_prefetch("gewurgd, petechiën in het gezicht")
+    flagged = setup.call(SIGNALS_PV, cds.hook_request("patient-view", strangled))
+    (first,) = flagged.json()["cards"]
+    assert first["indicator"] != "info"
+    case_url = first["links"][0]["url"]
+    data = adult_prefetch("onder invloed, dronken")  # the same patient and encounter, later
+
+    reply = setup.call(SIGNALS_PV, cds.hook_request("patient-view", data))
+
+    (card,) = reply.json()["cards"]
+    assert card["indicator"] == "info" and card["links"][0]["url"] == case_url
+
+
 def test_patient_view_without_signals_answers_no_cards_and_opens_nothing(setup: Setup) -> None:
     reply = setup.call(
         SIGNALS_PV, cds.hook_request("patient-view", cds.prefetch(reason="hoest en koorts", n_conditions=0))
@@ -163,6 +201,24 @@ def test_encounter_start_fetches_missing_prefetch_from_the_fhir_server_with_the_
     assert set(fetched) == {"Condition", "Observation"}
     assert fetched["Condition"].path.endswith(f"Condition?patient={cds.PATIENT_ID}")
     assert fetched["Condition"].headers["Authorization"] == "Bearer ehr-access-123"
+
+
+def test_the_access_token_goes_only_to_an_allowed_https_fhir_server(setup: Setup) -> None:
+    data = cds.prefetch()
+    del data["observations"]
+    with EhrFhirServer() as stranger:
+        for server, why in ((stranger.url, "allow-list"), ("http://ehr.example.test/fhir", "https")):
+            body = cds.hook_request(
+                "encounter-start",
+                data,
+                fhirServer=server,
+                fhirAuthorization={"access_token": "ehr-access-123", "token_type": "Bearer", "scope": "x"},
+            )
+            reply = setup.call(SIGNALS_ES, body)
+            assert reply.status_code == 412, reply.text
+            assert why in reply.json()["issue"][0]["diagnostics"]
+        assert stranger.requests == []  # never contacted, so never handed the token
+    assert count(setup, Case) == 0
 
 
 def test_missing_prefetch_without_a_fhir_server_is_412_naming_the_keys(setup: Setup) -> None:

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from gateway.cli import app
 from tests.fhir_helpers import API_TOKEN, GatewayServer, make_runtime
 
-CORPUS = Path("/work/shared/corpus/fhir/fhir-converter")
+CORPUS = Path(__file__).resolve().parent / "corpus" / "fhir" / "fhir-converter"
 
 
 @pytest.fixture

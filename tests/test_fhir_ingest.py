@@ -21,7 +21,7 @@ from tests import cds_helpers as cds
 from tests.fhir_helpers import GatewayServer, auth, make_runtime
 from workflows.models import Case
 
-CORPUS = Path("/work/shared/corpus/fhir/fhir-converter")
+CORPUS = Path(__file__).resolve().parent / "corpus" / "fhir" / "fhir-converter"
 INVALID_ON_PURPOSE = {
     "ADT01-23-expected.json",
     "ADT01-28-expected.json",

@@ -92,10 +92,9 @@ def test_a_crash_after_the_ehr_took_it_rewrites_the_same_resources_not_new_ones(
 ) -> None:
     open_case(runtime)
     [row] = writeback_rows(runtime)
-    with runtime.db.write() as session:
-        writeback.write_back(runtime, session, dict(row.payload))
-        session.rollback()  # the worker died before marking the row done
-    stored_after_first = dict(ehr.resources)
+    writeback.write_back(runtime, [dict(row.payload)])  # the EHR took it…
+    stored_after_first = dict(ehr.resources)  # …and the worker died before marking the row done
+    assert stored_after_first and writeback_rows(runtime)[0].done_at is None
 
     assert run_items(runtime, [row.id]) == 1
 

@@ -103,17 +103,22 @@ def test_resend_gets_the_same_answer_and_is_stored_once(gateway: GatewayProcesse
     assert len(rows) == 1 and rows[0]["resend_count"] == 2
 
 
-def test_reused_control_id_with_other_content_is_refused_not_dropped(gateway: GatewayProcesses) -> None:
+def test_reused_control_id_with_other_content_is_taken_in_as_its_own_message(
+    gateway: GatewayProcesses,
+) -> None:
+    other_content = ADT.format(cid="REUSE-1").replace("Bench", "Ander")
     with MLLPClient("127.0.0.1", gateway.mllp_port) as client:
         first = parse_ack(client.send(ADT.format(cid="REUSE-1").encode()))
         restamped = ADT.format(cid="REUSE-1").replace("20261123120000+0100||", "20261123120500+0100||", 1)
         resend = parse_ack(client.send(restamped.encode()))  # same message, new MSH-7: a resend
-        other = parse_ack(client.send(ADT.format(cid="REUSE-1").replace("Bench", "Ander").encode()))
-    assert first.code == resend.code == "CA"
-    assert other.code == "CE" and other.errors[0].code == "205"
-    assert other.errors[0].location.startswith("MSH^1^10")
-    rows = [m for m in stored(gateway) if m["control_id"] == "REUSE-1"]
-    assert len(rows) == 1 and rows[0]["resend_count"] == 1
+        other = parse_ack(client.send(other_content.encode()))  # a reset counter: another message
+        other_again = parse_ack(client.send(other_content.encode()))  # and that one resent
+    assert first.code == resend.code == other.code == other_again.code == "CA"
+    assert not other.errors
+    rows = sorted((m for m in stored(gateway) if m["control_id"] == "REUSE-1"), key=lambda m: m["id"])
+    assert len(rows) == 2
+    assert [r["control_id_reused"] for r in rows] == [False, True]
+    assert [r["resend_count"] for r in rows] == [1, 1]
 
 
 def test_same_control_id_from_another_sender_is_a_different_message(gateway: GatewayProcesses) -> None:

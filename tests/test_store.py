@@ -67,7 +67,30 @@ def test_duplicate_control_id_gets_first_answer_and_one_outbox_row(db: Database,
         assert session.scalar(select(text("count(*)")).select_from(InboxMessage)) == 1
         assert session.scalar(select(text("count(*)")).select_from(OutboxItem)) == 1
         row = session.get(InboxMessage, first[0].message_id)
-        assert row is not None and row.resend_count == 1
+        assert row is not None and row.resend_count == 2  # once in the first batch, once later
+
+
+def test_reused_control_id_with_other_content_is_stored_as_its_own_message_and_its_resend_is_a_resend(
+    db: Database, cipher: FieldCipher
+) -> None:
+    first, other = replace(new_message("C1"), content_hash="a"), replace(new_message("C1"), content_hash="b")
+    with db.write() as session:
+        in_one_batch = store_messages(session, cipher, [first, other, first, other])
+    with db.write() as session:
+        later = store_messages(session, cipher, [other, replace(new_message("C1"), content_hash="c")])
+    assert [a.duplicate for a in in_one_batch] == [False, False, True, True]
+    assert [a.control_id_reused for a in in_one_batch] == [False, True, False, True]
+    assert in_one_batch[0].message_id != in_one_batch[1].message_id
+    assert later[0].duplicate and later[0].message_id == in_one_batch[1].message_id
+    assert not later[1].duplicate and later[1].control_id_reused
+    with db.read() as session:
+        rows = session.execute(select(InboxMessage).order_by(InboxMessage.id)).scalars().all()
+        assert [(r.content_hash, r.control_id_reused, r.resend_count) for r in rows] == [
+            ("a", False, 1),
+            ("b", True, 2),
+            ("c", True, 0),
+        ]
+        assert session.scalar(select(text("count(*)")).select_from(OutboxItem)) == 3
 
 
 def test_outbox_claim_redelivers_only_after_the_timeout_and_never_after_done(

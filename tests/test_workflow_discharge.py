@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from core.runtime import Runtime
+from detection.models import Identifier
 from notifications.models import Page
 from store.crypto import FieldCipher, Pseudonymizer
 from store.db import Database
@@ -18,7 +19,7 @@ from store.inbox import NewMessage, dedupe_key, store_messages
 from tests.workflow_fixtures import drain_outbox, finding, flagged_case, presentation, runtime_for, years_ago
 from workflows.models import CaseEvent, EventKind
 
-A03 = Path("/work/shared/corpus/hl7v2/fhir-converter/ADT-A03-01.hl7")
+A03 = Path(__file__).resolve().parent / "corpus" / "hl7v2" / "fhir-converter" / "ADT-A03-01.hl7"
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -47,16 +48,19 @@ def receive(runtime: Runtime, raw: bytes) -> None:
         )
 
 
-@pytest.mark.skipif(not A03.exists(), reason="the shared HL7 corpus is not here")
 def test_a03_before_the_safe_discharge_check_alerts_the_coordinator_once(
     runtime: Runtime, cipher: FieldCipher, pseudonyms: Pseudonymizer
 ) -> None:
-    # The case was opened earlier for the same encounter (same sender, same visit number as the A03).
+    # The case was opened earlier for the same encounter (same patient id, same visit number as the A03).
+    earlier = presentation(visit="40007716", birth_date=years_ago(38), sender="ADTApp/GHHSFacility")
+    patient = earlier.patient.model_copy(
+        update={"identifiers": [Identifier(system="2.16.1", value="PATID1234", type_code="MR")]}
+    )
     case_id = flagged_case(
         runtime.db,
         cipher,
         pseudonyms,
-        presentation(visit="40007716", birth_date=years_ago(38), sender="ADTApp/GHHSFacility"),
+        earlier.model_copy(update={"patient": patient}),
         [finding("R-STR-1", "R-STR", "gewurgd")],
     )
     raw = A03.read_bytes()

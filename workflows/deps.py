@@ -8,12 +8,9 @@ from typing import Annotated
 from fastapi import Depends
 
 from core.deps import CallerDep, WriteSession
+from store.db import get_by_id
 from workflows.api_support import problem
 from workflows.models import Case
-
-# The largest id the stores hold (SQLite INTEGER, PostgreSQL BIGINT): a larger one names no case,
-# and must be a 404 rather than an overflow inside the driver.
-MAX_ID = 2**63 - 1
 
 
 def current_case(case_id: int, session: WriteSession, _caller: CallerDep) -> Case:
@@ -22,7 +19,7 @@ def current_case(case_id: int, session: WriteSession, _caller: CallerDep) -> Cas
     Takes the caller so that authentication comes first: without it, a stranger could tell which case
     ids exist (404) from which do not.
     """
-    case = session.get(Case, case_id) if 1 <= case_id <= MAX_ID else None
+    case = get_by_id(session, Case, case_id)
     if case is None:
         raise problem(404, "case_id", f"no case {case_id}")
     return case

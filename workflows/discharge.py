@@ -20,7 +20,7 @@ from store.crypto import FieldCipher
 from store.db import utcnow
 from workflows.cases import open_case_for_encounter
 from workflows.errors import GuardFailed
-from workflows.intake import children_involved, parties
+from workflows.intake import children_involved, intake_under_way
 from workflows.models import (
     DISCHARGE_AAD,
     OPEN_STATES,
@@ -96,14 +96,14 @@ def record_discharge_check(
 def complete_discharge_check(
     session: Session, cipher: FieldCipher, case: Case, *, actor: str, expected_version: int | None
 ) -> None:
-    """→ safe_discharge: needs a complete checklist; from `confirmed` only if no party is asked."""
+    """→ safe_discharge: needs a complete checklist; from `confirmed` only if no party is still asked."""
     status = discharge_check_status(session, case, cipher)
     if not status.completed:
         raise GuardFailed(
             f"the safe-discharge check is incomplete: {', '.join(status.missing)}", field="checklist"
         )
-    if case.state == CaseState.CONFIRMED and parties(session, case.id):
-        raise GuardFailed("parties are asked to an intake: finish the intake first", field="state")
+    if case.state == CaseState.CONFIRMED and intake_under_way(session, case.id):
+        raise GuardFailed("parties are asked to an intake: finish or cancel the intake first", field="state")
     apply_transition(
         session, cipher, case, Action.COMPLETE_DISCHARGE_CHECK, actor=actor, expected_version=expected_version
     )

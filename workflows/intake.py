@@ -208,8 +208,13 @@ def request_intake(
     apply_transition(
         session, cipher, case, Action.REQUEST_INTAKE, actor=actor, expected_version=expected_version
     )
-    if session.get(Intake, case.id) is None:
+    row = session.get(Intake, case.id)
+    if row is None:
         session.add(Intake(case_id=case.id, route=route_of(facts).value, requested_at=utcnow()))
+    else:  # a new intake after an earlier one was cancelled: nothing of the old one carries over
+        row.route, row.requested_at = route_of(facts).value, utcnow()
+        row.proposed_at = row.agreed_at = row.done_at = None
+        row.agreed_by = ""
     rows = [_ask(session, cipher, case, p, actor=actor, limits=limits) for p in pageable]
     session.flush()
     return rows
@@ -406,13 +411,86 @@ def agree_time(
 
 
 def complete_intake(
-    session: Session, cipher: FieldCipher, case: Case, *, actor: str, expected_version: int | None
+    session: Session,
+    cipher: FieldCipher,
+    case: Case,
+    *,
+    actor: str,
+    expected_version: int | None,
+    reason: str = "",
+    now: datetime | None = None,
 ) -> Intake:
+    """intake_scheduled → intake_done. Before the agreed time it needs a reason (on the timeline): a
+    joint intake done early may have gone ahead without a party that was coming at the agreed time."""
+    now = now or utcnow()
     intake = session.get(Intake, case.id)
+    agreed_at = intake.agreed_at if intake is not None else None
+    early = agreed_at is not None and case.state == CaseState.INTAKE_SCHEDULED and now < agreed_at
+    if early and not reason.strip():
+        raise WorkflowError(
+            f"the intake was agreed for {agreed_at}; completing it before then needs a reason", field="reason"
+        )
+    detail: dict[str, object] | None = (
+        {"before_agreed_time": agreed_at.isoformat()} if early and agreed_at else None
+    )
     apply_transition(
-        session, cipher, case, Action.COMPLETE_INTAKE, actor=actor, expected_version=expected_version
+        session,
+        cipher,
+        case,
+        Action.COMPLETE_INTAKE,
+        actor=actor,
+        expected_version=expected_version,
+        reason=reason,
+        detail=detail,
     )
     assert intake is not None  # intake_scheduled implies a scheduled intake
-    intake.done_at = utcnow()
+    intake.done_at = now
     timers.cancel(session, case_id=case.id, kind=timers.TimerKind.INTAKE_OVERDUE)
     return intake
+
+
+def cancel_intake(
+    session: Session,
+    cipher: FieldCipher,
+    case: Case,
+    *,
+    reason: str,
+    actor: str,
+    expected_version: int | None,
+) -> None:
+    """intake_requested / intake_scheduled → confirmed, with a reason: the intake cannot go ahead (a party
+    never answers, the only ground was withdrawn, the patient left). Every party still asked is stood
+    down and the intake's timers stop; from `confirmed` a new intake or the safe-discharge check."""
+    apply_transition(
+        session,
+        cipher,
+        case,
+        Action.CANCEL_INTAKE,
+        actor=actor,
+        expected_version=expected_version,
+        reason=reason,
+    )
+    for row in _active(session, case.id):
+        row.status = PartyStatus.CANCELLED.value
+        pager.stand_down(  # nobody is chased for an intake that will not happen
+            session,
+            case_id=case.id,
+            party=row.party,
+            state=PageState.CANCELLED,
+            reason="intake cancelled",
+            now=utcnow(),
+            page_key=page_key(case.id, row.party, row.request_round),
+        )
+        add_event(session, cipher, case, kind=EventKind.INTAKE_PARTY_CANCELLED, actor=actor, code=row.party)
+    timers.cancel(session, case_id=case.id, kind=timers.TimerKind.ACK_DEADLINE)
+    timers.cancel(session, case_id=case.id, kind=timers.TimerKind.INTAKE_OVERDUE)
+    intake = session.get(Intake, case.id)
+    if intake is not None:
+        intake.proposed_at = intake.agreed_at = None
+        intake.agreed_by = ""
+    session.flush()
+
+
+def intake_under_way(session: Session, case_id: int) -> bool:
+    """Is any party still asked to an intake of this case (not stood down)?"""
+    return bool(_active(session, case_id))

@@ -2,7 +2,9 @@
 
 Anything not in `TRANSITIONS` is refused with `IllegalTransition`; guards (the checks a transition
 needs, such as a completed safe-discharge checklist) live in the service functions that call
-`apply_transition`. Every applied transition becomes a timeline event, and the case's version goes up,
+`apply_transition`. Every state that is not final has a way forward a physician can take whatever the
+parties do (tests/test_workflow_no_dead_ends.py walks them); a way that departs from the normal route
+needs a reason. Every applied transition becomes a timeline event, and the case's version goes up,
 so two people acting on the same version cannot both win.
 """
 
@@ -26,6 +28,7 @@ class Action(StrEnum):
     REQUEST_INTAKE = "request_intake"
     SCHEDULE_INTAKE = "schedule_intake"
     COMPLETE_INTAKE = "complete_intake"
+    CANCEL_INTAKE = "cancel_intake"
     COMPLETE_DISCHARGE_CHECK = "complete_discharge_check"
     CLOSE = "close"
 
@@ -49,13 +52,19 @@ TRANSITIONS: tuple[Transition, ...] = (
         Action.SCHEDULE_INTAKE, S.INTAKE_REQUESTED, S.INTAKE_SCHEDULED, guard="all parties acknowledged"
     ),
     Transition(Action.SCHEDULE_INTAKE, S.INTAKE_SCHEDULED, S.INTAKE_SCHEDULED, guard="a changed time"),
-    Transition(Action.COMPLETE_INTAKE, S.INTAKE_SCHEDULED, S.INTAKE_DONE),
+    Transition(
+        Action.COMPLETE_INTAKE, S.INTAKE_SCHEDULED, S.INTAKE_DONE, guard="before the agreed time: a reason"
+    ),
+    # The way back when the intake cannot go ahead (a party never answers, the only ground is gone, the
+    # patient left): every party is stood down; from `confirmed` a new intake or the discharge check.
+    Transition(Action.CANCEL_INTAKE, S.INTAKE_REQUESTED, S.CONFIRMED, needs_reason=True),
+    Transition(Action.CANCEL_INTAKE, S.INTAKE_SCHEDULED, S.CONFIRMED, needs_reason=True),
     Transition(Action.COMPLETE_DISCHARGE_CHECK, S.INTAKE_DONE, S.SAFE_DISCHARGE, guard="checklist complete"),
     Transition(
         Action.COMPLETE_DISCHARGE_CHECK,
         S.CONFIRMED,
         S.SAFE_DISCHARGE,
-        guard="checklist complete, no party required",
+        guard="checklist complete, no intake under way",
     ),
     Transition(Action.CLOSE, S.SAFE_DISCHARGE, S.CLOSED),
 )

@@ -3,14 +3,15 @@ the record), so that read is audited in the same transaction."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel
 from sqlalchemy import select
 
 from core.deps import CallerDep, ReadSession, RuntimeDep, WriteSession, audit_read
+from core.paging import Before, Limit, page
 from detection.models import Finding
 from workflows.cases import read_findings
 from workflows.deps import CurrentCase
@@ -47,17 +48,23 @@ class CaseRead(CaseSummary):
     findings: list[Finding]
 
 
-@router.get("", response_model=list[CaseSummary])
+@router.get("", response_model=list[CaseSummary], summary="Cases, newest first (paged: see `Link`)")
 def list_cases(
+    request: Request,
+    response: Response,
     session: ReadSession,
     _caller: CallerDep,
     state: CaseState | None = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    limit: Limit = 100,
+    before: Before = None,
 ) -> list[CaseSummary]:
-    query = select(Case).order_by(Case.id.desc()).limit(limit)
+    query = select(Case)
     if state is not None:
         query = query.where(Case.state == state.value)
-    return [CaseSummary.of(case) for case in session.execute(query).scalars()]
+    rows: Sequence[Case] = page(
+        session, query, Case.id, limit=limit, before=before, request=request, response=response
+    )
+    return [CaseSummary.of(case) for case in rows]
 
 
 @router.get("/{case_id}", response_model=CaseRead)

@@ -13,7 +13,7 @@ from workflows import service, timers
 from workflows.api_support import VersionedBody, domain_errors, limits
 from workflows.deps import CurrentCase
 from workflows.discharge import complete_discharge_check, discharge_check_status
-from workflows.intake import complete_intake
+from workflows.intake import cancel_intake, complete_intake
 from workflows.models import Case, CaseFacts, CaseState
 from workflows.schemas import ConfirmFacts, DismissReason, KindcheckInput, MeldcodeStep, MeldcodeStepInput
 from workflows.timeline import events, read_detail
@@ -48,8 +48,12 @@ class ReopenBody(VersionedBody):
 
 
 class TransitionBody(VersionedBody):
-    action: Literal["complete_intake", "complete_discharge_check", "close"]
-    reason: str = Field(default="", max_length=4000)
+    action: Literal["complete_intake", "cancel_intake", "complete_discharge_check", "close"]
+    reason: str = Field(
+        default="",
+        max_length=4000,
+        description="why; required to cancel an intake and to complete one before the agreed time",
+    )
 
 
 class MeldcodeBody(MeldcodeStepInput):
@@ -168,7 +172,9 @@ def reopen_case(
 
 
 @router.post(
-    "/{case_id}/transitions", response_model=WorkflowState, summary="Intake done, safe discharge, close"
+    "/{case_id}/transitions",
+    response_model=WorkflowState,
+    summary="Intake done or cancelled, safe discharge, close",
 )
 def transition_case(
     case: CurrentCase, body: TransitionBody, session: WriteSession, caller: CallerDep, runtime: RuntimeDep
@@ -177,7 +183,21 @@ def transition_case(
         action = Action(body.action)
         if action is Action.COMPLETE_INTAKE:
             complete_intake(
-                session, runtime.cipher, case, actor=caller.actor, expected_version=body.expected_version
+                session,
+                runtime.cipher,
+                case,
+                actor=caller.actor,
+                expected_version=body.expected_version,
+                reason=body.reason,
+            )
+        elif action is Action.CANCEL_INTAKE:
+            cancel_intake(
+                session,
+                runtime.cipher,
+                case,
+                reason=body.reason,
+                actor=caller.actor,
+                expected_version=body.expected_version,
             )
         elif action is Action.COMPLETE_DISCHARGE_CHECK:
             complete_discharge_check(

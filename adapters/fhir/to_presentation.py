@@ -379,10 +379,18 @@ class _Mapper:
         disposition = ""
         if hospitalization is not None:
             disposition = _concept_text(hospitalization.obj("dischargeDisposition"))
-        visit = next((v for v in (i.text("value") for i in res.objs("identifier")) if v), "")
+        identifiers: list[Identifier] = []
+        for ident in res.objs("identifier"):
+            value = ident.text("value")
+            if value:
+                kind = ident.obj("type")
+                codings = kind.objs("coding") if kind else []
+                type_code = codings[0].text("code") if codings else ""
+                identifiers.append(Identifier(system=ident.text("system"), value=value, type_code=type_code))
         cls = res.obj("class")
         return Encounter(
-            visit_number=visit,
+            visit_number=identifiers[0].value if identifiers else "",
+            identifiers=identifiers,
             patient_class=cls.text("code") if cls else "",
             arrival_at=period.moment("start") if period else None,
             discharged_at=period.moment("end") if period else None,

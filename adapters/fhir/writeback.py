@@ -1,11 +1,14 @@
 """Write-back to the EHR: a case's Flag, DetectedIssues, Tasks and Provenance, PUT to the EHR's FHIR server.
 
 Only when `SPOEDPLEIN_EHR_FHIR_URL` is set. `request(session, settings, case)` adds an outbox row
-(topic `fhir.writeback`, key per case version) in the caller's transaction; the handler builds the
-resources as they are now and PUTs each to `{base}/{type}/{stable id}`. A PUT with our stable id is an
-update-or-create, so a retry after a crash (the EHR got it, our commit did not happen) writes the same
-resource again instead of a second one. Any failure (connection, timeout, non-2xx) raises, the outbox
-keeps the row and retries it with back-off; nothing is half-marked as written.
+(topic `fhir.writeback`, key per case version) in the caller's transaction. The work is done outside any
+write transaction (an I/O handler, `write_back`): it reads the case, builds the resources as
+they are now and PUTs each to `{base}/{type}/{stable id}` — a slow EHR never holds the database's write
+lock (on SQLite that would stall the storage of HL7 messages, and so their ACKs). Only then does a short
+transaction mark the outbox row done. A PUT with our stable id is an update-or-create, so a retry after a
+crash (the EHR got it, our commit did not happen) writes the same resource again instead of a second
+one. Any failure (connection, timeout, non-2xx) raises, the outbox keeps the row and retries it with
+back-off; nothing is marked as written that was not.
 
 Cases change in many places (the feed, the workflow, the CDS service); rather than every one of them
 remembering to call `request`, a sweep (`@every`, beat) queues each case whose version is newer than the
@@ -25,7 +28,7 @@ from adapters.fhir.emitted import EmittedType
 from adapters.fhir.models import WritebackMark
 from core.settings import Settings
 from store.db import utcnow
-from store.handlers import handles
+from store.handlers import handles_io
 from store.outbox import enqueue
 from store.periodic import every
 from workflows.models import Case
@@ -96,14 +99,23 @@ def resources_to_write(session: Session, runtime: Any, case: Case) -> list[dict[
     ]
 
 
-@handles(TOPIC)
-def write_back(runtime: Any, session: Session, payload: dict[str, Any]) -> None:
+@handles_io(TOPIC)
+def write_back(runtime: Any, payloads: list[dict[str, Any]]) -> None:
+    """PUT each case's resources to the EHR, with no transaction open while the EHR answers (the runner
+    marks the rows done afterwards); raises `WritebackFailed` on the first resource the EHR does not
+    take, and the outbox retries the rows."""
     base = runtime.settings.ehr_fhir_url
-    case = session.get(Case, int(payload["case_id"]))
-    if not base or case is None:
-        return  # switched off since, or nothing to write: done
-    with ehr_client(runtime.settings) as client:
-        for resource in resources_to_write(session, runtime, case):
+    for payload in payloads:
+        with runtime.db.read() as session:
+            case = session.get(Case, int(payload["case_id"]))
+            resources = resources_to_write(session, runtime, case) if base and case is not None else []
+        if resources:
+            _put(runtime.settings, str(base), resources)
+
+
+def _put(settings: Settings, base: str, resources: list[dict[str, Any]]) -> None:
+    with ehr_client(settings) as client:
+        for resource in resources:
             url = f"{base.rstrip('/')}/{resource['resourceType']}/{resource['id']}"
             try:
                 reply = client.put(url, json=resource, headers={"Content-Type": "application/fhir+json"})

@@ -4,9 +4,10 @@ Which code we send (HL7 v2 chapter 2, "original" vs "enhanced" acknowledgment mo
 - Original mode (MSH-15 and MSH-16 both empty): one ACK with AA, AE or AR.
 - Enhanced mode (MSH-15 or MSH-16 valued): the gateway sends the *accept* acknowledgment (CA, CE, CR),
   after the message is durably stored (CA) or when it was not taken in (CE content, CR structure).
-  Whether an accept ACK is wanted at all follows MSH-15 (`accept_ack_wanted`): AL always, NE never,
-  ER only on error, SU only on success; an empty MSH-15 next to a valued MSH-16 is treated as AL, because
-  an MLLP sender waits for an answer. We never send application-level acknowledgments (MSH-16): the
+  Every message gets its accept ACK, whatever MSH-15 asks: an MLLP sender waits on the connection for an
+  answer, and many send NE with AL in MSH-16, expecting an application ACK that is never sent.
+  `accept_ack_wanted` only reports what MSH-15 asked for (AL always, NE never, ER only on error, SU only
+  on success; an empty MSH-15 next to a valued MSH-16 as AL); the receiver does not consult it. We never send application-level acknowledgments (MSH-16): the
   application work (parsing, detection) happens later and its outcome is not sent back to the sender.
 
 The ACK echoes the message's delimiters, MSH-11 processing id, MSH-12 version and MSH-18 character set,

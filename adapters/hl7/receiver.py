@@ -2,10 +2,12 @@
 
 Per message: `read_header` (fast, no structure parsing) → an ACK is built → the raw bytes, the ACK and
 an outbox row are committed together (group commit) → the stored ACK goes back. A resend of the same
-(MSH-3, MSH-4, MSH-10) gets the ACK stored the first time. A message whose MSH cannot be read gets an
-AR/CR (or AE/CE) with an ERR segment and is not stored; so is a reused control id with other content
-(AE, error 205). If the store cannot commit, the answer is an
-AR/CR with error 207 so the sender resends; never a positive ACK.
+(MSH-3, MSH-4, MSH-10) with the same content (MSH-7 aside) gets the ACK stored the first time. The same
+control id with other content is a reused id (counters reset on fail-over or reinstall): it is accepted
+(AA/CA), stored as its own message marked `control_id_reused`, and processed; refusing it would stall a
+sender that resends on every AE. A message whose MSH cannot be read gets an AR/CR (or AE/CE) with an ERR
+segment and is not stored. If the store cannot commit, the answer is an AR/CR with error 207 so the
+sender resends; never a positive ACK.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ class HL7Receiver:
         self.accepted = 0
         self.duplicates = 0
         self.rejected = 0
+        self.control_ids_reused = 0
 
     async def handle(self, payload: bytes, peer: Peer) -> bytes:
         try:
@@ -61,9 +64,12 @@ class HL7Receiver:
         except StoreUnavailable:
             self.rejected += 1
             return build_ack(header, error=internal_error(), zone=self._zone)
-        if answer.conflict:
-            self.rejected += 1
-            return build_ack(header, error=reused_control_id(), zone=self._zone)
+        if answer.control_id_reused and not answer.duplicate:
+            self.control_ids_reused += 1
+            log.info(
+                "connection %d: a reused control id with other content, stored as its own message",
+                peer.connection_id,
+            )
         if answer.duplicate:
             self.duplicates += 1
         else:
@@ -84,16 +90,6 @@ class HL7Receiver:
         except HL7Error:
             return build_ack_for_error(error, zone=self._zone)
         return build_ack(header, error=error, zone=self._zone)
-
-
-def reused_control_id() -> HL7Error:
-    """A control id this sender already used for a different message: answered AE, nothing stored."""
-    return HL7Error(
-        ErrorCode.DUPLICATE_KEY_IDENTIFIER,
-        "MSH-10 was already used by this sender for a different message; send it with a new control id",
-        location=ErrorLocation("MSH", 1, 10),
-        reject=False,
-    )
 
 
 def content_fingerprint(header: Header) -> str:

@@ -258,8 +258,22 @@ class _Mapper:
             status = EncounterStatus.FINISHED if discharged else EncounterStatus.IN_PROGRESS
         location = pv1.first(3)
         attending = pv1.first(7)
+        visit = pv1.first(19)
+        visit_number = part(visit, 1).strip() if visit else ""
+        identifiers = (
+            [
+                Identifier(
+                    system=part(visit, 4, 2) or part(visit, 4, 1),  # assigning authority: OID, else namespace
+                    value=visit_number,
+                    type_code=part(visit, 5) or "VN",
+                )
+            ]
+            if visit_number
+            else []
+        )
         return Encounter(
-            visit_number=pv1.value(19).strip(),
+            visit_number=visit_number,
+            identifiers=identifiers,
             patient_class=pv1.value(2).strip(),
             location="/".join(p for p in (part(location, 1), part(location, 2), part(location, 3)) if p),
             facility=part(location, 4, 1) or part(location, 4, 2),

@@ -47,6 +47,10 @@ CATEGORIES = (NEGATED, HISTORICAL, HYPOTHETICAL, EXPERIENCER)
 
 _EXACT, _PREFIX, _SUFFIX, _ANY = 0, 1, 2, 3
 _CACHE_LIMIT = 50_000
+# A text is read up to this many vocabulary matches. A real note has tens; a text that repeats
+# vocabulary words thousands of times has said all it will say long before this, and stopping keeps the
+# work after the scan (context, facts, rules) small however long the text is.
+MAX_MENTIONS = 2_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -292,14 +296,15 @@ class Lexicon:
         return None
 
     # ------------------------------------------------------------------------------ matching
-    def scan(self, tokens: list[str]) -> list[Mention]:
-        """Greedy longest-match from left to right; returns every phrase found, before context."""
+    def scan(self, tokens: list[str], *, limit: int = MAX_MENTIONS) -> list[Mention]:
+        """Greedy longest-match from left to right; returns the phrases found (at most `limit`, from the
+        start of the text), before context."""
         mentions: list[Mention] = []
         cache = self._cache
         clause = 0
         i = 0
         n = len(tokens)
-        while i < n:
+        while i < n and len(mentions) < limit:
             token = tokens[i]
             if token == CLAUSE_BREAK:
                 clause += 1

@@ -127,8 +127,23 @@ def _config(directory: Path | None) -> DetectionConfig:
         raise typer.Exit(2) from None
 
 
+def detection_files(paths: list[Path]) -> list[Path]:
+    """The files named, and from a folder every HL7 v2 or FHIR JSON file in it (a README or LICENSE next
+    to them is not a message); a path that does not exist is kept, to be reported as such."""
+    out: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            wanted = HL7_SUFFIXES | FHIR_SUFFIXES
+            out.extend(sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in wanted))
+        else:
+            out.append(path)
+    return out
+
+
 def detect_command(
-    files: Annotated[list[Path], typer.Argument(help="HL7 v2 (.hl7/.txt) or FHIR JSON (.json) files")],
+    files: Annotated[
+        list[Path], typer.Argument(help="HL7 v2 (.hl7/.txt) or FHIR JSON (.json) files, or folders of them")
+    ],
     output: Annotated[OutputFormat, typer.Option("--format", help="json: one object per file per line")] = (
         OutputFormat.TEXT
     ),
@@ -138,7 +153,7 @@ def detect_command(
     config = _config(config_dir)
     charset, zone = _settings_defaults()
     failed = False
-    for path in files:
+    for path in detection_files(files):
         try:
             findings = findings_for_file(path, config, charset=charset, zone=zone)
         except InputError as exc:

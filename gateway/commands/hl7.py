@@ -5,14 +5,18 @@ from __future__ import annotations
 import ssl
 from collections import Counter
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from adapters.hl7.ack import parse_ack
+from adapters.hl7.ack import ParsedAck, parse_ack
 from adapters.hl7.client import MLLPClient, MLLPClientError
+from adapters.hl7.errors import HL7Error
+from adapters.hl7.timestamps import parse_datetime
+from gateway.commands import GATEWAY_DOWN, CliError
 
 HostOpt = Annotated[str, typer.Option(help="gateway MLLP host")]
 PortOpt = Annotated[int, typer.Option(help="gateway MLLP port")]
@@ -30,12 +34,16 @@ def _client(host: str, port: int, ca: Path | None, cert: Path | None, key: Path 
     return MLLPClient(host, port, ssl_context=context, timeout_s=30)
 
 
-def _message_key(payload: bytes) -> bytes:
-    """(MSH-3, MSH-4, MSH-10) as bytes, the gateway's duplicate key; empty when there is no MSH."""
-    if not payload.startswith(b"MSH") or len(payload) < 4:
-        return b""
-    fields = payload.split(b"\r", 1)[0].split(payload[3:4])
-    return b"|".join(fields[i] if len(fields) > i else b"" for i in (2, 3, 9))
+def _connect(client: MLLPClient, host: str, port: int) -> None:
+    """Connect before sending anything: a gateway that is not there is one clear error, not one per
+    message."""
+    try:
+        client.connect()
+    except OSError as exc:
+        why = exc.strerror or type(exc).__name__
+        raise CliError(
+            f"cannot reach the gateway's MLLP port at {host}:{port} ({why}); is it running?", GATEWAY_DOWN
+        ) from None
 
 
 def split_messages(data: bytes) -> list[bytes]:
@@ -71,9 +79,11 @@ def send(
 ) -> None:
     """Send each message of each file and print the ACK the gateway answered."""
     failed = False
+    messages = [(path, split_messages(path.read_bytes())) for path in files]  # a missing file: said first
     with _client(host, port, tls_ca, tls_cert, tls_key) as client:
-        for path in files:
-            for n, payload in enumerate(split_messages(path.read_bytes()), start=1):
+        _connect(client, host, port)
+        for path, payloads in messages:
+            for n, payload in enumerate(payloads, start=1):
                 try:
                     ack = client.send(payload)
                 except (OSError, MLLPClientError) as exc:
@@ -92,13 +102,32 @@ class ReplaySummary:
     reasons: Counter[str]
 
 
-def replay_files(paths: list[Path], client: MLLPClient, *, show_progress: bool = True) -> ReplaySummary:
-    """Send every message found under `paths`; count accepted, rejected (with reason) and duplicates."""
+def _stamped_at(ack: ParsedAck) -> datetime | None:
+    """The ACK's MSH-7: when the gateway built it, i.e. when it first took the message in."""
+    if ack.header is None:
+        return None
+    fields = ack.header.segments[0].split(ack.header.delimiters.field)
+    try:
+        return parse_datetime(fields[6]) if len(fields) > 6 and fields[6] else None
+    except ValueError:
+        return None
+
+
+def replay_files(
+    paths: list[Path], client: MLLPClient, *, show_progress: bool = True, clock_tolerance_s: float = 5.0
+) -> ReplaySummary:
+    """Send every message found under `paths`; count accepted, rejected (with reason) and duplicates.
+
+    A duplicate is a message the gateway recognised as one it already holds: it answers a resend with
+    the ACK it stored the first time, so the ACK's own control id was seen earlier in this replay, or
+    the ACK was made before this replay began (an earlier run; `clock_tolerance_s` allows for the two
+    clocks disagreeing a little). A reused control id with other content is a new message, accepted.
+    """
     messages = [(p, m) for p in _files(paths) for m in split_messages(p.read_bytes())]
     counts: Counter[str] = Counter()
     reasons: Counter[str] = Counter()
-    seen_keys: set[bytes] = set()
     seen_ack_ids: set[str] = set()
+    earlier = datetime.now(UTC) - timedelta(seconds=clock_tolerance_s)
     progress = Progress(
         TextColumn("replaying"),
         BarColumn(),
@@ -111,15 +140,15 @@ def replay_files(paths: list[Path], client: MLLPClient, *, show_progress: bool =
         for path, payload in messages:
             try:
                 parsed = parse_ack(client.send(payload))
-            except (OSError, MLLPClientError) as exc:
+            except (OSError, MLLPClientError, HL7Error) as exc:
                 counts["no answer"] += 1
                 reasons[f"{path.name}: {type(exc).__name__}"] += 1
                 client.close()
                 progress.advance(task)
                 continue
-            key = _message_key(payload)
             if parsed.code in ("AA", "CA"):
-                duplicate = (key and key in seen_keys) or parsed.control_id in seen_ack_ids
+                stamped = _stamped_at(parsed)
+                duplicate = parsed.control_id in seen_ack_ids or (stamped is not None and stamped < earlier)
                 counts["duplicate" if duplicate else "accepted"] += 1
             else:
                 counts["rejected"] += 1
@@ -128,7 +157,6 @@ def replay_files(paths: list[Path], client: MLLPClient, *, show_progress: bool =
                 )
                 detail = detail or parsed.text or parsed.code
                 reasons[f"{parsed.code} {detail}"] += 1
-            seen_keys.add(key)
             seen_ack_ids.add(parsed.control_id)
             progress.advance(task)
     return ReplaySummary(counts, reasons)
@@ -141,10 +169,20 @@ def replay(
     tls_ca: CaOpt = None,
     tls_cert: CertOpt = None,
     tls_key: KeyOpt = None,
+    clock_tolerance_s: Annotated[
+        float, typer.Option(help="how far the gateway's clock may run ahead of this one (duplicate test)")
+    ] = 5.0,
 ) -> None:
-    """Replay files (CR/LF/CRLF endings, MLLP-framed or not) and summarise what the gateway answered."""
+    """Replay files (CR/LF/CRLF endings, MLLP-framed or not) and summarise what the gateway answered.
+
+    Duplicates are the messages the gateway recognised as already held (it answers them with the ACK
+    it stored), in this run or an earlier one."""
+    for path in paths:
+        if not path.exists():
+            raise FileNotFoundError(2, "No such file or directory", str(path))
     with _client(host, port, tls_ca, tls_cert, tls_key) as client:
-        summary = replay_files(paths, client)
+        _connect(client, host, port)
+        summary = replay_files(paths, client, clock_tolerance_s=clock_tolerance_s)
     total = sum(summary.counts.values())
     typer.echo(
         f"{total} messages: {summary.counts['accepted']} accepted, {summary.counts['duplicate']} duplicates, "

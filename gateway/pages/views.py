@@ -21,6 +21,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
+from adapters.fhir.cds.cards import KINDCHECK_QUESTION
 from core.deps import Caller, RuntimeDep, audit_read
 from core.runtime import Runtime
 from gateway.pages import auth
@@ -93,6 +94,13 @@ def _caller(request: Request, session: auth.PageSession) -> Caller:
 def stylesheet() -> Response:
     css = (_HERE / "static" / "pages.css").read_text(encoding="utf-8")
     return Response(css, media_type="text/css", headers={"Cache-Control": "max-age=3600"})
+
+
+@router.get("/kindcheck")
+def kindcheck() -> HTMLResponse:
+    """What the Kindcheck card links to when there is no case: the question and what to do next. It holds
+    no patient data, so no login is needed."""
+    return _page("kindcheck.html", question=KINDCHECK_QUESTION)
 
 
 @router.get("/login")

@@ -69,6 +69,11 @@ class Analysis:
             prefetch_json,
         )
 
+    @property
+    def kindcheck(self) -> bool:
+        """A Kindcheck (Haags protocol) prompt among the findings: an info card even when nothing flags."""
+        return any(rule_id.startswith("R-PAR") for rule_id in self.rule_ids)
+
     def derive(self) -> tuple[Presentation, list[Finding]]:
         """The whole presentation and its findings again, mapped and detected once."""
         presentation = to_presentation(from_json(self.prefetch_json), self.service, self.zone)
@@ -141,7 +146,7 @@ def to_presentation(data: dict[str, Any], service: Service, zone: str) -> Presen
         presentation = resources_to_presentation(located, zone=ZoneInfo(zone), message_type="Bundle")
     except FhirMappingError as exc:
         raise FhirError.one(400, IssueType.INVALID, exc.reason, exc.location or "prefetch") from None
-    # The sender stays as the FHIR mapper set it, so the encounter joins the case the FHIR feed opened.
+    # The sender stays as the FHIR mapper set it: a prefetch without patient identifiers links by it.
     source = SourceRef(
         channel="cds-hooks", message_type=service.hook.value, sender=presentation.source.sender
     )

@@ -1,13 +1,17 @@
 """Authentication of CDS Hooks calls: the CDS client's JWT, checked the way the CDS Hooks 2.0 spec asks.
 
 Accepted only when all hold:
-- the header's `alg` is ES384 or RS384 (so `none` and every HMAC algorithm are refused before any key
-  is looked at);
+- the header's `typ` is `JWT` and its `alg` is ES384 or RS384 (so `none` and every HMAC algorithm are
+  refused before any key is looked at);
 - `iss` is in the allow-list `SPOEDPLEIN_CDS_TRUSTED_ISSUERS` (iss → JWKS URL or file path), and the
-  signature verifies with that issuer's key (`kid`, or its only key);
-- `aud` is the URL that was called, `exp` is in the future, `iat` and `jti` are present;
-- the `jti` was not used before by that issuer: ids are kept in the database until the token expires,
-  so a replay is refused by every gateway process.
+  signature verifies with that issuer's key (`kid`, or its only key). An unknown `kid` makes the
+  gateway fetch the issuer's JWKS again (the issuer may have rotated its keys), at most once a minute
+  per issuer, so a stream of tokens with made-up kids cannot make it fetch on every call;
+- `aud` is the URL that was called, `exp` is in the future and at most 5 minutes ahead, `iat` and
+  `jti` are present;
+- the `jti` was not used before by that issuer: ids are kept in the database until the token expires
+  (which is at most 5 minutes away), so a replay is refused by every gateway process for as long as the
+  token could be used at all.
 
 Failure: `CdsAuthError` (401) with a reason that names the check, never the token.
 """
@@ -22,6 +26,7 @@ import random
 import re
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -40,7 +45,8 @@ from store.periodic import every
 ALLOWED_ALGORITHMS = ("ES384", "RS384")
 LEEWAY_S = 30
 JWKS_TTL_S = 300.0
-MAX_LIFETIME = timedelta(hours=1)  # a jti is kept at most this long, whatever the token claims
+JWKS_MIN_INTERVAL_S = 60.0  # an issuer's JWKS is fetched at most once per this many seconds
+MAX_EXP_AHEAD_S = 300  # a token whose exp lies further ahead is refused (and so its jti is kept long enough)
 BUSY_DEADLINE_S = 10.0  # how long `JtiLedger.remember` keeps trying while other processes write
 _B64URL = re.compile(r"[A-Za-z0-9_-]*")
 _ALGORITHMS = {name: jwt.get_algorithm_by_name(name) for name in ALLOWED_ALGORITHMS}
@@ -53,13 +59,29 @@ class CdsAuthError(Exception):
 
 
 class IssuerKeys:
-    """The JWKS of each trusted issuer, loaded from its URL (httpx) or file and cached for a while."""
+    """The JWKS of each trusted issuer, loaded from its URL (httpx) or file and cached for a while.
 
-    def __init__(self, trusted: dict[str, str], *, ttl_s: float = JWKS_TTL_S) -> None:
+    Fetched at most once per `min_interval_s` per issuer, whatever the tokens say: a token with an
+    unknown `kid` triggers a fresh fetch only when the last one is older than that (key rotation is
+    rare; a flood of made-up kids must not turn into a flood of fetches). `clock` is monotonic seconds.
+    """
+
+    def __init__(
+        self,
+        trusted: dict[str, str],
+        *,
+        ttl_s: float = JWKS_TTL_S,
+        min_interval_s: float = JWKS_MIN_INTERVAL_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._trusted = dict(trusted)
         self._ttl_s = ttl_s
+        self._min_interval_s = min_interval_s
+        self._clock = clock
         self._cache: dict[str, tuple[float, jwt.PyJWKSet]] = {}
+        self._fetched_at: dict[str, float] = {}
         self._lock = threading.Lock()
+        self.fetches = 0
 
     def is_trusted(self, issuer: str) -> bool:
         return issuer in self._trusted
@@ -67,18 +89,24 @@ class IssuerKeys:
     def key_for(self, issuer: str, kid: str | None) -> jwt.PyJWK:
         keys = self._load(issuer, refresh=False)
         found = _pick(keys, kid)
-        if found is None:  # the issuer may have rotated its keys: look once more
+        if found is None:  # the issuer may have rotated its keys: look once more, if not just looked
             found = _pick(self._load(issuer, refresh=True), kid)
         if found is None:
             raise CdsAuthError("no key of the issuer matches the token's kid")
         return found
 
     def _load(self, issuer: str, *, refresh: bool) -> jwt.PyJWKSet:
-        now = time.monotonic()
         with self._lock:
+            now = self._clock()
             cached = self._cache.get(issuer)
-            if cached is not None and not refresh and now - cached[0] < self._ttl_s:
+            fresh = cached is not None and now - cached[0] < self._ttl_s
+            recently = now - self._fetched_at.get(issuer, -self._min_interval_s) < self._min_interval_s
+            if cached is not None and ((fresh and not refresh) or recently):
                 return cached[1]
+            if cached is None and recently:
+                raise CdsAuthError("the issuer's JWKS could not be loaded recently; try again later")
+            self._fetched_at[issuer] = now  # claimed before fetching: concurrent calls do not fetch too
+            self.fetches += 1
         source = self._trusted[issuer]
         try:
             if source.startswith(("http://", "https://")):
@@ -107,6 +135,9 @@ def verify(token: str, *, audience: str, keys: IssuerKeys, now: float | None = N
     The compact JWS is split and decoded once (PyJWT's `decode` would do it twice: once to find the
     issuer and key, once to verify); the signature is checked by PyJWT's algorithm object."""
     header, claims, signing_input, signature = _parse_compact(token)
+    typ = header.get("typ")
+    if not isinstance(typ, str) or typ.upper() != "JWT":
+        raise CdsAuthError("the token's typ header must be JWT")
     algorithm = header.get("alg")
     if algorithm not in ALLOWED_ALGORITHMS:
         raise CdsAuthError(f"alg {algorithm!s} is not accepted (ES384 or RS384)")
@@ -164,6 +195,8 @@ def _check_claims(claims: dict[str, Any], *, audience: str, now: float) -> None:
         raise CdsAuthError("the token's exp, iat and nbf must be numbers")
     if exp <= now - LEEWAY_S:
         raise CdsAuthError("the token has expired")
+    if exp > now + MAX_EXP_AHEAD_S + LEEWAY_S:
+        raise CdsAuthError(f"the token's exp lies more than {MAX_EXP_AHEAD_S // 60} minutes ahead")
     if iat > now + LEEWAY_S or nbf > now + LEEWAY_S:
         raise CdsAuthError("the token is not valid yet (iat or nbf in the future)")
     aud = claims["aud"]
@@ -211,11 +244,9 @@ class JtiLedger:
             return bool(inserted)
 
     def remember(self, claims: dict[str, Any]) -> None:
-        """Record the token's id; `CdsAuthError` if it was used before (or cannot be recorded)."""
-        expires = min(
-            datetime.fromtimestamp(float(claims["exp"]), UTC) + timedelta(seconds=LEEWAY_S),
-            utcnow() + MAX_LIFETIME,
-        )
+        """Record the token's id until the token can no longer be used (its `exp`, which `verify` keeps
+        within minutes); `CdsAuthError` if it was used before (or cannot be recorded)."""
+        expires = datetime.fromtimestamp(float(claims["exp"]), UTC) + timedelta(seconds=LEEWAY_S)
         deadline = time.monotonic() + BUSY_DEADLINE_S
         while True:
             try:
@@ -244,4 +275,4 @@ def purge_expired(db: Database, *, now: datetime | None = None) -> int:
 
 @every(600, name="cds.purge_expired_jti")
 def purge_expired_job(runtime: Any) -> None:
-    purge_expired(runtime.db)
+    purge_expired(runtime.db, now=runtime.clock.now())

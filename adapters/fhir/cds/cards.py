@@ -58,6 +58,10 @@ _INDICATOR = {Severity.CRITICAL: Indicator.CRITICAL, Severity.WARNING: Indicator
 
 SIGNALS_SUMMARY = "Spoedplein vraagt om een aanvullende beoordeling"
 DISCHARGE_SUMMARY = "Spoedplein: rond de controle vóór ontslag af"
+# The Kindcheck is the routine question of the Haags protocol for every adult in these situations: the
+# summary says which question to ask, not why, so a bystander learns nothing about the patient.
+KINDCHECK_SUMMARY = "Kindcheck: vraag of de patiënt zorgt voor minderjarige kinderen"
+KINDCHECK_QUESTION = "Zorgt u voor minderjarige kinderen, of wonen er kinderen bij u in huis?"
 
 
 @dataclass(frozen=True)
@@ -171,4 +175,26 @@ def discharge_card(
         "selectionBehavior": "any",
         "overrideReasons": _override_reasons(),
         "links": [_link(case_url)],
+    }
+
+
+def kindcheck_card(*, service_id: str, encounter_key: str, rule_ids: list[str], url: str) -> dict[str, Any]:
+    """The `info` card for a Kindcheck (Haags protocol, R-PAR) prompt: the question to ask and where to go
+    next. No case is opened for a prompt; the link leads to the encounter's open case when there is one,
+    else to the Kindcheck guidance page."""
+    rules = ",".join(sorted(rule_ids))
+    uid = str(uuid.uuid5(CARD_NAMESPACE, f"{service_id}|kindcheck|{encounter_key}|{rules}"))
+    detail = (
+        "Bij deze presentatie hoort de **Kindcheck**. Stel de patiënt de vraag:\n\n"
+        f"> {KINDCHECK_QUESTION}\n\n"
+        "- Zo ja: leg vast welke kinderen, en overleg met Veilig Thuis (0800-2000) — de link zegt hoe.\n"
+        "- Leg het antwoord vast, ook als het nee is."
+    )
+    return {
+        "uuid": uid,
+        "summary": KINDCHECK_SUMMARY[:MAX_SUMMARY],
+        "detail": detail,
+        "indicator": Indicator.INFO.value,
+        "source": SOURCE,
+        "links": [{"label": "Kindcheck: wat te doen", "url": url, "type": "absolute"}],
     }

@@ -5,9 +5,14 @@ request's `fhirServer` with its `fhirAuthorization` token (httpx, short timeout)
 as `null` means "no such data" and is not fetched. When neither the prefetch nor the FHIR server gives a
 required key, the call fails with 412 naming the keys.
 
-Failure modes (`FhirError`): 412 — a key missing and no `fhirServer`, or the server unreachable, slow
-(> 5 s), refusing (401/403) or answering anything but 200 with a FHIR resource; 400 — prefetch data that
-is not a FHIR resource or Bundle.
+The `fhirAuthorization` access token is sent only to a `fhirServer` that is `https` (plain `http` only on
+a loopback address) and on the allow-list (`SPOEDPLEIN_CDS_FHIR_SERVERS`, plus `SPOEDPLEIN_EHR_FHIR_URL`):
+any other `fhirServer` is not contacted at all, so a caller cannot make the gateway hand a patient-scoped
+token (or a request) to a server of its choosing.
+
+Failure modes (`FhirError`): 412 — a key missing and no usable `fhirServer` (none given, or not allowed),
+or the server unreachable, slow (> 5 s), refusing (401/403) or answering anything but 200 with a FHIR
+resource; 400 — prefetch data that is not a FHIR resource or Bundle.
 """
 
 from __future__ import annotations
@@ -60,6 +65,21 @@ RESOURCE_TYPE: dict[str, str] = {
 class FhirServerAccess:
     base: str
     access_token: str = ""
+    refused: str = ""  # why this server may not be contacted ("" when it may)
+
+
+_LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
+
+
+def server_access(base: str, access_token: str, allowed: list[str]) -> FhirServerAccess:
+    """The fhirServer as it may be used: `refused` says why not when it is not https on the allow-list."""
+    url = httpx.URL(base)
+    if url.scheme != "https" and not (url.scheme == "http" and url.host in _LOOPBACK):
+        return FhirServerAccess(base, refused="fhirServer is not https")
+    wanted = base.rstrip("/") + "/"
+    if not any(wanted.startswith(a.rstrip("/") + "/") for a in allowed if a):
+        return FhirServerAccess(base, refused="fhirServer is not on the allow-list")
+    return FhirServerAccess(base, access_token)
 
 
 def render(template: str, context: dict[str, Any]) -> str:
@@ -90,6 +110,9 @@ def resolve(
                 continue
             if server is None:
                 missing.append(_missing(key, "not in prefetch and no fhirServer was given"))
+                continue
+            if server.refused:
+                missing.append(_missing(key, f"not in prefetch, and {server.refused}: not contacted"))
                 continue
             try:
                 query = render(template, context)

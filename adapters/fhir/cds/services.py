@@ -3,7 +3,8 @@
 - `patient-view` and `encounter-start` (signals): the prefetch becomes a `Presentation` (through the
   FHIR mapper), the detector runs synchronously on it, and a flagged presentation opens (or joins) the
   encounter's case; the answer is one neutral card linking to that case. A repeat call for a case that
-  already holds these findings only reads.
+  already holds these findings only reads. A presentation that only calls for the Kindcheck (Haags
+  protocol, R-PAR, an `info` finding) gets an `info` card with the question to ask; it opens no case.
 - `encounter-discharge` (safe-discharge check): an open case of this encounter or patient whose
   safe-discharge check is not complete gets a critical card, and the workflow's discharge guard
   records it and alerts the coordinator (once per hook instance).
@@ -23,7 +24,7 @@ from adapters.fhir import writeback
 from adapters.fhir.cds import cards, prefetch
 from adapters.fhir.cds.analysis import ANALYSED, Analysis
 from adapters.fhir.cds.catalog import Service, ServiceKind
-from adapters.fhir.cds.prefetch import FhirServerAccess, PrefetchKey
+from adapters.fhir.cds.prefetch import PrefetchKey
 from adapters.fhir.models import CdsCard
 from adapters.fhir.outcome import FhirError, IssueType
 from core.runtime import Runtime
@@ -57,8 +58,10 @@ def call(runtime: Runtime, service: Service, request: HookRequest, *, case_url_b
     if not isinstance(patient_id, str) or not patient_id:
         raise FhirError.one(400, IssueType.REQUIRED, "context.patientId is required", "context.patientId")
     server = (
-        FhirServerAccess(
-            request.fhirServer, request.fhirAuthorization.access_token if request.fhirAuthorization else ""
+        prefetch.server_access(
+            request.fhirServer,
+            request.fhirAuthorization.access_token if request.fhirAuthorization else "",
+            [*runtime.settings.cds_fhir_servers, runtime.settings.ehr_fhir_url or ""],
         )
         if request.fhirServer
         else None
@@ -84,10 +87,23 @@ def _signals(
     runtime: Runtime, service: Service, analysis: Analysis, patient_id: str, case_url_base: str
 ) -> bytes:
     if not analysis.flagged:
-        return NO_CARDS
+        return _kindcheck(runtime, service, analysis, case_url_base) if analysis.kindcheck else NO_CARDS
     case = ensure_case(runtime, service, analysis)
     case_url = f"{case_url_base}/{case.id}"
     return _signals_answer(service.id, case, analysis.rule_ids, patient_id, case_url)
+
+
+def _kindcheck(runtime: Runtime, service: Service, analysis: Analysis, case_url_base: str) -> bytes:
+    """The Kindcheck prompt alone (nothing flags): an info card; it opens no case and writes nothing."""
+    systems = presentations.IdentifierSystems.of(runtime.settings)
+    encounter_ref = presentations.encounter_ref(runtime.pseudonyms, analysis.identity, systems)
+    with runtime.db.read() as session:
+        case = open_case_for_encounter(session, encounter_ref)
+    url = f"{case_url_base}/{case.id}" if case else f"{case_url_base.removesuffix('/cases')}/kindcheck"
+    card = cards.kindcheck_card(
+        service_id=service.id, encounter_key=encounter_ref, rule_ids=list(analysis.rule_ids), url=url
+    )
+    return json.dumps({"cards": [card]}, separators=(",", ":")).encode()
 
 
 @lru_cache(maxsize=4096)
@@ -136,7 +152,8 @@ def _known_case(
 
 def ensure_case(runtime: Runtime, service: Service, analysis: Analysis) -> cards.CaseRef:
     """The encounter's open case holding these findings, written only when something is new."""
-    encounter_ref = presentations.encounter_ref(runtime.pseudonyms, analysis.identity)
+    systems = presentations.IdentifierSystems.of(runtime.settings)
+    encounter_ref = presentations.encounter_ref(runtime.pseudonyms, analysis.identity, systems)
     rule_ids = list(analysis.rule_ids)
     known = _known_case(runtime, service, analysis, encounter_ref)
     if known is not None:
@@ -157,6 +174,7 @@ def ensure_case(runtime: Runtime, service: Service, analysis: Analysis) -> cards
             pseudonyms=runtime.pseudonyms,
             presentation=presentation,
             inbox_message_id=None,
+            systems=systems,
         )
         found = record_findings(session, cipher=runtime.cipher, presentation=record, findings=findings)
         if found is None:  # cannot happen for flagged findings; kept explicit for the type checker
@@ -186,8 +204,9 @@ def _discharge(
     hook_instance: str,
     case_url_base: str,
 ) -> dict[str, Any]:
-    encounter_ref = presentations.encounter_ref(runtime.pseudonyms, presentation)
-    patient_ref = presentations.patient_ref(runtime.pseudonyms, presentation)
+    systems = presentations.IdentifierSystems.of(runtime.settings)
+    encounter_ref = presentations.encounter_ref(runtime.pseudonyms, presentation, systems)
+    patient_ref = presentations.patient_ref(runtime.pseudonyms, presentation, systems)
     out: list[dict[str, Any]] = []
     with runtime.db.write() as session:
         open_cases = session.execute(

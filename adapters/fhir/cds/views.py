@@ -8,14 +8,14 @@ unknown service or card, 412 for prefetch data that could not be had, 400 for a 
 from __future__ import annotations
 
 import threading
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import anyio
 import anyio.to_thread
 from fastapi import APIRouter, Header, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from adapters.fhir.cds import catalog, feedback, services
 from adapters.fhir.cds.auth import CdsAuthError, IssuerKeys, JtiLedger, verify
@@ -25,9 +25,29 @@ from core.deps import CallerDep, ReadSession, RuntimeDep
 from core.runtime import Runtime
 
 router = APIRouter(tags=["cds-hooks"], route_class=FhirRoute)
+Body = TypeVar("Body", bound=BaseModel)
 AuthorizationHeader = Annotated[str | None, Header()]
 _STATE_LOCK = threading.Lock()
 HOOK_THREADS = 4
+
+
+def body_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """The JSON schema of a body these routes parse themselves (after authentication), with pydantic's
+    `$defs` written out in place: a `#/$defs/…` reference means nothing inside an OpenAPI document."""
+    schema = model.model_json_schema()
+    defs = schema.pop("$defs", {})
+
+    def inline(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith("#/$defs/"):
+                return inline(defs[ref.removeprefix("#/$defs/")])
+            return {key: inline(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [inline(item) for item in node]
+        return node
+
+    return dict(inline(schema))
 
 
 def public_base(runtime: Runtime) -> str:
@@ -67,7 +87,10 @@ def authenticate(request: Request, runtime: Runtime, authorization: str | None) 
         if scheme.lower() != "bearer" or not token.strip():
             raise CdsAuthError("a bearer JWT from a trusted CDS client is required")
         claims = verify(
-            token.strip(), audience=called_url(request, runtime), keys=_issuer_keys(request, runtime)
+            token.strip(),
+            audience=called_url(request, runtime),
+            keys=_issuer_keys(request, runtime),
+            now=runtime.clock.now().timestamp(),
         )
         _jti_ledger(request, runtime).remember(claims)
     except CdsAuthError as exc:
@@ -93,7 +116,7 @@ def discovery() -> JSONResponse:
     openapi_extra={
         "requestBody": {
             "required": True,
-            "content": {"application/json": {"schema": services.HookRequest.model_json_schema()}},
+            "content": {"application/json": {"schema": body_schema(services.HookRequest)}},
         }
     },
 )
@@ -105,10 +128,11 @@ async def call_service(
     # both showed in the profile.
     runtime: Runtime = request.app.state.runtime
     service = _service(service_id)
-    body = _hook_request(await request.body())
+    raw = await request.body()  # bounded by the request guard's limit; parsed only once authenticated
 
     def work() -> bytes:
         authenticate(request, runtime, authorization)
+        body = _hook_request(raw)
         return services.call(runtime, service, body, case_url_base=f"{public_base(runtime)}/cases")
 
     answer = await anyio.to_thread.run_sync(work, limiter=_hook_limiter(request))
@@ -130,26 +154,41 @@ def _hook_limiter(request: Request) -> anyio.CapacityLimiter:
 
 
 def _hook_request(raw: bytes) -> services.HookRequest:
+    return _parse(services.HookRequest, raw)
+
+
+def _parse(model: type[Body], raw: bytes) -> Body:
     try:
-        return services.HookRequest.model_validate_json(raw)
+        return model.model_validate_json(raw)
     except ValidationError as exc:
         # The shape FastAPI gives a body that does not fit, so `FhirRoute` answers it the same way.
         raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]) from None
 
 
-@router.post("/cds-services/{service_id}/feedback", summary="Feedback on the cards of a CDS service")
-def post_feedback(
-    service_id: str,
-    body: feedback.FeedbackRequest,
-    request: Request,
-    runtime: RuntimeDep,
-    authorization: AuthorizationHeader = None,
+@router.post(
+    "/cds-services/{service_id}/feedback",
+    summary="Feedback on the cards of a CDS service",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": body_schema(feedback.FeedbackRequest)}},
+        }
+    },
+)
+async def post_feedback(
+    service_id: str, request: Request, runtime: RuntimeDep, authorization: AuthorizationHeader = None
 ) -> JSONResponse:
     _service(service_id)
-    authenticate(request, runtime, authorization)
+    raw = await request.body()
+    await anyio.to_thread.run_sync(authenticate, request, runtime, authorization)
+    body = _parse(feedback.FeedbackRequest, raw)  # only once the caller is known
+    await anyio.to_thread.run_sync(_record_feedback, runtime, service_id, body)
+    return JSONResponse({})
+
+
+def _record_feedback(runtime: Runtime, service_id: str, body: feedback.FeedbackRequest) -> None:
     with runtime.db.write() as session:
         feedback.record(session, runtime.cipher, service_id, body)
-    return JSONResponse({})
 
 
 @router.get("/api/cds/statistics", summary="Per rule: cards issued, accepted, overridden and why")
