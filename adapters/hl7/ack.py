@@ -7,8 +7,9 @@ Which code we send (HL7 v2 chapter 2, "original" vs "enhanced" acknowledgment mo
   Every message gets its accept ACK, whatever MSH-15 asks: an MLLP sender waits on the connection for an
   answer, and many send NE with AL in MSH-16, expecting an application ACK that is never sent.
   `accept_ack_wanted` only reports what MSH-15 asked for (AL always, NE never, ER only on error, SU only
-  on success; an empty MSH-15 next to a valued MSH-16 as AL); the receiver does not consult it. We never send application-level acknowledgments (MSH-16): the
-  application work (parsing, detection) happens later and its outcome is not sent back to the sender.
+  on success; an empty MSH-15 next to a valued MSH-16 as AL); the receiver does not consult it.
+  We never send application-level acknowledgments (MSH-16): the application work (parsing,
+  detection) happens later and its outcome is not sent back to the sender.
 
 The ACK echoes the message's delimiters, MSH-11 processing id, MSH-12 version and MSH-18 character set,
 swaps sender and receiver, gets a fresh MSH-10, and is encoded in the message's character set.
