@@ -7,17 +7,21 @@ import gc
 from detection.configuration import default_config
 
 
-def prepare_to_serve() -> None:
+def freeze_gc() -> None:
     """Call once a long-running process has imported and built everything it serves with.
 
-    Loads the detection rules now (half a second of YAML, otherwise paid by the first hook call after
-    a start), then tunes the garbage collector. The app holds a large, long-lived object graph (FastAPI
-    routes, pydantic and FHIR models, the rules); every full collection walked it and stalled requests
-    for tens of milliseconds (the CDS Hooks p99 tail). Freezing moves what exists now out of the
-    collector's reach, and a larger first-generation threshold makes collections of the short-lived
-    request garbage rarer.
+    The process holds a large, long-lived object graph (FastAPI routes, pydantic and FHIR models, the
+    rules); every full collection walked it and stalled requests for tens of milliseconds (the CDS Hooks
+    p99 tail). Freezing moves what exists now out of the collector's reach, and a larger first-generation
+    threshold makes collections of the short-lived request garbage rarer.
     """
-    default_config()
     gc.collect()
     gc.freeze()
     gc.set_threshold(20_000, 50, 100)
+
+
+def prepare_to_serve() -> None:
+    """Load the detection rules now (half a second of YAML, otherwise paid by the first hook call after a
+    start), then `freeze_gc`."""
+    default_config()
+    freeze_gc()
