@@ -238,10 +238,16 @@ def serve() -> None:
 @app.command()
 def migrate() -> None:
     """Bring the database schema to the newest revision and exit (production: a one-shot job first)."""
-    from store.migrate import upgrade
+    from sqlalchemy.exc import OperationalError
+
+    from core.runtime import Runtime
 
     configure_logging()
-    upgrade(get_settings().resolved_database_url)
+    try:
+        Runtime.start(get_settings()).close()  # the data directory and secrets too, on the embedded default
+    except OperationalError as exc:
+        typer.echo(f"spoedplein: the database cannot be reached ({type(exc.orig).__name__})", err=True)
+        raise typer.Exit(1) from None
     typer.echo("database schema is up to date")
 
 

@@ -51,7 +51,7 @@ def mllp_ssl_context(runtime: Runtime) -> ssl.SSLContext | None:
 async def mllp_listener(runtime: Runtime, sock: socket.socket | None) -> AsyncIterator[MLLPServer]:
     """The MLLP server with its receiver and writer, accepting until the block ends, then drained."""
     settings = runtime.settings
-    writer = GroupCommitWriter(runtime.db, runtime.cipher)
+    writer = GroupCommitWriter(runtime.db, runtime.cipher, sqlite_synchronous=settings.sqlite_synchronous)
     receiver = HL7Receiver(
         writer,
         default_charset=settings.hl7_default_charset,

@@ -209,6 +209,11 @@ def driver_transaction(engine: Engine, *, write: bool) -> Iterator[DriverSQL]:
         raw.close()  # back to the pool (which rolls back anything left open)
 
 
+def is_busy(exc: DBAPIError) -> bool:
+    """True for SQLite's "another connection holds the lock" (recognised by its code, not its text)."""
+    return getattr(exc.orig, "sqlite_errorname", "") in ("SQLITE_BUSY", "SQLITE_LOCKED")
+
+
 ClaimQuery = TypeVar("ClaimQuery", bound=Select)
 
 
