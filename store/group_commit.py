@@ -46,7 +46,13 @@ class GroupCommitWriter:
             url = db.engine.url.render_as_string(hide_password=False)
             # Its own connection, without SQLite's sleeping busy handler (see the module docstring).
             db = Database(
-                make_engine(url, sqlite_synchronous=sqlite_synchronous, pool_size=1, sqlite_busy_timeout_ms=0)
+                make_engine(
+                    url,
+                    sqlite_synchronous=sqlite_synchronous,
+                    pool_size=1,
+                    sqlite_busy_timeout_ms=0,
+                    sqlite_checkpoints=False,  # not inside an ACK's commit: the beat checkpoints
+                )
             )
             self._own_db: Database | None = db
         else:

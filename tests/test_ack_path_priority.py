@@ -19,10 +19,12 @@ import gateway.handlers  # noqa: F401  (registers every outbox topic)
 from adapters.hl7.ack import build_ack
 from adapters.hl7.msh import read_header
 from adapters.hl7.receiver import content_fingerprint
+from store.checkpoint import checkpoint_wal
 from store.crypto import FieldCipher
 from store.db import Database, make_engine
 from store.group_commit import GroupCommitWriter
 from store.inbox import Channel, NewMessage, dedupe_key
+from store.periodic import registered_jobs
 from tests.conftest import TEST_KEY, new_sqlite_database
 
 ADT = (
@@ -75,5 +77,29 @@ def test_an_ack_waiting_for_the_write_lock_is_stored_as_soon_as_the_lock_is_free
         assert stored_at - released_at[0] < 0.04, f"stored {1000 * (stored_at - released_at[0]):.0f} ms late"
     finally:
         holder.close()
+        writer.close()
+        db.dispose()
+
+
+def test_acks_never_wait_for_a_wal_checkpoint_the_beat_copies_the_log(tmp_path: Path) -> None:
+    """SQLite would checkpoint inside the COMMIT that takes the log past 1,000 pages (two fsyncs added to
+    one ACK); the group-commit writer leaves that to the beat's periodic PASSIVE checkpoint."""
+    url = new_sqlite_database(tmp_path)
+    db = Database(make_engine(url))
+    writer = GroupCommitWriter(db, FieldCipher(TEST_KEY))
+
+    async def store_one_by_one() -> None:
+        for n in range(400):  # one commit each: several pages of the log per commit
+            await writer.submit(new_message(f"LOG-{n}"))
+
+    try:
+        asyncio.run(store_one_by_one())
+        outcome = checkpoint_wal(db)
+        assert outcome is not None
+        _, logged, copied = outcome
+        assert logged > 1000, "the writer's commits checkpointed the log themselves"
+        assert copied == logged  # the beat's checkpoint copied all of it
+        assert [job.name for job in registered_jobs() if job.name == "store.wal_checkpoint"]
+    finally:
         writer.close()
         db.dispose()

@@ -223,8 +223,13 @@ class JtiLedger:
             url = db.engine.url.render_as_string(hide_password=False)
             # No busy timeout: SQLite's own handler sleeps 1, 2, 5, 10… ms when another process holds
             # the lock, far longer than the microseconds an insert holds it; `remember` retries sooner.
+            # Nor a WAL checkpoint inside a hook call's insert (the beat checkpoints: store.checkpoint).
             self._engine = make_engine(
-                url, sqlite_synchronous="NORMAL", pool_size=4, sqlite_busy_timeout_ms=0
+                url,
+                sqlite_synchronous="NORMAL",
+                pool_size=4,
+                sqlite_busy_timeout_ms=0,
+                sqlite_checkpoints=False,
             )
         else:
             self._engine = db.engine
