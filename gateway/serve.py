@@ -13,6 +13,7 @@ port raises `PortInUse` before anything starts.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 import socket
@@ -28,7 +29,7 @@ from core.runtime import Runtime
 from gateway.app import create_app
 from gateway.http_server import uvicorn_config
 from gateway.supervisor import listen
-from gateway.warmup import freeze_gc, prepare_to_serve
+from gateway.warmup import prepare_to_serve
 from notifications.pager import start_watchdog
 from store.group_commit import GroupCommitWriter
 
@@ -92,7 +93,10 @@ async def serve_mllp(runtime: Runtime, sock: socket.socket | None = None) -> Non
     """MLLP only, until SIGTERM/SIGINT (`spoedplein mllp`)."""
     stop = _stop_on_signals()
     async with mllp_listener(runtime, sock) as mllp:
-        freeze_gc()
+        # What the process built at start is out of the collector's reach (as hot_path.tune_gc does for
+        # HTTP): a full collection walking it would stall the ACKs of that moment.
+        gc.collect()
+        gc.freeze()
         log.info("mllp listening on %s:%d", runtime.settings.mllp_host, mllp.port)
         await stop.wait()
 

@@ -128,7 +128,20 @@ def test_replay_of_the_public_corpus_accounts_for_every_file(running: dict[str, 
 
 
 def test_every_command_has_help() -> None:
-    for command in ("run", "serve", "http", "mllp", "migrate", "worker", "beat", "send", "replay", "detect", "evaluate", "rules"):
+    for command in (
+        "run",
+        "serve",
+        "http",
+        "mllp",
+        "migrate",
+        "worker",
+        "beat",
+        "send",
+        "replay",
+        "detect",
+        "evaluate",
+        "rules",
+    ):
         result = cli(command, "--help")
         assert result.returncode == 0 and "Usage" in result.stdout, command
 
