@@ -101,7 +101,6 @@ def run(
 
     Exits with status 1, naming the port, when the HTTP or MLLP port is taken."""
     from core.runtime import Runtime
-    from gateway.serve import mllp_ssl_context
     from gateway.supervisor import Part, Supervisor, child_environment
 
     configure_logging()
@@ -127,11 +126,7 @@ def run(
     paging_commands.load_paging(settings)  # a roster problem stops us here, named, not at 3 a.m.
     runtime = Runtime.start(settings)  # migrates and creates the secrets once, before the children start
     runtime.close()
-    try:
-        mllp_ssl_context(runtime)  # a wrong certificate is told here once, not by a child restarting
-    except (ValueError, OSError) as exc:
-        typer.echo(f"spoedplein: MLLP TLS: {exc}", err=True)
-        raise typer.Exit(2) from None
+    _check_mllp_tls(runtime)  # a wrong certificate is told here once, not by a child restarting
     parts = [
         Part("http", ("http", "--fd", str(http_socket.fileno())), sockets=(http_socket,)),
         Part("mllp", ("mllp", "--fd", str(mllp_socket.fileno())), sockets=(mllp_socket,)),
@@ -157,6 +152,29 @@ def run(
 # CPU priority of the processing parts under `run` (nice values; HTTP and MLLP stay at 0).
 WORKER_NICENESS = 10
 BEAT_NICENESS = 5
+
+
+def _check_mllp_tls(runtime: Any) -> None:
+    """Exit with status 2 (a configuration error: the supervisor does not restart it) and one line when
+    the MLLP TLS settings cannot make a context (a missing file, a key that does not fit)."""
+    from gateway.serve import mllp_ssl_context
+
+    settings = runtime.settings
+    for name, path in (
+        ("CERT", settings.mllp_tls_cert),
+        ("KEY", settings.mllp_tls_key),
+        ("CA", settings.mllp_tls_ca),
+    ):
+        if path is not None and not Path(path).is_file():
+            typer.echo(
+                f"spoedplein: MLLP TLS: SPOEDPLEIN_MLLP_TLS_{name} {path} is not a readable file", err=True
+            )
+            raise typer.Exit(2)
+    try:
+        mllp_ssl_context(runtime)
+    except (ValueError, OSError) as exc:
+        typer.echo(f"spoedplein: MLLP TLS: {exc}", err=True)
+        raise typer.Exit(2) from None
 
 
 def _inherited_socket(fd: int) -> socket.socket:
@@ -207,6 +225,7 @@ def mllp(
             settings.mllp_host, settings.mllp_port, what="MLLP", option="SPOEDPLEIN_MLLP_PORT"
         )
     runtime = Runtime.start(settings, migrate=False)
+    _check_mllp_tls(runtime)
     try:
         run_event_loop(serve_mllp(runtime, sock))
     finally:

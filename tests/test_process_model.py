@@ -231,3 +231,25 @@ def _answers(gateway: GatewayProcesses) -> bool:
         return mllp_probe(gateway.mllp_port) and httpx.get(f"{gateway.http_url}/readyz").status_code == 200
     except (OSError, httpx.HTTPError):
         return False
+
+
+def test_a_missing_mllp_certificate_stops_run_with_one_line_instead_of_restarting_mllp(
+    tmp_path: Path,
+) -> None:
+    result = run_cli(
+        "run",
+        "--data-dir",
+        str(tmp_path / "var"),
+        "--http-port",
+        str(free_port()),
+        "--mllp-port",
+        str(free_port()),
+        "--mllp-tls-cert",
+        str(tmp_path / "missing.pem"),
+        "--mllp-tls-key",
+        str(tmp_path / "missing.key"),
+        env={},
+    )
+    assert result.returncode == 2
+    assert f"SPOEDPLEIN_MLLP_TLS_CERT {tmp_path / 'missing.pem'} is not a readable file" in result.stderr
+    assert "Traceback" not in result.stderr and "is running" not in result.stdout
