@@ -77,8 +77,9 @@ def test_a_killed_part_is_restarted_by_the_supervisor(running: GatewayProcesses,
     old = running.kill_supervised(part)
     new = running.wait_restarted(part, old)
     assert new != old
-    assert mllp_probe(running.mllp_port)
-    assert httpx.get(f"{running.http_url}/readyz", timeout=30).status_code == 200
+    # The restarted part may still be starting: a connection waits in the supervisor's socket meanwhile.
+    assert mllp_probe(running.mllp_port, timeout_s=90)
+    assert httpx.get(f"{running.http_url}/readyz", timeout=90).status_code == 200
     assert f"{part} exited with -9; restarting" in running.log("run")
 
 
@@ -87,7 +88,7 @@ def test_requests_sent_while_http_restarts_wait_for_it_instead_of_being_refused(
 ) -> None:
     old = running.kill_supervised("http")
     # The supervisor keeps the listening socket: a connection made now waits in its queue.
-    answered = httpx.get(f"{running.http_url}/healthz", timeout=60)
+    answered = httpx.get(f"{running.http_url}/healthz", timeout=90)
     assert answered.status_code == 200
     assert running.supervised()["http"] != old
 
