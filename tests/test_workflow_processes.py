@@ -155,9 +155,9 @@ def test_under_run_pages_are_requested_once_though_worker_and_beat_are_killed_mi
             gateway.wait_restarted(part, gateway.kill_supervised(part))
         expected = Counter(
             {
-                ("page_party", "forensic", "injuries"): 1,
-                ("page_party", "veilig_thuis", "child_involved"): 1,
-                ("alert_coordinator", "", "ack_overdue"): 2,
+                ("intake", "forensic", "injuries"): 1,
+                ("intake", "veilig_thuis", "child_involved"): 1,
+                ("alert", "", "ack_overdue"): 2,
             }
         )
         gateway.wait_for(lambda: requests_made(db) == expected, timeout_s=120, what="pages and ack alerts")
