@@ -8,6 +8,8 @@ COPY workflows workflows
 COPY consent consent
 COPY notifications notifications
 COPY store store
+COPY core core
+COPY presentations presentations
 RUN pip install --no-cache-dir . && useradd --system --home /var/lib/spoedplein spoedplein \
     && mkdir -p /var/lib/spoedplein && chown spoedplein /var/lib/spoedplein
 USER spoedplein

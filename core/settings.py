@@ -40,7 +40,9 @@ class Settings(BaseSettings):
     http_max_body_bytes: int = Field(
         default=10 * 1024 * 1024, ge=1024, description="larger request bodies get 413, checked while reading"
     )
-    http_processes: int = Field(default=1, ge=1, le=32, description="processes answering HTTP on one port")
+    http_workers: int = Field(
+        default=1, ge=1, le=32, description="uvicorn worker processes answering HTTP on the one port"
+    )
     mllp_host: str = "127.0.0.1"
     mllp_port: int = 2575
     mllp_tls_cert: Path | None = None
@@ -48,6 +50,12 @@ class Settings(BaseSettings):
     mllp_tls_ca: Path | None = None
     mllp_max_message_bytes: int = 1024 * 1024
     mllp_idle_timeout_s: float = 300.0
+    mllp_max_connections: int = Field(
+        default=64, ge=1, description="MLLP connections served at once; more are closed at once, logged"
+    )
+    mllp_frame_deadline_s: float = Field(
+        default=60.0, gt=0, description="a message not complete this long after its first byte is dropped"
+    )
 
     max_free_text_bytes: int = Field(
         default=256 * 1024,

@@ -1,7 +1,8 @@
 """The `spoedplein` command line: run the embedded gateway, its parts, and the HL7 tools.
 
-`spoedplein run` is the embedded default (one data directory, SQLite, server-less broker); `serve`,
-`worker` and `beat` are the parts it supervises, also used one by one in production.
+`spoedplein run` is the embedded default (one data directory, SQLite, server-less broker): it supervises
+`http`, `mllp`, `worker` and `beat`, the parts that production runs one by one (after `migrate`).
+`serve` is HTTP and MLLP in one process, for a small deployment.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import socket
 import sys
 import threading
 from collections.abc import Coroutine
@@ -67,6 +69,20 @@ def configure_logging() -> None:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
+PORT_IN_USE_EXIT = 1
+
+
+def _listen_or_exit(host: str, port: int, *, what: str, option: str) -> socket.socket:
+    """The listening socket, or one clear line naming the taken port and exit status 1."""
+    from gateway.supervisor import PortInUse, listen
+
+    try:
+        return listen(host, port, what=what)
+    except PortInUse as exc:
+        typer.echo(f"spoedplein: {exc}; choose another with {option}", err=True)
+        raise typer.Exit(PORT_IN_USE_EXIT) from None
+
+
 @app.command()
 def run(
     data_dir: Annotated[Path | None, typer.Option(help="where the embedded store keeps everything")] = None,
@@ -77,13 +93,15 @@ def run(
     mllp_tls_cert: Annotated[Path | None, typer.Option(help="PEM certificate: MLLP over TLS")] = None,
     mllp_tls_key: Annotated[Path | None, typer.Option(help="PEM private key of --mllp-tls-cert")] = None,
     mllp_tls_ca: Annotated[Path | None, typer.Option(help="CA bundle: require client certificates")] = None,
-    http_processes: Annotated[
-        int | None, typer.Option(help="processes answering HTTP on the one port (one per core)")
+    http_workers: Annotated[
+        int | None, typer.Option(help="uvicorn worker processes answering HTTP (default 1)")
     ] = None,
 ) -> None:
-    """Start HTTP, MLLP, worker and beat (embedded default: SQLite and a broker in ./var)."""
+    """Start HTTP, MLLP, worker and beat, each its own process (embedded: SQLite and a broker in ./var).
+
+    Exits with status 1, naming the port, when the HTTP or MLLP port is taken."""
     from core.runtime import Runtime
-    from gateway.supervisor import child_environment, supervise
+    from gateway.supervisor import Part, Supervisor, child_environment
 
     configure_logging()
     overrides = {
@@ -95,16 +113,27 @@ def run(
         "SPOEDPLEIN_MLLP_TLS_CERT": mllp_tls_cert,
         "SPOEDPLEIN_MLLP_TLS_KEY": mllp_tls_key,
         "SPOEDPLEIN_MLLP_TLS_CA": mllp_tls_ca,
-        "SPOEDPLEIN_HTTP_PROCESSES": http_processes,
+        "SPOEDPLEIN_HTTP_WORKERS": http_workers,
     }
     env_overrides = {
         k: str(v.resolve() if isinstance(v, Path) else v) for k, v in overrides.items() if v is not None
     }
     os.environ.update(env_overrides)
     settings = get_settings()
+    # The ports first: a taken one is the most likely mistake, and nothing has been touched yet.
+    http_socket = _listen_or_exit(settings.http_host, settings.http_port, what="HTTP", option="--http-port")
+    mllp_socket = _listen_or_exit(settings.mllp_host, settings.mllp_port, what="MLLP", option="--mllp-port")
     paging_commands.load_paging(settings)  # a roster problem stops us here, named, not at 3 a.m.
     runtime = Runtime.start(settings)  # migrates and creates the secrets once, before the children start
     runtime.close()
+    _check_mllp_tls(runtime)  # a wrong certificate is told here once, not by a child restarting
+    parts = [
+        Part("http", ("http", "--fd", str(http_socket.fileno())), sockets=(http_socket,)),
+        Part("mllp", ("mllp", "--fd", str(mllp_socket.fileno())), sockets=(mllp_socket,)),
+        # Processing yields the CPU to the feed: it may lag behind a burst, the ACK may not.
+        Part("worker", ("worker",), niceness=WORKER_NICENESS),
+        Part("beat", ("beat",), niceness=BEAT_NICENESS),
+    ]
 
     def _announce() -> None:
         tls = " (TLS)" if settings.mllp_tls_cert else ""
@@ -116,22 +145,129 @@ def run(
         typer.echo(f"  API token: {runtime.api_token}")
         typer.echo("Stop with Ctrl-C.")
 
-    raise typer.Exit(supervise(child_environment(env_overrides), on_started=_announce))
+    supervisor = Supervisor(parts, child_environment(env_overrides))
+    raise typer.Exit(supervisor.run(on_started=_announce))
+
+
+# CPU priority of the processing parts under `run` (nice values; HTTP and MLLP stay at 0).
+WORKER_NICENESS = 10
+BEAT_NICENESS = 5
+
+
+def _check_mllp_tls(runtime: Any) -> None:
+    """Exit with status 2 (a configuration error: the supervisor does not restart it) and one line when
+    the MLLP TLS settings cannot make a context (a missing file, a key that does not fit)."""
+    from gateway.serve import mllp_ssl_context
+
+    settings = runtime.settings
+    for name, path in (
+        ("CERT", settings.mllp_tls_cert),
+        ("KEY", settings.mllp_tls_key),
+        ("CA", settings.mllp_tls_ca),
+    ):
+        if path is not None and not Path(path).is_file():
+            typer.echo(
+                f"spoedplein: MLLP TLS: SPOEDPLEIN_MLLP_TLS_{name} {path} is not a readable file", err=True
+            )
+            raise typer.Exit(2)
+    try:
+        mllp_ssl_context(runtime)
+    except (ValueError, OSError) as exc:
+        typer.echo(f"spoedplein: MLLP TLS: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
+def _inherited_socket(fd: int) -> socket.socket:
+    """The listening socket the supervisor bound and handed over."""
+    return socket.socket(fileno=fd)
+
+
+@app.command()
+def http(
+    fd: Annotated[
+        int | None, typer.Option(help="listening socket handed over by a supervisor", hidden=True)
+    ] = None,
+    workers: Annotated[int | None, typer.Option(help="uvicorn worker processes (default 1)")] = None,
+) -> None:
+    """Run HTTP alone: API, pages, FHIR and CDS Hooks (production; run `spoedplein migrate` first)."""
+    from gateway.http_server import run_http
+
+    configure_logging()
+    if workers is not None:
+        os.environ["SPOEDPLEIN_HTTP_WORKERS"] = str(workers)
+    settings = get_settings()
+    if fd is not None:
+        sock = _inherited_socket(fd)
+    else:
+        sock = _listen_or_exit(
+            settings.http_host, settings.http_port, what="HTTP", option="SPOEDPLEIN_HTTP_PORT"
+        )
+    paging_commands.load_paging(settings)  # the pager's watchdog runs in this part
+    run_http(settings, sock)
+
+
+@app.command()
+def mllp(
+    fd: Annotated[
+        int | None, typer.Option(help="listening socket handed over by a supervisor", hidden=True)
+    ] = None,
+) -> None:
+    """Run the MLLP (HL7 v2) listener alone (production; run `spoedplein migrate` first)."""
+    from core.runtime import Runtime
+    from gateway.serve import serve_mllp
+
+    configure_logging()
+    settings = get_settings()
+    if fd is not None:
+        sock = _inherited_socket(fd)
+    else:
+        sock = _listen_or_exit(
+            settings.mllp_host, settings.mllp_port, what="MLLP", option="SPOEDPLEIN_MLLP_PORT"
+        )
+    runtime = Runtime.start(settings, migrate=False)
+    _check_mllp_tls(runtime)
+    try:
+        run_event_loop(serve_mllp(runtime, sock))
+    finally:
+        runtime.close()
 
 
 @app.command()
 def serve() -> None:
-    """Run the gateway process alone: HTTP and MLLP (applies migrations first)."""
+    """Run HTTP and MLLP together in one process (a small deployment; applies migrations first)."""
     from core.runtime import Runtime
     from gateway.serve import serve as serve_gateway
 
     configure_logging()
-    paging_commands.load_paging(get_settings())
-    runtime = Runtime.start(get_settings())
+    settings = get_settings()
+    http_socket = _listen_or_exit(
+        settings.http_host, settings.http_port, what="HTTP", option="SPOEDPLEIN_HTTP_PORT"
+    )
+    mllp_socket = _listen_or_exit(
+        settings.mllp_host, settings.mllp_port, what="MLLP", option="SPOEDPLEIN_MLLP_PORT"
+    )
+    paging_commands.load_paging(settings)
+    runtime = Runtime.start(settings)
     try:
-        run_event_loop(serve_gateway(runtime))
+        run_event_loop(serve_gateway(runtime, http_socket=http_socket, mllp_socket=mllp_socket))
     finally:
         runtime.close()
+
+
+@app.command()
+def migrate() -> None:
+    """Bring the database schema to the newest revision and exit (production: a one-shot job first)."""
+    from sqlalchemy.exc import OperationalError
+
+    from core.runtime import Runtime
+
+    configure_logging()
+    try:
+        Runtime.start(get_settings()).close()  # the data directory and secrets too, on the embedded default
+    except OperationalError as exc:
+        typer.echo(f"spoedplein: the database cannot be reached ({type(exc.orig).__name__})", err=True)
+        raise typer.Exit(1) from None
+    typer.echo("database schema is up to date")
 
 
 def run_event_loop(main: Coroutine[Any, Any, None]) -> None:

@@ -1,18 +1,25 @@
-"""The gateway process: HTTP (uvicorn) and the MLLP listener in one asyncio loop, sharing one store.
+"""The listening processes: MLLP alone (`spoedplein mllp`), or HTTP and MLLP in one loop (`spoedplein serve`).
 
-Stops gracefully on SIGTERM/SIGINT: the MLLP server stops accepting and finishes the messages it is
-storing (their ACKs still go out), the group-commit writer drains, then uvicorn shuts down.
+The MLLP listener is the HL7 v2 server, its receiver (read MSH, build the ACK) and the group-commit
+writer that stores each message before its ACK goes out. `spoedplein run` gives it a process of its own,
+so HTTP load never delays an ACK; `serve` keeps both in one process for a small deployment or a test.
 
-With SPOEDPLEIN_HTTP_PROCESSES > 1 this process also starts HTTP-only children that share the HTTP port
-(`gateway.http_processes`); they are stopped alongside.
+Both stop gracefully on SIGTERM/SIGINT: the MLLP server stops accepting and finishes the messages it is
+storing (their ACKs still go out), the group-commit writer drains, then HTTP (if any) shuts down.
+Listening sockets may be handed in (bound by the supervisor); otherwise they are bound here, and a taken
+port raises `PortInUse` before anything starts.
 """
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
+import socket
 import ssl
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import uvicorn
 
@@ -20,17 +27,17 @@ from adapters.hl7.receiver import HL7Receiver
 from adapters.hl7.server import MLLPServer
 from core.runtime import Runtime
 from gateway.app import create_app
-from gateway.connection_balance import shed_excess_connections
-from gateway.http_processes import HttpProcessPool, claim_http_port, uvicorn_config
+from gateway.http_server import uvicorn_config
+from gateway.supervisor import listen
 from gateway.warmup import prepare_to_serve
 from notifications.pager import start_watchdog
 from store.group_commit import GroupCommitWriter
 
 log = logging.getLogger(__name__)
-STARTUP_FAILURE = 3  # uvicorn's exit status when the server cannot start
 
 
 def mllp_ssl_context(runtime: Runtime) -> ssl.SSLContext | None:
+    """The MLLP TLS context from the settings; ValueError or OSError names what is wrong."""
     settings = runtime.settings
     if settings.mllp_tls_cert is None:
         return None
@@ -41,9 +48,11 @@ def mllp_ssl_context(runtime: Runtime) -> ssl.SSLContext | None:
     return server_context(settings.mllp_tls_cert, settings.mllp_tls_key, ca=settings.mllp_tls_ca)
 
 
-async def serve(runtime: Runtime, *, on_ready: asyncio.Event | None = None) -> None:
+@asynccontextmanager
+async def mllp_listener(runtime: Runtime, sock: socket.socket | None) -> AsyncIterator[MLLPServer]:
+    """The MLLP server with its receiver and writer, accepting until the block ends, then drained."""
     settings = runtime.settings
-    writer = GroupCommitWriter(runtime.db, runtime.cipher)
+    writer = GroupCommitWriter(runtime.db, runtime.cipher, sqlite_synchronous=settings.sqlite_synchronous)
     receiver = HL7Receiver(
         writer,
         default_charset=settings.hl7_default_charset,
@@ -54,75 +63,80 @@ async def serve(runtime: Runtime, *, on_ready: asyncio.Event | None = None) -> N
         receiver.handle,
         host=settings.mllp_host,
         port=settings.mllp_port,
+        sock=sock or listen(settings.mllp_host, settings.mllp_port, what="MLLP"),
         max_message_bytes=settings.mllp_max_message_bytes,
         idle_timeout_s=settings.mllp_idle_timeout_s,
+        max_connections=settings.mllp_max_connections,
+        frame_deadline_s=settings.mllp_frame_deadline_s,
         ssl_context=mllp_ssl_context(runtime),
         on_oversized=receiver.handle_oversized,
+        on_unfinished=receiver.handle_unfinished,
     )
-    app = create_app(runtime)
-    prepare_to_serve()
-    app.state.mllp = mllp
-    app.state.receiver = receiver
-    http = uvicorn.Server(uvicorn_config(app, settings))
-    if settings.http_processes > 1:
-        shed_excess_connections(app, http, settings.data_dir, processes=settings.http_processes, slot=0)
-    # One HTTP process: uvicorn binds the port itself. More: this process binds a shared socket, and
-    # each child binds its own on the same port (SO_REUSEPORT).
-    http_socket = None
-    if settings.http_processes > 1:
-        try:
-            http_socket = claim_http_port(settings.http_host, settings.http_port)
-        except OSError as exc:
-            log.error("HTTP: %s", exc)
-            raise SystemExit(STARTUP_FAILURE) from None  # as uvicorn ends when it cannot bind
-    http_port = http_socket.getsockname()[1] if http_socket is not None else settings.http_port
-    await mllp.start()
-    # The pager's watchdog lives here, not in the beat it watches: a stalled beat cannot report itself.
-    watchdog = start_watchdog(runtime)
+    try:
+        await mllp.start()
+        yield mllp
+    finally:
+        mllp.close()
+        await mllp.wait_closed()
+        await asyncio.to_thread(writer.close)
+
+
+def _stop_on_signals() -> asyncio.Event:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    http_task = asyncio.create_task(http.serve(sockets=None if http_socket is None else [http_socket]))
-    while not http.started and not http_task.done():
-        await asyncio.sleep(0.02)
-    if http_task.done():
-        mllp.close()
-        await http_task
-        raise RuntimeError("HTTP server could not start")
-    children = HttpProcessPool(
-        settings.http_processes - 1,
-        host=settings.http_host,
-        port=http_port,
-        gateway_stopping=lambda: http.should_exit or stop.is_set(),
-    )
-    stop_task = asyncio.create_task(stop.wait())
-    try:
-        # on_ready is set once every HTTP process accepts, not just this one; a stop signal meanwhile wins
-        starting = asyncio.create_task(children.start())
-        await asyncio.wait({starting, http_task, stop_task}, return_when=asyncio.FIRST_COMPLETED)
-        if starting.done():
-            starting.result()  # RuntimeError when a child could not start
-            log.info(
-                "gateway listening: http %s:%d (processes: %d), mllp %s:%d",
-                settings.http_host,
-                http_port,
-                settings.http_processes,
-                settings.mllp_host,
-                mllp.port,
-            )
-            if on_ready is not None:
-                on_ready.set()
-            await asyncio.wait({http_task, stop_task}, return_when=asyncio.FIRST_COMPLETED)
-        else:
-            starting.cancel()
-    finally:
-        watchdog.set()
-        stopping_children = asyncio.create_task(children.stop())  # in-flight requests finish meanwhile
-        mllp.close()
-        await mllp.wait_closed()
-        await asyncio.to_thread(writer.close)
-        http.should_exit = True
-        await http_task
-        await stopping_children
+    return stop
+
+
+async def serve_mllp(runtime: Runtime, sock: socket.socket | None = None) -> None:
+    """MLLP only, until SIGTERM/SIGINT (`spoedplein mllp`)."""
+    stop = _stop_on_signals()
+    async with mllp_listener(runtime, sock) as mllp:
+        # What the process built at start is out of the collector's reach (as hot_path.tune_gc does for
+        # HTTP): a full collection walking it would stall the ACKs of that moment.
+        gc.collect()
+        gc.freeze()
+        log.info("mllp listening on %s:%d", runtime.settings.mllp_host, mllp.port)
+        await stop.wait()
+
+
+async def serve(
+    runtime: Runtime,
+    *,
+    http_socket: socket.socket | None = None,
+    mllp_socket: socket.socket | None = None,
+    on_ready: asyncio.Event | None = None,
+) -> None:
+    """HTTP and MLLP in this one process, until SIGTERM/SIGINT (`spoedplein serve`)."""
+    settings = runtime.settings
+    http_socket = http_socket or listen(settings.http_host, settings.http_port, what="HTTP")
+    app = create_app(runtime)
+    http = uvicorn.Server(uvicorn_config(app))
+    stop = _stop_on_signals()
+    # The pager's watchdog lives here, not in the beat it watches: a stalled beat cannot report itself.
+    watchdog = start_watchdog(runtime)
+    async with mllp_listener(runtime, mllp_socket) as mllp:
+        prepare_to_serve()
+        http_task = asyncio.create_task(http.serve(sockets=[http_socket]))
+        while not http.started and not http_task.done():
+            await asyncio.sleep(0.02)
+        if http_task.done():
+            await http_task
+            raise RuntimeError("HTTP server could not start")
+        log.info(
+            "gateway listening: http %s:%d, mllp %s:%d",
+            settings.http_host,
+            http_socket.getsockname()[1],
+            settings.mllp_host,
+            mllp.port,
+        )
+        if on_ready is not None:
+            on_ready.set()
+        stop_task = asyncio.create_task(stop.wait())
+        await asyncio.wait({http_task, stop_task}, return_when=asyncio.FIRST_COMPLETED)
         stop_task.cancel()
+    # MLLP has stopped and its writer drained; requests in flight finish while uvicorn shuts down.
+    watchdog.set()
+    http.should_exit = True
+    await http_task

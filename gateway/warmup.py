@@ -2,22 +2,12 @@
 
 from __future__ import annotations
 
-import gc
-
+from adapters.fhir.cds import hot_path
 from detection.configuration import default_config
 
 
 def prepare_to_serve() -> None:
-    """Call once a long-running process has imported and built everything it serves with.
-
-    Loads the detection rules now (half a second of YAML, otherwise paid by the first hook call after
-    a start), then tunes the garbage collector. The app holds a large, long-lived object graph (FastAPI
-    routes, pydantic and FHIR models, the rules); every full collection walked it and stalled requests
-    for tens of milliseconds (the CDS Hooks p99 tail). Freezing moves what exists now out of the
-    collector's reach, and a larger first-generation threshold makes collections of the short-lived
-    request garbage rarer.
-    """
+    """Call once the HTTP app is built: the detection rules load now (half a second of YAML, otherwise
+    paid by the first hook call after a start), then the collector is tuned (`hot_path.tune_gc`)."""
     default_config()
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(20_000, 50, 100)
+    hot_path.tune_gc()

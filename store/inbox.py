@@ -96,7 +96,14 @@ def reuse_key(message: NewMessage) -> str:
 
 
 def store_messages(session: Session, cipher: FieldCipher, batch: list[NewMessage]) -> list[StoredAnswer]:
-    """Insert a batch of accepted messages with their outbox rows, inside the caller's transaction.
+    """`write_messages` inside the session's transaction."""
+    connection = session.connection()  # joins the session's transaction
+    return write_messages(DriverSQL(connection.dialect, connection.connection), cipher, batch)
+
+
+def write_messages(sql: DriverSQL, cipher: FieldCipher, batch: list[NewMessage]) -> list[StoredAnswer]:
+    """Insert a batch of accepted messages with their outbox rows, inside the caller's transaction
+    (plain driver SQL: this is the ACK path, where SQLAlchemy's layers cost more than the statements).
 
     A resend (the same key and content hash as a stored message, or as one earlier in this batch) gets
     the first answer and no new row. The same key with other content is a reused control id (counters
@@ -104,8 +111,6 @@ def store_messages(session: Session, cipher: FieldCipher, batch: list[NewMessage
     `control_id_reused`, and processed like any other. The caller commits; nothing may be acknowledged
     before that commit returns.
     """
-    connection = session.connection()  # joins the session's transaction
-    sql = DriverSQL(connection.dialect, connection.connection)
     wanted = list(dict.fromkeys(key for m in batch for key in (m.dedupe_key, reuse_key(m))))
     # key -> (answer, content hash) for every stored message a message of this batch could repeat.
     known: dict[str, tuple[StoredAnswer, str]] = {

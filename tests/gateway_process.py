@@ -1,7 +1,9 @@
-"""Run the real gateway processes (`python -m gateway serve|worker|beat`) for end-to-end tests.
+"""Run the real gateway processes for end-to-end tests: the parts one by one (`python -m gateway
+serve|http|mllp|worker|beat`), or all of them under one supervisor as a user runs them (`run`).
 
 Each `GatewayProcesses` has its own data directory, free ports and API token, and can SIGKILL and
-restart any part, which is how the durability tests prove that nothing is lost or doubled.
+restart any part (or, under `run`, SIGKILL one of the supervised processes and let the supervisor restart
+it), which is how the durability tests prove that nothing is lost or doubled.
 """
 
 from __future__ import annotations
@@ -59,7 +61,51 @@ class GatewayProcesses:
         self.procs[part] = proc
         if part == "serve":
             self.wait_until_serving(proc)
+        if part == "run":
+            self.wait_until_running(proc)
         return proc
+
+    def run(self, *args: str) -> subprocess.Popen[bytes]:
+        """`spoedplein run` (HTTP, MLLP, worker and beat under one supervisor), once it answers both ports."""
+        return self.start("run", *args)
+
+    def wait_until_running(self, proc: subprocess.Popen[bytes], timeout_s: float = 90) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise RuntimeError(f"run exited with {proc.returncode}: {self.log('run')[-3000:]}")
+            try:
+                # The supervisor holds the listening sockets, so a connection succeeds before the child
+                # accepts it: an answer proves the child serves. An empty frame is refused, nothing stored.
+                if mllp_probe(self.mllp_port) and httpx.get(f"{self.http_url}/healthz", timeout=2).is_success:
+                    return
+            except (OSError, httpx.HTTPError):
+                time.sleep(0.1)
+        raise RuntimeError("run did not start serving")
+
+    def supervised(self) -> dict[str, int]:
+        """Under `run`: the pid of each supervised part (http, mllp, worker, beat) now running."""
+        run = self.procs["run"]
+        found: dict[str, int] = {}
+        for pid in children_of(run.pid):
+            args = command_line(pid)
+            if len(args) >= 4 and args[1:3] == ["-m", "gateway"]:
+                found[args[3]] = pid
+        return found
+
+    def kill_supervised(self, part: str) -> int:
+        """SIGKILL one supervised part (the process alone, as the kernel's OOM killer would)."""
+        pid = self.supervised()[part]
+        os.kill(pid, signal.SIGKILL)
+        return pid
+
+    def wait_restarted(self, part: str, old_pid: int, timeout_s: float = 60) -> int:
+        self.wait_for(
+            lambda: self.supervised().get(part, old_pid) != old_pid,
+            timeout_s=timeout_s,
+            what=f"{part} restart",
+        )
+        return self.supervised()[part]
 
     def wait_until_serving(self, proc: subprocess.Popen[bytes], timeout_s: float = 60) -> None:
         deadline = time.monotonic() + timeout_s
@@ -120,3 +166,34 @@ class GatewayProcesses:
                 return
             time.sleep(0.1)
         raise AssertionError(f"timed out waiting for {what}")
+
+
+def mllp_probe(port: int, timeout_s: float = 5) -> bool:
+    """True when the MLLP listener answers an empty frame (it refuses it with a reject ACK)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout_s) as sock:
+        sock.sendall(b"\x0b\x1c\x0d")
+        answer = b""
+        while not answer.endswith(b"\x1c\x0d"):
+            chunk = sock.recv(4096)
+            if not chunk:
+                return False
+            answer += chunk
+    return b"MSA|AR" in answer or b"MSA|CR" in answer
+
+
+def children_of(pid: int) -> list[int]:
+    try:
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def command_line(pid: int) -> list[str]:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")[:-1]
+    except OSError:
+        return []
+
+
+def niceness(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[16])

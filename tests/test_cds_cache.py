@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from adapters.fhir.cds import analysis
-from adapters.fhir.cds.analysis import AnalysisCache
 from adapters.fhir.cds.catalog import SERVICES
+from adapters.fhir.cds.hot_path import AnalysisCache
 from tests import cds_helpers as cds
 
 SERVICE = SERVICES["spoedplein-signals-patient-view"]

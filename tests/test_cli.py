@@ -128,16 +128,29 @@ def test_replay_of_the_public_corpus_accounts_for_every_file(running: dict[str, 
 
 
 def test_every_command_has_help() -> None:
-    for command in ("run", "serve", "worker", "beat", "send", "replay", "detect", "evaluate", "rules"):
+    for command in (
+        "run",
+        "serve",
+        "http",
+        "mllp",
+        "migrate",
+        "worker",
+        "beat",
+        "send",
+        "replay",
+        "detect",
+        "evaluate",
+        "rules",
+    ):
         result = cli(command, "--help")
         assert result.returncode == 0 and "Usage" in result.stdout, command
 
 
 def test_a_setting_out_of_range_is_told_by_its_variable_name_not_a_traceback(tmp_path: Path) -> None:
-    result = cli("serve", env={"SPOEDPLEIN_HTTP_PROCESSES": "0", "SPOEDPLEIN_DATA_DIR": str(tmp_path)})
+    result = cli("serve", env={"SPOEDPLEIN_HTTP_WORKERS": "0", "SPOEDPLEIN_DATA_DIR": str(tmp_path)})
 
     assert result.returncode == 2
-    assert "setting SPOEDPLEIN_HTTP_PROCESSES:" in result.stderr
+    assert "setting SPOEDPLEIN_HTTP_WORKERS:" in result.stderr
     assert "greater than or equal to 1" in result.stderr
     assert "Traceback" not in result.stderr + result.stdout
 

@@ -1,4 +1,5 @@
-"""Nothing lost, nothing doubled: processes are SIGKILLed mid-work and restarted.
+"""Nothing lost, nothing doubled: processes are SIGKILLed mid-work and restarted (by the test, or under
+`spoedplein run` by its supervisor).
 
 The sender behaves like a real interface engine: a message without a positive ACK is sent again,
 on a new connection, until it gets one.
@@ -9,9 +10,10 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 import redis
 
@@ -142,3 +144,46 @@ def test_worker_killed_mid_processing_processes_every_message_exactly_once(
         lambda: processed_everything(gateway, 300), timeout_s=120, what="processing after restart"
     )
     assert_each_stored_and_processed_once(gateway, sender.acked)
+
+
+def answered(gateway: GatewayProcesses, check: Callable[[], bool]) -> Callable[[], bool]:
+    """`check`, counted as not yet true while the HTTP part is being restarted."""
+
+    def tolerant() -> bool:
+        try:
+            return check()
+        except httpx.HTTPError:
+            return False
+
+    return tolerant
+
+
+def test_under_run_every_part_killed_in_turn_loses_no_acked_message_and_doubles_none(
+    gateway: GatewayProcesses,
+) -> None:
+    """`spoedplein run` as a user starts it; while four senders stream, the supervisor's children are
+    SIGKILLed one after another (mllp, worker, beat, http), each restarted by the supervisor."""
+    gateway.run()
+    senders = [Sender(gateway.mllp_port, [f"R{s}-{n}" for n in range(60)]) for s in range(4)]
+    for sender in senders:
+        sender.start()
+
+    def acked(at_least: int) -> Callable[[], bool]:
+        return lambda: sum(len(s.acked) for s in senders) >= at_least
+
+    killed: dict[str, int] = {}
+    for part, after in (("mllp", 30), ("worker", 80), ("beat", 120), ("http", 160)):
+        gateway.wait_for(acked(after), timeout_s=120, what=f"{after} messages acknowledged")
+        killed[part] = gateway.kill_supervised(part)
+        gateway.wait_restarted(part, killed[part])
+    for sender in senders:
+        sender.join(timeout=150)
+    acked_ids = [cid for s in senders for cid in s.acked]
+    assert len(acked_ids) == 240
+    assert sum(s.failures for s in senders) > 0, "killing mllp did not interrupt the stream"
+    gateway.wait_for(
+        answered(gateway, lambda: processed_everything(gateway, 240)), timeout_s=180, what="processing"
+    )
+    assert_each_stored_and_processed_once(gateway, acked_ids)
+    for part in killed:
+        assert f"{part} exited with -9; restarting" in gateway.log("run")

@@ -121,3 +121,47 @@ def test_pages_timers_and_the_discharge_guard_survive_a_killed_worker(gateway: G
     finally:
         db.dispose()
         http.close()
+
+
+def test_under_run_pages_are_requested_once_though_worker_and_beat_are_killed_mid_work(
+    gateway: GatewayProcesses,
+) -> None:
+    """`spoedplein run` as a user starts it: the intake is requested, then the worker and the beat are
+    SIGKILLed while its pages are being requested; the supervisor restarts both and every page is
+    requested exactly once, the ack-overdue alerts too."""
+    gateway.run()
+    send(gateway, "A04", "RUN-1")
+    gateway.wait_for(lambda: gateway.api("/api/cases"), what="a case opened by the worker")
+    (case,) = gateway.api("/api/cases")
+    http = httpx.Client(
+        base_url=gateway.http_url, headers={"Authorization": f"Bearer {API_TOKEN}"}, timeout=30
+    )
+    url = f"/api/cases/{case['id']}"
+
+    def post(path: str, body: dict[str, Any]) -> None:
+        response = http.post(url + path, json=body)
+        assert response.status_code in (200, 201), response.text
+
+    db = database(gateway)
+    try:
+        post("/confirm", {"expected_version": case["version"], "melder": {"name": "Dr. P"}})
+        post("/consents", {"party": "forensic", "decision": "permit", "given_by": ["parent_or_guardian"]})
+        post(
+            "/legal-bases",
+            {"party": "veilig_thuis", "basis": "meldrecht", "justification": "zuigeling, blauwe plek"},
+        )
+        post("/intake", {"expected_version": http.get(url + "/workflow").json()["version"]})
+        for part in ("worker", "beat"):  # mid-work: the pages are being requested now
+            gateway.wait_restarted(part, gateway.kill_supervised(part))
+        expected = Counter(
+            {
+                ("intake", "forensic", "injuries"): 1,
+                ("intake", "veilig_thuis", "child_involved"): 1,
+                ("alert", "", "ack_overdue"): 2,
+            }
+        )
+        gateway.wait_for(lambda: requests_made(db) == expected, timeout_s=120, what="pages and ack alerts")
+        assert "worker exited with -9; restarting" in gateway.log("run")
+    finally:
+        db.dispose()
+        http.close()

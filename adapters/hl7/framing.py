@@ -26,6 +26,8 @@ Decisions on malformed streams (each is covered by a test in tests/test_mllp_fra
   the connection stays usable for the next message.
 * End of stream inside a frame: `close()` returns an `Incomplete` event with reason `EOF`. Nothing
   was acknowledged, so the sender resends after reconnecting.
+* A frame its transport gives up on (the server's deadline for a whole frame): `abandon()` returns an
+  `Incomplete` event with reason `DEADLINE`. The framer keeps no clock; the caller decides when.
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ class IncompleteReason(enum.Enum):
 
     RESTARTED = "restarted"  # a 0x0B arrived inside the frame
     EOF = "eof"  # the stream ended inside the frame
+    DEADLINE = "deadline"  # the frame was not complete in time (`Framer.abandon`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,6 +211,19 @@ class Framer:
             self._end_block_pending = False
             self._append(_EB)
         return [self._give_up(IncompleteReason.EOF)]
+
+    def abandon(self) -> Incomplete | None:
+        """Give up the frame in progress (e.g. it is not complete by the transport's deadline).
+
+        Returns `Incomplete(reason=DEADLINE)` if a frame was open (its prefix kept, to answer from),
+        otherwise None. The framer is then between frames; what arrives next is read as usual.
+        """
+        if self._state is not _State.IN_FRAME:
+            return None
+        if self._end_block_pending:
+            self._end_block_pending = False
+            self._append(_EB)
+        return self._give_up(IncompleteReason.DEADLINE)
 
     def _begin_frame(self) -> None:
         self._state = _State.IN_FRAME

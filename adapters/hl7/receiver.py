@@ -85,6 +85,21 @@ class HL7Receiver:
             location=ErrorLocation("MSH", 1),
             reject=True,
         )
+        return self._reject(prefix, error)
+
+    async def handle_unfinished(self, prefix: bytes, peer: Peer) -> bytes:
+        """Reject a frame that was not complete in time (nothing stored; the sender resends it whole)."""
+        self.rejected += 1
+        error = HL7Error(
+            ErrorCode.APPLICATION_INTERNAL_ERROR,
+            "the message did not arrive complete in time; send it again",
+            location=ErrorLocation("MSH", 1),
+            reject=True,
+        )
+        return self._reject(prefix, error)
+
+    def _reject(self, prefix: bytes, error: HL7Error) -> bytes:
+        """A reject ACK for a message we only have the start of, echoing its MSH when that is readable."""
         try:
             header = read_header(_first_segment(prefix), default_charset=self._default_charset)
         except HL7Error:

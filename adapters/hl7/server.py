@@ -14,6 +14,13 @@ Guarantees:
   without `on_oversized` the connection is closed instead.
 * A connection with no traffic for `idle_timeout_s` is closed (also while a write is stuck
   because the peer does not read).
+* A frame that is not complete `frame_deadline_s` after its first byte arrived (one byte a minute
+  would otherwise keep it open forever) is given up: it is answered with
+  `on_unfinished(prefix, peer)` when given (a reject ACK when its MSH can be read), and the
+  connection is closed. Nothing of it was stored.
+* At most `max_connections` connections are served at once; one more is closed at once, without
+  reading from it, and logged (with its address only). Together with the message size limit this
+  bounds the memory that partial frames can take: about `max_connections * max_message_bytes`.
 * `close()` stops accepting, lets in-flight handler calls finish and write their ACK, then
   closes every connection; `wait_closed()` returns when all of that is done. Frames that were
   received but not yet handled are not acknowledged; the sender resends them.
@@ -24,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
@@ -63,6 +71,8 @@ class ServerCounters:
     incomplete_frames: int = 0
     idle_closes: int = 0
     handler_errors: int = 0
+    connections_refused: int = 0
+    frames_past_deadline: int = 0
 
     def snapshot(self) -> ServerCounters:
         return replace(self)
@@ -70,6 +80,11 @@ class ServerCounters:
 
 class _HandlerFailed(Exception):
     """The handler (or its answer) failed; the connection must close without an ACK."""
+
+
+DEFAULT_MAX_CONNECTIONS = 64
+DEFAULT_FRAME_DEADLINE_S = 60.0
+_REFUSAL_LOG_EVERY = 100  # a flood of refused connections logs one line per this many, not one each
 
 
 class _Connection:
@@ -96,18 +111,30 @@ class MLLPServer:
         *,
         host: str = "127.0.0.1",
         port: int = 2575,
+        sock: socket.socket | None = None,
         max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
         idle_timeout_s: float = 300.0,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        frame_deadline_s: float = DEFAULT_FRAME_DEADLINE_S,
         ssl_context: ssl.SSLContext | None = None,
         on_oversized: Handler | None = None,
+        on_unfinished: Handler | None = None,
         tls_handshake_timeout_s: float = 30.0,
     ) -> None:
+        if max_connections < 1:
+            raise ValueError("max_connections must be at least 1")
+        if frame_deadline_s <= 0:
+            raise ValueError("frame_deadline_s must be positive")
         self._handler = handler
         self._on_oversized = on_oversized
+        self._on_unfinished = on_unfinished
         self._host = host
         self._requested_port = port
+        self._sock = sock  # an already listening socket (e.g. bound by the supervisor): host/port unused
         self._max_message_bytes = max_message_bytes
         self._idle_timeout_s = idle_timeout_s
+        self._max_connections = max_connections
+        self._frame_deadline_s = frame_deadline_s
         self._ssl_context = ssl_context
         self._tls_handshake_timeout_s = tls_handshake_timeout_s
         self._server: asyncio.Server | None = None
@@ -129,13 +156,16 @@ class MLLPServer:
         return self._host
 
     async def start(self) -> None:
-        """Bind and start accepting. Raises OSError if the address cannot be bound."""
+        """Bind (unless given a listening socket) and start accepting. Raises OSError if the address
+        cannot be bound."""
         if self._server is not None:
             return
+        bound = self._sock is not None
         self._server = await asyncio.start_server(
             self._accept,
-            host=self._host,
-            port=self._requested_port,
+            host=None if bound else self._host,
+            port=None if bound else self._requested_port,
+            sock=self._sock,
             ssl=self._ssl_context,
             ssl_handshake_timeout=self._tls_handshake_timeout_s if self._ssl_context else None,
             limit=_READ_CHUNK,
@@ -188,6 +218,9 @@ class MLLPServer:
         if self._closing:
             writer.close()
             return
+        if len(self._connections) >= self._max_connections:
+            self._refuse(writer)
+            return
         conn = _Connection(task, writer)
         self._connections[connection_id] = conn
         self.counters.connections_opened += 1
@@ -206,16 +239,36 @@ class MLLPServer:
             with contextlib.suppress(Exception, asyncio.CancelledError):
                 await asyncio.wait_for(writer.wait_closed(), timeout=5.0)
 
+    def _refuse(self, writer: asyncio.StreamWriter) -> None:
+        self.counters.connections_refused += 1
+        if self.counters.connections_refused % _REFUSAL_LOG_EVERY == 1:
+            address = writer.get_extra_info("peername")
+            log.warning(
+                "mllp: %d connections open, the limit; refused one from %s (%d refused so far)",
+                len(self._connections),
+                address[0] if isinstance(address, tuple) else "?",
+                self.counters.connections_refused,
+            )
+        writer.transport.abort()  # no lingering: this connection must cost nothing
+
     async def _serve_connection(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, conn: _Connection, peer: Peer
     ) -> None:
         framer = Framer(self._max_message_bytes)
         junk_reported = 0
+        loop = asyncio.get_running_loop()
+        frame_due: float | None = None  # when the frame in progress must be complete
         while not self._closing:
+            wait_s = self._idle_timeout_s
+            if frame_due is not None:
+                wait_s = min(wait_s, max(0.0, frame_due - loop.time()))
             try:
-                async with asyncio.timeout(self._idle_timeout_s):
+                async with asyncio.timeout(wait_s):
                     data = await reader.read(_READ_CHUNK)
             except TimeoutError:
+                if frame_due is not None and loop.time() >= frame_due:
+                    await self._give_up_frame(framer, writer, peer)
+                    return
                 self.counters.idle_closes += 1
                 log.info(
                     "mllp connection %d idle for %.0fs, closing", peer.connection_id, self._idle_timeout_s
@@ -247,6 +300,33 @@ class MLLPServer:
                 self.counters.acks_sent += 1
             if not data:
                 return
+            # The deadline runs from the read that began the frame (after the ACKs before it went out:
+            # time spent storing is ours, not the sender's).
+            if not framer.in_frame:
+                frame_due = None
+            elif frame_due is None or events:
+                frame_due = loop.time() + self._frame_deadline_s
+
+    async def _give_up_frame(self, framer: Framer, writer: asyncio.StreamWriter, peer: Peer) -> None:
+        """The frame in progress missed its deadline: drop it, answer it if we can, then hang up."""
+        self.counters.frames_past_deadline += 1
+        event = framer.abandon()
+        if event is None:
+            return
+        log.warning(
+            "mllp connection %d: frame not complete within %.0fs (%d bytes), closing",
+            peer.connection_id,
+            self._frame_deadline_s,
+            event.size_seen,
+        )
+        if self._on_unfinished is None:
+            return
+        try:
+            writer.write(frame(await self._on_unfinished(event.prefix, peer)))
+            async with asyncio.timeout(min(5.0, self._idle_timeout_s)):
+                await writer.drain()
+        except (TimeoutError, ConnectionError, OSError, ValueError):
+            pass  # the NAK is a courtesy: the connection closes either way
 
     async def _answer(self, event: Message | Oversized | Incomplete, peer: Peer) -> bytes | None:
         """Return the framed reply for `event`, None for no reply; raise _HandlerFailed to hang up."""

@@ -1,16 +1,11 @@
-"""What the detector makes of a prefetch, cached per content for a few minutes (in this process only).
+"""What the detector makes of a prefetch: the `Analysis` a hook call answers from.
 
-`patient-view` fires every time someone opens the chart, with the same prefetch until the record
-changes; mapping and detection are most of a call's cost, and the same content always maps to the
-same result.
+`hot_path.analysis_of` keeps it per prefetch content for a few minutes: `patient-view` fires every time
+someone opens the chart, with the same prefetch until the record changes.
 """
 
 from __future__ import annotations
 
-import hashlib
-import threading
-import time
-from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -80,61 +75,22 @@ class Analysis:
         return presentation, detect(presentation) if self.service.kind is ServiceKind.SIGNALS else []
 
 
-class AnalysisCache:
-    """The analysis of each prefetch content, for a few minutes, in this process's memory only.
-
-    `patient-view` fires every time someone opens the chart, with the same prefetch until the record
-    changes; mapping and detection are most of a call's cost, and the same content always maps to
-    the same result. Bounded in size and age; nothing of it is written anywhere.
-    """
-
-    def __init__(self, *, max_entries: int = 512, max_age_s: float = 300.0) -> None:
-        self._entries: OrderedDict[str, tuple[float, Analysis]] = OrderedDict()
-        self._max_entries = max_entries
-        self._max_age_s = max_age_s
-        self._lock = threading.Lock()
-        self._in_flight: dict[str, threading.Lock] = {}
-
-    def get(self, data: dict[str, Any], service: Service, zone: str) -> Analysis:
-        # In the order the EHR sent it (a re-ordered prefetch is only a miss); pydantic-core's encoder is
-        # a third of the cost of a sorted `json.dumps`, which showed in the hook's profile.
-        content = to_json(data)
-        key = hashlib.sha256(b"%s|%s|%s" % (service.hook.value.encode(), zone.encode(), content)).hexdigest()
-        hit = self._fresh(key)
-        if hit is not None:
-            return hit
-        # One mapping per content: calls that arrive together for the same chart wait for the first.
-        with self._lock:
-            in_flight = self._in_flight.setdefault(key, threading.Lock())
-        with in_flight:
-            hit = self._fresh(key)
-            if hit is not None:
-                return hit
-            try:
-                presentation = to_presentation(data, service, zone)
-                findings = detect(presentation) if service.kind is ServiceKind.SIGNALS else []
-                analysis = Analysis.of(
-                    presentation, findings, service=service, zone=zone, prefetch_json=content
-                )
-                with self._lock:
-                    self._entries[key] = (time.monotonic(), analysis)
-                    while len(self._entries) > self._max_entries:
-                        self._entries.popitem(last=False)
-                return analysis
-            finally:
-                with self._lock:
-                    self._in_flight.pop(key, None)
-
-    def _fresh(self, key: str) -> Analysis | None:
-        with self._lock:
-            hit = self._entries.get(key)
-            if hit is None or time.monotonic() - hit[0] >= self._max_age_s:
-                return None
-            self._entries.move_to_end(key)
-            return hit[1]
+def prefetch_json(data: dict[str, Any]) -> bytes:
+    """The prefetch as JSON bytes, in the order the EHR sent it (kept in an `Analysis` to derive from)."""
+    return to_json(data)
 
 
-ANALYSED = AnalysisCache()
+def analyse(data: dict[str, Any], service: Service, zone: str, *, content: bytes | None = None) -> Analysis:
+    """Map the prefetch and run the detector on it (`content`: its `prefetch_json`, if already made)."""
+    presentation = to_presentation(data, service, zone)
+    findings = detect(presentation) if service.kind is ServiceKind.SIGNALS else []
+    return Analysis.of(
+        presentation,
+        findings,
+        service=service,
+        zone=zone,
+        prefetch_json=prefetch_json(data) if content is None else content,
+    )
 
 
 def to_presentation(data: dict[str, Any], service: Service, zone: str) -> Presentation:

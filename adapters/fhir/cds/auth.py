@@ -39,7 +39,7 @@ from sqlalchemy import delete
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from adapters.fhir.models import CdsJwtId
-from store.db import Database, driver_transaction, make_engine, utcnow
+from store.db import Database, driver_transaction, is_busy, make_engine, utcnow
 from store.periodic import every
 
 ALLOWED_ALGORITHMS = ("ES384", "RS384")
@@ -223,8 +223,13 @@ class JtiLedger:
             url = db.engine.url.render_as_string(hide_password=False)
             # No busy timeout: SQLite's own handler sleeps 1, 2, 5, 10… ms when another process holds
             # the lock, far longer than the microseconds an insert holds it; `remember` retries sooner.
+            # Nor a WAL checkpoint inside a hook call's insert (the beat checkpoints: store.checkpoint).
             self._engine = make_engine(
-                url, sqlite_synchronous="NORMAL", pool_size=4, sqlite_busy_timeout_ms=0
+                url,
+                sqlite_synchronous="NORMAL",
+                pool_size=4,
+                sqlite_busy_timeout_ms=0,
+                sqlite_checkpoints=False,
             )
         else:
             self._engine = db.engine
@@ -254,17 +259,13 @@ class JtiLedger:
                 break
             except OperationalError as exc:
                 # Another gateway process holds SQLite's write lock for a moment: try again shortly.
-                if not (self._sqlite and _is_busy(exc)) or time.monotonic() > deadline:
+                if not (self._sqlite and is_busy(exc)) or time.monotonic() > deadline:
                     raise CdsAuthError("the token id could not be recorded; try again") from None
                 time.sleep(random.uniform(50e-6, 400e-6))
             except SQLAlchemyError:
                 raise CdsAuthError("the token id could not be recorded; try again") from None
         if not fresh:
             raise CdsAuthError("the token was already used (jti replay)")
-
-
-def _is_busy(exc: OperationalError) -> bool:
-    return getattr(exc.orig, "sqlite_errorname", "") in ("SQLITE_BUSY", "SQLITE_LOCKED")
 
 
 def purge_expired(db: Database, *, now: datetime | None = None) -> int:

@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 import json
-from functools import lru_cache
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -21,8 +20,8 @@ from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 
 from adapters.fhir import writeback
-from adapters.fhir.cds import cards, prefetch
-from adapters.fhir.cds.analysis import ANALYSED, Analysis
+from adapters.fhir.cds import cards, hot_path, prefetch
+from adapters.fhir.cds.analysis import Analysis
 from adapters.fhir.cds.catalog import Service, ServiceKind
 from adapters.fhir.cds.prefetch import PrefetchKey
 from adapters.fhir.models import CdsCard
@@ -30,7 +29,7 @@ from adapters.fhir.outcome import FhirError, IssueType
 from core.runtime import Runtime
 from detection.models import Presentation, Severity
 from presentations import service as presentations
-from store.db import driver_transaction, utcnow
+from store.db import utcnow
 from workflows.cases import open_case_for_encounter, record_findings
 from workflows.discharge import discharge_check_status, guard_discharge
 from workflows.models import OPEN_STATES, Case
@@ -69,7 +68,7 @@ def call(runtime: Runtime, service: Service, request: HookRequest, *, case_url_b
     data = prefetch.resolve(service.prefetch, request.prefetch, request.context, server)
     if not prefetch.resources_of(PrefetchKey.PATIENT, data.get(PrefetchKey.PATIENT)):
         raise FhirError.one(412, IssueType.PROCESSING, "prefetch patient: no Patient", "prefetch.patient")
-    analysis = ANALYSED.get(data, service, runtime.settings.timezone)
+    analysis = hot_path.analysis_of(data, service, runtime.settings.timezone)
     if service.kind is ServiceKind.SIGNALS:
         return _signals(runtime, service, analysis, patient_id, case_url_base)
     answer = _discharge(runtime, service, analysis.identity, patient_id, request.hookInstance, case_url_base)
@@ -106,48 +105,14 @@ def _kindcheck(runtime: Runtime, service: Service, analysis: Analysis, case_url_
     return json.dumps({"cards": [card]}, separators=(",", ":")).encode()
 
 
-@lru_cache(maxsize=4096)
+@hot_path.remembered_answer
 def _signals_answer(
     service_id: str, case: cards.CaseRef, rule_ids: tuple[str, ...], patient_id: str, case_url: str
 ) -> bytes:
-    # The answer is a pure function of these values; building the card validates two resources and
-    # rendering it is a JSON encoding, so the rendered answer is kept for the next chart opening.
     card = cards.signals_card(
         service_id=service_id, case=case, rule_ids=list(rule_ids), patient_id=patient_id, case_url=case_url
     )
     return json.dumps({"cards": [card]}, separators=(",", ":")).encode()
-
-
-_CARD = "\x1fcard"  # cannot be a rule id
-_OPEN_STATE_VALUES = tuple(sorted(s.value for s in OPEN_STATES))
-
-
-def _known_case(
-    runtime: Runtime, service: Service, analysis: Analysis, encounter_ref: str
-) -> cards.CaseRef | None:
-    """The encounter's open case when it already holds these findings and this card, else None.
-
-    On a repeated patient-view this read is the whole of the call's database work, so it is two plain
-    driver statements in one transaction (SQLAlchemy's layers cost more than the SQL).
-    """
-    with driver_transaction(runtime.db.engine, write=False) as sql:
-        case = sql.rows(
-            "SELECT id, reference, highest_severity, opened_at FROM cases WHERE encounter_ref = "
-            f"{sql.marks(1)} AND state IN ({sql.marks(len(_OPEN_STATE_VALUES))}) ORDER BY id DESC LIMIT 1",
-            (encounter_ref, *_OPEN_STATE_VALUES),
-        )
-        if not case:
-            return None
-        case_id, reference, severity, opened_at = case[0]
-        uid = cards.card_uuid(service.id, reference, list(analysis.rule_ids))
-        known = sql.rows(
-            f"SELECT rule_id, fingerprint FROM case_finding WHERE case_id = {sql.marks(1)} UNION ALL "
-            f"SELECT {sql.marks(1)}, uuid FROM cds_card WHERE uuid = {sql.marks(1)}",
-            (case_id, _CARD, uid),
-        )
-        if analysis.fingerprints <= set(known) and (_CARD, uid) in known:
-            return cards.CaseRef(case_id, reference, Severity(severity), sql.read_timestamp(opened_at))
-    return None
 
 
 def ensure_case(runtime: Runtime, service: Service, analysis: Analysis) -> cards.CaseRef:
@@ -155,9 +120,17 @@ def ensure_case(runtime: Runtime, service: Service, analysis: Analysis) -> cards
     systems = presentations.IdentifierSystems.of(runtime.settings)
     encounter_ref = presentations.encounter_ref(runtime.pseudonyms, analysis.identity, systems)
     rule_ids = list(analysis.rule_ids)
-    known = _known_case(runtime, service, analysis, encounter_ref)
+    known = hot_path.known_case(
+        runtime.db,
+        encounter_ref,
+        fingerprints=analysis.fingerprints,
+        card_for=lambda reference: cards.card_uuid(service.id, reference, rule_ids),
+    )
     if known is not None:
         return known
+    # Mapped and detected again before the write transaction, never inside it (on SQLite that
+    # transaction holds the one write lock, which the ACK path needs).
+    presentation, findings = analysis.derive()
     with runtime.db.write() as session:
         existing = open_case_for_encounter(session, encounter_ref)
         if existing is not None and analysis.fingerprints <= {
@@ -167,7 +140,6 @@ def ensure_case(runtime: Runtime, service: Service, analysis: Analysis) -> cards
             uid = cards.card_uuid(service.id, existing.reference, rule_ids)
             _remember_card(session, uid, service, existing, rule_ids)
             return _case_ref(existing)
-        presentation, findings = analysis.derive()
         record = presentations.save(
             session,
             cipher=runtime.cipher,

@@ -17,7 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ValidationError
 
-from adapters.fhir.cds import catalog, feedback, services
+from adapters.fhir.cds import catalog, feedback, hot_path, services
 from adapters.fhir.cds.auth import CdsAuthError, IssuerKeys, JtiLedger, verify
 from adapters.fhir.http import FhirRoute
 from adapters.fhir.outcome import FhirError, IssueType
@@ -28,7 +28,6 @@ router = APIRouter(tags=["cds-hooks"], route_class=FhirRoute)
 Body = TypeVar("Body", bound=BaseModel)
 AuthorizationHeader = Annotated[str | None, Header()]
 _STATE_LOCK = threading.Lock()
-HOOK_THREADS = 4
 
 
 def body_schema(model: type[BaseModel]) -> dict[str, Any]:
@@ -124,8 +123,8 @@ async def call_service(
     service_id: str, request: Request, authorization: AuthorizationHeader = None
 ) -> Response:
     # The body is parsed straight from its bytes by pydantic-core (not json.loads, then validation), and
-    # all blocking work (JWT, jti, mapping, database) takes one hop to a worker thread: on this hot path
-    # both showed in the profile.
+    # all blocking work (JWT, jti, mapping, database) takes one hop to a worker thread, a few at a time
+    # (hot_path.hook_limiter): on this hot path both showed in the profile.
     runtime: Runtime = request.app.state.runtime
     service = _service(service_id)
     raw = await request.body()  # bounded by the request guard's limit; parsed only once authenticated
@@ -135,22 +134,8 @@ async def call_service(
         body = _hook_request(raw)
         return services.call(runtime, service, body, case_url_base=f"{public_base(runtime)}/cases")
 
-    answer = await anyio.to_thread.run_sync(work, limiter=_hook_limiter(request))
+    answer = await anyio.to_thread.run_sync(work, limiter=hot_path.hook_limiter(request.app.state))
     return Response(answer, media_type="application/json")
-
-
-def _hook_limiter(request: Request) -> anyio.CapacityLimiter:
-    """At most HOOK_THREADS hook calls run at once in this process; the others wait their turn in order.
-
-    The work is CPU-bound under one GIL: twenty calls time-sharing it all finish late together (and the
-    event loop waits for the GIL to send any answer), while a few at a time, first come first served,
-    finish early one after another. More than one, so that a call waiting on the database or verifying
-    a signature (which releases the GIL) does not leave the processor idle."""
-    limiter: anyio.CapacityLimiter | None = getattr(request.app.state, "cds_hook_limiter", None)
-    if limiter is None:
-        limiter = anyio.CapacityLimiter(HOOK_THREADS)
-        request.app.state.cds_hook_limiter = limiter
-    return limiter
 
 
 def _hook_request(raw: bytes) -> services.HookRequest:
