@@ -76,9 +76,16 @@ def watchdog_check(runtime: Any, *, now: datetime | None = None) -> int | None:
     if last is None or now - last < timedelta(seconds=runtime.settings.pager_stall_s):
         return None
     config = paging_config(runtime)
-    people = [[COORDINATOR, person] for person in config.roster.on_call(COORDINATOR, now)]
+    # The coordinator on call as the API sees it: overrides and absences entered since the roster file
+    # was written count here too (a coordinator who called in sick must not be the watchdog's only target).
+    with runtime.db.read() as session:
+        overrides, absences = service.roster_changes(session, now=now)
+    on_call = config.roster.on_call(COORDINATOR, now, overrides=overrides, absences=absences)
+    people = [[COORDINATOR, person] for person in on_call]
     people += [
-        [COORDINATOR, p] for p in config.roster.backups(COORDINATOR, now) if [COORDINATOR, p] not in people
+        [COORDINATOR, p]
+        for p in config.roster.backups(COORDINATOR, now, absences=absences)
+        if [COORDINATOR, p] not in people
     ]
     channels = [c.value for c in (ChannelName.SMS, ChannelName.EMAIL) if c in config.channels]
     key = f"watchdog:{last.isoformat()}"

@@ -24,7 +24,7 @@ from notifications import pager as pager_jobs
 from notifications import service as paging
 from notifications.channels.base import OutboundMessage, Outcome
 from notifications.channels.email import SmtpChannel
-from notifications.models import Melding, PagePurpose
+from notifications.models import Melding, PagePurpose, RosterChange
 from store.crypto import FieldCipher, Pseudonymizer
 from store.db import Database
 from tests.pager_fixtures import (
@@ -320,6 +320,31 @@ def test_the_watchdog_alerts_the_coordinator_on_both_channels_once_when_the_page
     (alert_sms,) = pager.sms.to(NUMBERS["coord"])
     assert "pager loopt niet" in alert_sms.text
     assert [m["To"] for m in smtp.messages] == ["coord@etz.test"]
+
+
+def test_the_watchdog_follows_an_override_entered_through_the_api(pager: Pager, smtp: SmtpServer) -> None:
+    # The rostered coordinator is off sick; the API's override puts Dr. Bakker on as coordinator. The
+    # stalled-pager alert must reach Bakker, and not the absent coordinator.
+    now = pager.clock.now()
+    with pager.db.write() as session:
+        for kind, role, person in (("absence", "", "coord"), ("override", "coordinator", "bakker")):
+            session.add(
+                RosterChange(
+                    kind=kind,
+                    role=role,
+                    person=person,
+                    starts_at=now - timedelta(hours=1),
+                    ends_at=now + timedelta(hours=8),
+                    created_by="test",
+                    created_at=now,
+                )
+            )
+    pager_jobs.beat(pager.runtime, now=now)
+    pager.clock.advance(timedelta(seconds=61))
+    assert pager_jobs.watchdog_check(pager.runtime) is not None
+    assert pager.sms.to(NUMBERS["coord"]) == []
+    (alert_sms,) = pager.sms.to(NUMBERS["bakker"])
+    assert "pager loopt niet" in alert_sms.text
 
 
 def test_an_approved_melding_goes_by_e_mail_with_its_pdf_and_is_marked_sent(
