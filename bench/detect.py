@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from detection.configuration import default_config
 from detection.engine import detect
 from detection.models import Note, Presentation
-from detection.vignettes import ed_shift, to_presentation, vignette_set
+from tests.vignettes.generator import ed_shift, to_presentation, vignette_set
 
 
 def median_of(runs: int, fn: Callable[[], object]) -> float:

@@ -1,6 +1,6 @@
 """Worker-path benchmark: processed ED messages per second in one worker process, embedded default.
 
-The inbox is filled with a synthetic ED shift at Dutch prevalence (`spoedplein simulate`, HL7 v2 ADT;
+The inbox is filled with a synthetic ED shift at Dutch prevalence (`tests/vignettes/generator.py`, HL7 v2 ADT;
 a few flags per 1,000 visits), each message with its own control id, as the gateway would store them.
 Then:
   1. the worker path in this process: `run_items` over outbox batches of 50 ids, exactly what one
@@ -57,7 +57,7 @@ def vignette_messages() -> list[bytes]:
 
 
 def shift_messages(visits: int = 5000) -> list[bytes]:
-    from detection import vignettes
+    from tests.vignettes import generator as vignettes
 
     return [vignettes.to_hl7(v).replace("\n", "\r").encode() for v in vignettes.ed_shift(visits, 7)]
 

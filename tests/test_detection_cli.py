@@ -1,4 +1,4 @@
-"""`spoedplein detect | evaluate | simulate | rules` run as a real process, the way a clinician uses them."""
+"""`spoedplein detect | evaluate | rules` and the `simulate` dev tool, run as real processes."""
 
 from __future__ import annotations
 
@@ -8,8 +8,7 @@ import sys
 from pathlib import Path
 
 from detection.configuration import CONFIG_DIR, FILES
-from detection.vignettes import vignette_set
-from gateway.commands.detection import write_set
+from tests.vignettes.generator import vignette_set, write_set
 
 ROOT = Path(__file__).resolve().parent.parent
 VIGNETTES = Path(__file__).parent / "vignettes"
@@ -77,7 +76,13 @@ def test_evaluate_prints_figures_per_family_and_the_agreement_of_both_forms(tmp_
 
 
 def test_simulate_writes_a_shift_in_both_forms(tmp_path: Path) -> None:
-    result = spoedplein("simulate", "--visits", "300", "--out", tmp_path, "--seed", "5")
+    result = subprocess.run(
+        [sys.executable, "-m", "tests.vignettes.generator", "simulate", "--visits", "300", "--out", tmp_path],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     labels = json.loads((tmp_path / "labels.json").read_text(encoding="utf-8"))
     assert len(labels) == 300

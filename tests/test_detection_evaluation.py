@@ -9,7 +9,7 @@ import pytest
 from detection.engine import detect
 from detection.evaluation import CaseResult, Label, evaluate, format_report
 from detection.models import Finding, Severity
-from detection.vignettes import Category, ed_shift, to_presentation, vignette_set
+from tests.vignettes.generator import Category, ed_shift, to_presentation, vignette_set
 
 
 def finding(rule_id: str, severity: Severity = Severity.WARNING) -> Finding:

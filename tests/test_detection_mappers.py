@@ -13,8 +13,8 @@ from adapters.fhir.to_presentation import FhirMappingError, bundle_to_presentati
 from adapters.hl7.to_presentation import presentation_from_bytes
 from detection.engine import detect
 from detection.models import BSN_OID, CodingSystem
-from detection.vignettes import to_fhir, to_hl7, vignette_set
 from tests.conftest import CORPUS
+from tests.vignettes.generator import to_fhir, to_hl7, vignette_set
 
 VIGNETTES = Path(__file__).parent / "vignettes"
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")

@@ -1,4 +1,4 @@
-"""`spoedplein detect|evaluate|simulate|rules|write-vignettes`: the detector without a running gateway.
+"""`spoedplein detect|evaluate|rules`: the detector without a running gateway.
 
 A clinician can copy `detection/config/`, change a rule or a word, and run
 `spoedplein detect --config mydir message.hl7` to see the effect in seconds.
@@ -11,7 +11,6 @@ gets an `error` and the other files are still evaluated; the exit code is then 1
 from __future__ import annotations
 
 import json
-from collections import Counter
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -22,7 +21,6 @@ from adapters.fhir.to_presentation import FhirMappingError, bundle_to_presentati
 from adapters.hl7.errors import HL7Error
 from adapters.hl7.files import split_messages
 from adapters.hl7.to_presentation import presentation_from_bytes
-from detection import vignettes
 from detection.configuration import ConfigError, DetectionConfig, default_config, load_config
 from detection.engine import detect as run_detection
 from detection.evaluation import CaseResult, Label, evaluate, format_report
@@ -247,61 +245,6 @@ def evaluate_command(
         )
 
 
-def write_set(out: Path, cases: list[vignettes.Vignette]) -> None:
-    (out / "hl7").mkdir(parents=True, exist_ok=True)
-    (out / "fhir").mkdir(parents=True, exist_ok=True)
-    for v in cases:
-        (out / "hl7" / f"{v.id}.hl7").write_bytes(vignettes.to_hl7(v).encode("utf-8"))
-        fhir_text = json.dumps(vignettes.to_fhir(v), ensure_ascii=False, indent=1)
-        (out / "fhir" / f"{v.id}.json").write_text(fhir_text + "\n", encoding="utf-8")
-    (out / "labels.json").write_text(vignettes.labels_document(cases), encoding="utf-8")
-
-
-def simulate_command(
-    visits: Annotated[int, typer.Option(min=1, help="number of ED visits to generate")] = 1000,
-    out: Annotated[Path | None, typer.Option(help="write hl7/, fhir/ and labels.json here")] = None,
-    seed: Annotated[int, typer.Option(help="random seed (same seed, same shift)")] = 1,
-    config_dir: ConfigOpt = None,
-) -> None:
-    """A synthetic ED shift at Dutch prevalence; prints the mix and how the detector does on it."""
-    config = _config(config_dir)
-    cases = vignettes.ed_shift(visits, seed)
-    if out is not None:
-        write_set(out, cases)
-        typer.echo(f"wrote {len(cases)} visits to {out} (hl7/, fhir/, labels.json)")
-    mix = Counter(v.category.value for v in cases)
-    typer.echo("mix: " + ", ".join(f"{k} {n}" for k, n in sorted(mix.items())))
-    results = [
-        CaseResult(
-            Label(v.id, v.maltreatment, v.expected, v.category.value, v.description),
-            tuple(run_detection(vignettes.to_presentation(v), config)),
-        )
-        for v in cases
-    ]
-    report = evaluate(results, min_severity=config.limits.flag_min_severity)
-    o = report.overall
-    ppv = "-" if o.ppv is None else f"{o.ppv:.3f}"
-    sensitivity = "-" if o.sensitivity is None else f"{o.sensitivity:.3f}"
-    typer.echo(
-        f"maltreatment cases {o.tp + o.fn}, flagged {o.tp + o.fp} "
-        f"({(o.flags_per_1000 or 0):.1f} per 1,000 visits), PPV {ppv}, sensitivity {sensitivity}"
-    )
-    info = sum(1 for r in results if r.findings and not r.flagged(config.limits.flag_min_severity))
-    typer.echo(
-        f"info-only prompts (Kindcheck etc.): {info} ({1000 * info / len(results):.1f} per 1,000 visits)"
-    )
-
-
-def write_vignettes_command(
-    out: Annotated[Path, typer.Option(help="where to write the labelled set")] = Path("tests/vignettes"),
-    seed: Annotated[int, typer.Option(help="random seed of the set")] = 20260302,
-) -> None:
-    """(Re)write the labelled vignette set in HL7 v2 and FHIR form."""
-    cases = vignettes.vignette_set(seed)
-    write_set(out, cases)
-    typer.echo(f"wrote {len(cases)} vignettes to {out}")
-
-
 def rules_command(config_dir: ConfigOpt = None) -> None:
     """List the active rules with severity, explanation and source."""
     config = _config(config_dir)
@@ -316,9 +259,7 @@ def register(app: typer.Typer) -> None:
     """Mount the detection commands on the `spoedplein` app."""
     app.command("detect")(detect_command)
     app.command("evaluate")(evaluate_command)
-    app.command("simulate")(simulate_command)
     app.command("rules")(rules_command)
-    app.command("write-vignettes")(write_vignettes_command)
 
 
 def main() -> None:  # pragma: no cover - `python -m gateway.commands.detection`

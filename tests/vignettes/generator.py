@@ -8,19 +8,32 @@ Labels: `maltreatment` is the ground truth of the case (is there violence or mal
 `expected` the rule families that should fire by the rules of DOMAIN.md. The two differ on purpose:
 a TEN-4 bruise after a fall that turns out accidental *should* fire R-BR and is still not
 maltreatment — that is how a trigger system's PPV is measured. Everything here is synthetic:
-names, BSNs (valid elfproef, random) and texts are invented. Pure: no I/O.
+names, BSNs (valid elfproef, random) and texts are invented.
+
+Test data, not product: it lives with the tests and is not in the wheel. A dev tool on the command line:
+
+    python -m tests.vignettes.generator write [--out tests/vignettes] [--seed 20260302]
+    python -m tests.vignettes.generator simulate --visits N [--out DIR] [--seed S]
+
+`write` regenerates the committed labelled set; `simulate` draws an ED shift at Dutch prevalence and
+prints how the detector does on it (the alert-burden figures of docs/detection.md).
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from enum import StrEnum
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from detection.configuration import DetectionConfig, default_config, load_config
+from detection.engine import detect
+from detection.evaluation import CaseResult, Label, evaluate
 from detection.models import (
     BSN_OID,
     BSN_SYSTEM,
@@ -1422,3 +1435,76 @@ def labels_document(vignettes: list[Vignette]) -> str:
     return (
         json.dumps({v.id: v.label() for v in vignettes}, ensure_ascii=False, indent=1, sort_keys=True) + "\n"
     )
+
+
+# ------------------------------------------------------------------------------------ dev tool
+def write_set(out: Path, cases: list[Vignette]) -> None:
+    """Write `cases` as hl7/<id>.hl7, fhir/<id>.json and labels.json under `out`."""
+    (out / "hl7").mkdir(parents=True, exist_ok=True)
+    (out / "fhir").mkdir(parents=True, exist_ok=True)
+    for v in cases:
+        (out / "hl7" / f"{v.id}.hl7").write_bytes(to_hl7(v).encode("utf-8"))
+        fhir_text = json.dumps(to_fhir(v), ensure_ascii=False, indent=1)
+        (out / "fhir" / f"{v.id}.json").write_text(fhir_text + "\n", encoding="utf-8")
+    (out / "labels.json").write_text(labels_document(cases), encoding="utf-8")
+
+
+def simulate(visits: int, seed: int, config: DetectionConfig, out: Path | None = None) -> list[str]:
+    """A synthetic shift run through the detector; the report lines (and the files, if `out`)."""
+    cases = ed_shift(visits, seed)
+    lines: list[str] = []
+    if out is not None:
+        write_set(out, cases)
+        lines.append(f"wrote {len(cases)} visits to {out} (hl7/, fhir/, labels.json)")
+    mix: dict[str, int] = {}
+    for v in cases:
+        mix[v.category.value] = mix.get(v.category.value, 0) + 1
+    lines.append("mix: " + ", ".join(f"{k} {n}" for k, n in sorted(mix.items())))
+    results = [
+        CaseResult(
+            Label(v.id, v.maltreatment, v.expected, v.category.value, v.description),
+            tuple(detect(to_presentation(v), config)),
+        )
+        for v in cases
+    ]
+    overall = evaluate(results, min_severity=config.limits.flag_min_severity).overall
+    ppv = "-" if overall.ppv is None else f"{overall.ppv:.3f}"
+    sensitivity = "-" if overall.sensitivity is None else f"{overall.sensitivity:.3f}"
+    lines.append(
+        f"maltreatment cases {overall.tp + overall.fn}, flagged {overall.tp + overall.fp} "
+        f"({(overall.flags_per_1000 or 0):.1f} per 1,000 visits), PPV {ppv}, sensitivity {sensitivity}"
+    )
+    info = sum(1 for r in results if r.findings and not r.flagged(config.limits.flag_min_severity))
+    lines.append(
+        f"info-only prompts (Kindcheck etc.): {info} ({1000 * info / len(results):.1f} per 1,000 visits)"
+    )
+    return lines
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m tests.vignettes.generator", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    write = commands.add_parser("write", help="(re)write the labelled vignette set in HL7 v2 and FHIR form")
+    write.add_argument("--out", type=Path, default=Path(__file__).resolve().parent)
+    write.add_argument("--seed", type=int, default=20260302)
+    shift = commands.add_parser(
+        "simulate", help="a synthetic ED shift at Dutch prevalence, through the detector"
+    )
+    shift.add_argument("--visits", type=int, default=1000)
+    shift.add_argument("--out", type=Path, default=None, help="write hl7/, fhir/ and labels.json here")
+    shift.add_argument("--seed", type=int, default=1)
+    shift.add_argument("--config", type=Path, default=None, help="a detection configuration directory")
+    args = parser.parse_args(argv)
+    if args.command == "write":
+        cases = vignette_set(args.seed)
+        write_set(args.out, cases)
+        print(f"wrote {len(cases)} vignettes to {args.out}")
+    else:
+        if args.visits < 1:
+            parser.error("--visits must be at least 1")
+        config = load_config(args.config) if args.config is not None else default_config()
+        print("\n".join(simulate(args.visits, args.seed, config, args.out)))
+
+
+if __name__ == "__main__":
+    main()
