@@ -112,7 +112,11 @@ def as_document(content: MeldingContent, meta: dict[str, Any]) -> dict[str, Any]
     return {"melding": meta, "content": content.model_dump(mode="json")}
 
 
-_FONT_DIR = Path("/usr/share/fonts/truetype/dejavu")
+# DejaVu Sans ships inside the package (fonts/LICENSE: the Bitstream Vera licence, public-domain changes),
+# so every name prints in the container and from a wheel alike: the PDF core fonts know only Latin-1,
+# and a host font path exists on some machines only.
+_FONT_DIR = Path(__file__).with_name("fonts")
+_FAMILY = "DejaVu"
 
 
 def _text(value: object) -> str:
@@ -129,11 +133,12 @@ def render_pdf(content: MeldingContent, meta: dict[str, Any]) -> bytes:
     """The melding as a PDF in Dutch, section by section; facts and interpretation in separate sections."""
     pdf = FPDF(format="A4")
     pdf.set_auto_page_break(auto=True, margin=15)
-    family = "Helvetica"
-    if (_FONT_DIR / "DejaVuSans.ttf").exists():
-        pdf.add_font("DejaVu", "", str(_FONT_DIR / "DejaVuSans.ttf"))
-        pdf.add_font("DejaVu", "B", str(_FONT_DIR / "DejaVuSans-Bold.ttf"))
-        family = "DejaVu"
+    pdf.add_font(_FAMILY, "", str(_FONT_DIR / "DejaVuSans.ttf"))
+    pdf.add_font(_FAMILY, "B", str(_FONT_DIR / "DejaVuSans-Bold.ttf"))
+    family = _FAMILY
+    # Shaping (HarfBuzz) joins Arabic letters and orders right-to-left runs; without it they print as
+    # isolated glyphs in the wrong order.
+    pdf.set_text_shaping(True)
     pdf.add_page()
 
     def heading(text: str) -> None:
@@ -143,13 +148,7 @@ def render_pdf(content: MeldingContent, meta: dict[str, Any]) -> bytes:
 
     def line(text: str) -> None:
         pdf.set_font(family, "", 10)
-        pdf.multi_cell(
-            0,
-            5,
-            text if family == "DejaVu" else text.encode("latin-1", "replace").decode("latin-1"),
-            new_x="LMARGIN",
-            new_y="NEXT",
-        )
+        pdf.multi_cell(0, 5, text, new_x="LMARGIN", new_y="NEXT")
 
     pdf.set_font(family, "B", 15)
     pdf.multi_cell(0, 9, "Melding aan Veilig Thuis", new_x="LMARGIN", new_y="NEXT")

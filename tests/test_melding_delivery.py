@@ -167,3 +167,29 @@ def test_the_pdf_keeps_non_latin_names(tmp_path: Path) -> None:
     path.write_bytes(render_pdf(content, {"case_reference": "SP-TEST", "status": "draft", "revision": 1}))
     out = subprocess.run(["pdftotext", str(path), "-"], capture_output=True, text=True, check=True).stdout
     assert "Ayşe Çelik" in out and "Dr. Øyvind Łukasz" in out and "SP-TEST" in out
+
+
+def test_the_pdf_prints_polish_nordic_turkish_and_arabic_names_with_the_packaged_font(tmp_path: Path) -> None:
+    """The font ships inside the package (with its licence), so the container and a wheel print these
+    names too; Arabic is shaped and comes back in reading order."""
+    import subprocess
+
+    import notifications.melding as melding_module
+
+    font_dir = Path(melding_module.__file__).with_name("fonts")
+    assert (font_dir / "DejaVuSans.ttf").is_file() and (font_dir / "LICENSE").is_file()
+    names = ["Łukasz Øberg-Ünal", "İlkay Güzeloğlu Şık", "مريم حسن"]
+    content = MeldingContent.model_validate(
+        {
+            "melder": {"name": names[0]},
+            "patient": {"name": names[1]},
+            "related_persons": [{"name": names[2], "relationship": "moeder"}],
+            "facts": ["Striemen in hals, 3 cm"],
+        }
+    )
+    path = tmp_path / "m.pdf"
+    path.write_bytes(render_pdf(content, {"case_reference": "SP-TEST", "status": "draft", "revision": 1}))
+    out = subprocess.run(["pdftotext", str(path), "-"], capture_output=True, text=True, check=True).stdout
+    for name in names:
+        assert name in out, name
+    assert "?" not in out  # nothing replaced
