@@ -104,17 +104,29 @@ def test_killing_the_worker_and_restarting_redis_during_50_escalations_loses_and
         redis_alone.restart(down_s=1.0)  # and the broker loses whatever it held
         time.sleep(1.0)
         gateway.start("worker")
-        # Two minutes on, the auditor re-drives whatever the killed worker left half-sent.
-        offset.set_offset(7 * 60 + 2)
+        # Two and a half minutes on, the auditor re-drives whatever the killed worker left half-sent.
+        offset.set_offset(7 * 60 + 30)
         gateway.wait_for(
             lambda: len(sms.to(NUMBERS["bakker"])) >= CASES, timeout_s=180, what="the backups' pages"
         )
-        time.sleep(2.0)  # anything doubled would arrive now
+
+        def attempts_now() -> list[PageAttempt]:
+            with db.read() as session:
+                return list(session.execute(select(PageAttempt)).scalars().all())
+
+        # A message the killed worker handed to the provider but never recorded stays `sending` until the
+        # auditor re-drives it (same reference: the provider takes it once). Wait for that, then for
+        # anything doubled to arrive.
+        gateway.wait_for(
+            lambda: all(a.state == "accepted" for a in attempts_now()),
+            timeout_s=120,
+            what="every attempt recorded as accepted",
+        )
+        time.sleep(2.0)
 
         by_number = Counter(m.to for m in sms.accepted.values())
         assert by_number == Counter({next(iter(on_call)): CASES, NUMBERS["bakker"]: CASES})
-        with db.read() as session:
-            attempts = session.execute(select(PageAttempt)).scalars().all()
+        attempts = attempts_now()
         per_step = Counter((a.page_id, a.step_id, a.person) for a in attempts)
         assert len(per_step) == 2 * CASES and set(per_step.values()) == {1}
         assert {a.reference for a in attempts} == set(sms.accepted)
