@@ -221,7 +221,10 @@ async def _webhook_input(request: Request, runtime: Any, secret: str) -> tuple[d
     return params, body
 
 
-@router.api_route("/webhooks/sms/reports", methods=["GET", "POST"], summary="SMS delivery reports")
+# Providers call a webhook with GET or POST; one operation id per method keeps the OpenAPI schema valid
+# (clients and schemathesis key operations by it).
+@router.get("/webhooks/sms/reports", summary="SMS delivery reports", operation_id="sms_reports_get")
+@router.post("/webhooks/sms/reports", summary="SMS delivery reports", operation_id="sms_reports_post")
 async def sms_reports(request: Request, runtime: RuntimeDep, secret: str = "") -> Response:
     params, body = await _webhook_input(request, runtime, secret)
     config = paging_config(runtime)
@@ -240,7 +243,12 @@ async def sms_reports(request: Request, runtime: RuntimeDep, secret: str = "") -
     return Response("OK", media_type="text/plain")
 
 
-@router.api_route("/webhooks/sms/inbound", methods=["GET", "POST"], summary="SMS replies (OK 4821, NEE 4821)")
+@router.get(
+    "/webhooks/sms/inbound", summary="SMS replies (OK 4821, NEE 4821)", operation_id="sms_inbound_get"
+)
+@router.post(
+    "/webhooks/sms/inbound", summary="SMS replies (OK 4821, NEE 4821)", operation_id="sms_inbound_post"
+)
 async def sms_inbound(request: Request, runtime: RuntimeDep, secret: str = "") -> Response:
     params, body = await _webhook_input(request, runtime, secret)
     config = paging_config(runtime)

@@ -66,6 +66,14 @@ def check_operation(operation: schemathesis.APIOperation, mode: schemathesis.Gen
         run()
 
 
+def test_every_operation_has_its_own_operation_id(app: Any) -> None:
+    """Clients generated from the schema, and schemathesis, key operations by their id: a duplicate
+    silently hides one of them."""
+    ids = [op["operationId"] for path in app.openapi()["paths"].values() for op in path.values()]
+    assert len(ids) > 30
+    assert sorted({i for i in ids if ids.count(i) > 1}) == []
+
+
 def test_no_operation_answers_a_server_error_with_or_without_the_token(
     operations: list[schemathesis.APIOperation],
 ) -> None:
