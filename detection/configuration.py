@@ -241,6 +241,8 @@ class ScreeningItem(_Strict):
     abnormal: Answer
     question_nl: str
     question_en: str
+    # Words that name this item when a checklist is typed in a note ("vertraging ja", "interactie: nee").
+    topics: list[str] = Field(default_factory=list)
 
 
 class Screening(_Strict):
@@ -324,6 +326,7 @@ class ScreeningQuestion:
     abnormal: Answer
     question_nl: str
     question_en: str
+    topics: tuple[str, ...] = ()
 
 
 MAX_REMEMBERED_CODES = 50_000
@@ -351,6 +354,8 @@ class DetectionConfig:
     combinations: tuple[Combination, ...] = ()
     kindcheck_codes: tuple[tuple[str, tuple[CodePattern, ...]], ...] = ()  # (signal, patterns)
     strangulation_codes: tuple[CodePattern, ...] = ()
+    # Instrument (upper case, as in "ESCAPE-2") → its items in order: for checklists typed in a note.
+    instrument_items: Mapping[str, tuple[ScreeningQuestion, ...]] = field(default_factory=dict)
     # What `icd10_rule` and `age_code_limits` found per code: a presentation with forty coded items
     # asked the same pattern lists the same questions hundreds of times. Only ever added to.
     _code_answers: dict[tuple[str, str], Any] = field(default_factory=dict, compare=False, repr=False)
@@ -517,7 +522,13 @@ def parse_config(sources: Mapping[str, str]) -> DetectionConfig:
         rule_ref(f"screening.{name}.rule", block.rule)
         for item in block.items:
             screening[item.code.upper()] = ScreeningQuestion(
-                block.rule, name, item.code, item.abnormal, item.question_nl, item.question_en
+                block.rule,
+                name,
+                item.code,
+                item.abnormal,
+                item.question_nl,
+                item.question_en,
+                tuple(t.strip().lower() for t in item.topics),
             )
     return DetectionConfig(
         families=rules.families,
@@ -539,6 +550,10 @@ def parse_config(sources: Mapping[str, str]) -> DetectionConfig:
             (e.signal, patterns(f"kindcheck.{i}.codes", e.codes)) for i, e in enumerate(codes.kindcheck)
         ),
         strangulation_codes=patterns("strangulation_codes", codes.strangulation_codes),
+        instrument_items={
+            name.upper(): tuple(q for q in screening.values() if q.instrument == name)
+            for name in codes.screening
+        },
     )
 
 

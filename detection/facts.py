@@ -83,7 +83,9 @@ _ITEM_WORDS = frozenset({"vr", "vraag", "vragen", "item", "q", "question"})
 _YES = frozenset({"ja", "yes", "j", "positief", "pos", "afwijkend", "afwijkende", "abnormal"})
 _NO = frozenset({"nee", "no", "n", "neg", "negatief", "normaal", "gb", "nb"})
 _NOT_FINE = frozenset({"adequaat", "passend", "normaal", "goed", "pluis"})
-_SCREEN_LOOKAHEAD = 14
+_SCREEN_LOOKAHEAD = 40
+_SCREEN_LOOKAHEAD_LIST = 60  # the line after a header such as "Escape ingevuld door VPK:"
+_HEADER_TAIL = 6  # an instrument's name this close to a line's end announces a list on the next line
 
 
 @dataclass(slots=True)
@@ -147,6 +149,7 @@ class Facts:
     # Fall objects named per text and clause ("van klimrek gevallen" … "nee, van bed gevallen").
     fall_accounts: dict[str, tuple[str, str]] = default(default_factory=dict)  # object → (field, words)
     derived: list[tuple[Combination, str, Hit]] = default(default_factory=list)
+    pending_checklist: tuple[str, str] | None = None  # an instrument named at the end of the last text
 
     # ---------------------------------------------------------------- convenience for the rules
     def injuries_of(self, *kinds: str) -> list[Injury]:
@@ -422,17 +425,31 @@ def _fall_accounts(facts: Facts, mentions: list[Mention], where: str) -> None:
 def _screening_in_text(facts: Facts, tokens: list[str], where: str, config: DetectionConfig) -> None:
     """Checklist answers typed in a note: "EASI: vr 4 ja, vr 6 ja", "SPUTOVAMO: afwijkend", "Escape vr 6: ja".
 
-    After an instrument's name, within a few words: item numbers ("vr 4", "vraag 1 en 2") followed by
-    their answer, or a verdict for the whole list ("afwijkend", "interactie niet adequaat" = abnormal;
-    "gb", "neg", "geen bijzonderheden", "alle vragen nee" = normal).
+    After an instrument's name, within a few words: item numbers ("vr 4", "vraag 1 en 2", a bare
+    "2." that starts an item) or an item's own words ("vertraging ja", "interactie adequaat: nee",
+    `topics` in codes.yaml) followed by their answer, or a verdict for the whole list ("afwijkend",
+    "interactie niet adequaat" = abnormal; "gb", "neg", "geen bijzonderheden", "alle vragen nee" =
+    normal). A name at the end of a line ("Escape ingevuld door VPK:") announces the next line's list.
     """
+    pending = facts.pending_checklist
+    facts.pending_checklist = None
+    if pending is not None:
+        _read_instrument(facts, tokens, 0, min(len(tokens), _SCREEN_LOOKAHEAD_LIST), pending, where, config)
     n = len(tokens)
     for i, token in enumerate(tokens):
         instrument = INSTRUMENTS.get(token)
         if instrument is not None:
-            _read_instrument(
-                facts, tokens, i + 1, min(n, i + 1 + _SCREEN_LOOKAHEAD), instrument, where, config
-            )
+            stop = min(n, i + 1 + _SCREEN_LOOKAHEAD)
+            _read_instrument(facts, tokens, i + 1, stop, instrument, where, config)
+            if n - i <= _HEADER_TAIL:
+                facts.pending_checklist = instrument
+
+
+def _topic_item(prefix: str, word: str, config: DetectionConfig) -> ScreeningQuestion | None:
+    for question in config.instrument_items.get(prefix, ()):
+        if word in question.topics:
+            return question
+    return None
 
 
 def _read_instrument(
@@ -446,6 +463,9 @@ def _read_instrument(
 ) -> None:
     prefix, rule_id = instrument
     items: list[str] = []
+    numbered = False  # items came from "vr 4": a following number is another item ("vr 1 en 2")
+    topic: ScreeningQuestion | None = None
+    item_count = len(config.instrument_items.get(prefix, ()))
     abnormal = False
     j = start
     while j < stop:
@@ -454,31 +474,37 @@ def _read_instrument(
         if word in INSTRUMENTS:
             break
         if word in _ITEM_WORDS and following.isdigit():
-            items = [following]
+            items, numbered, topic = [following], True, None
             j += 2
             continue
-        if word.isdigit() and items:
-            items.append(word)
+        if word.isdigit():
+            if items and numbered:
+                items.append(word)
+            elif 1 <= int(word) <= item_count + 1 and following and not following.isdigit():
+                # A bare number starts an item ("2. anamnese consistent? nee"); "(3 dgn)" is read the
+                # same way but gets no answer before the next item starts.
+                items, topic = [word], None
         elif word == "niet" and following in _NOT_FINE:
-            if items:  # "vr 2 niet passend": the item's answer is no
-                _add_item_answers(facts, prefix, items, Answer.NO, where, config)
-                items = []
+            if items or topic is not None:  # "vr 2 niet passend": the item's answer is no
+                _answer_items(facts, prefix, items, topic, Answer.NO, where, config)
+                items, numbered, topic = [], False, None
             else:
                 abnormal = True
             j += 2
             continue
-        elif word in ("geen", "alle") and not items:
+        elif word in ("geen", "alle") and not items and topic is None:
             break  # "geen bijzonderheden", "alle vragen nee": a normal checklist
         elif word in _YES or word in _NO:
-            if items:
-                _add_item_answers(
-                    facts, prefix, items, Answer.YES if word in _YES else Answer.NO, where, config
-                )
-                items = []
+            if items or topic is not None:
+                answer = Answer.YES if word in _YES else Answer.NO
+                _answer_items(facts, prefix, items, topic, answer, where, config)
+                items, numbered, topic = [], False, None
             elif word in _YES and word not in ("ja", "yes", "j"):
                 abnormal = True
             elif word in _NO:
                 break
+        elif topic is None and not items:
+            topic = _topic_item(prefix, word, config)
         j += 1
     if abnormal:
         question = ScreeningQuestion(
@@ -490,6 +516,21 @@ def _read_instrument(
             "Abnormal result (free text)",
         )
         facts.answers.append(ScreeningAnswer(question, Answer.YES, where))
+
+
+def _answer_items(
+    facts: Facts,
+    prefix: str,
+    items: list[str],
+    topic: ScreeningQuestion | None,
+    answer: Answer,
+    where: str,
+    config: DetectionConfig,
+) -> None:
+    if items:
+        _add_item_answers(facts, prefix, items, answer, where, config)
+    elif topic is not None:
+        facts.answers.append(ScreeningAnswer(topic, answer, where))
 
 
 def _add_item_answers(
