@@ -12,6 +12,7 @@ from pathlib import Path
 
 from core.clock import Clock, SystemClock, clock_for
 from core.settings import Settings
+from store.audit import chain_key
 from store.crypto import FieldCipher, Pseudonymizer
 from store.db import Database, make_engine
 from store.keyfile import load_or_create_secret, load_or_create_token, write_secret_text
@@ -34,7 +35,8 @@ class Runtime:
         if migrate:
             upgrade(settings.resolved_database_url)
         db = Database(
-            make_engine(settings.resolved_database_url, sqlite_synchronous=settings.sqlite_synchronous)
+            make_engine(settings.resolved_database_url, sqlite_synchronous=settings.sqlite_synchronous),
+            audit_key=chain_key(key),
         )
         return cls(
             settings=settings,

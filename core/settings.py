@@ -147,6 +147,16 @@ class Settings(BaseSettings):
         default=None, description="tests only: a file holding seconds to add to the system clock"
     )
 
+    # The NEN 7513 audit log (docs/audit.md): the beat appends the chain head to this file, outside the
+    # database, so someone with only database access cannot rewrite history past an anchor unseen.
+    audit_anchor_file: Path | None = Field(
+        default=None,
+        description="append-only file of audit chain heads; default: audit-anchors.jsonl in the data dir",
+    )
+    audit_anchor_interval_s: float = Field(
+        default=300.0, gt=0, description="how often the beat anchors the audit chain head (when it moved)"
+    )
+
     @field_validator("melding_delivery")
     @classmethod
     def _known_melding_delivery(cls, value: str) -> str:
@@ -169,6 +179,10 @@ class Settings(BaseSettings):
     @cached_property
     def resolved_broker_url(self) -> str:
         return self.broker_url or f"sqla+sqlite:///{(self.data_dir / 'broker.sqlite').resolve()}"
+
+    @property
+    def resolved_audit_anchor_file(self) -> Path:
+        return self.audit_anchor_file or self.data_dir / "audit-anchors.jsonl"
 
     @property
     def is_embedded(self) -> bool:

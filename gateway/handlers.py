@@ -8,5 +8,6 @@ import adapters.fhir.writeback
 import adapters.processing  # noqa: F401
 import notifications.handlers
 import notifications.pager  # noqa: F401  (the pager's tick and auditor, a periodic job)
+import store.audit  # the audit chain anchor (periodic)
 import store.checkpoint  # noqa: F401  (the WAL checkpoint, a periodic job)
 import workflows.timers  # noqa: F401  (the timer tick, a periodic job)

@@ -45,6 +45,15 @@ class FieldCipher:
             raise DecryptionError("ciphertext does not match key or associated data") from exc
 
 
+def derive_key(key: bytes, label: bytes) -> bytes:
+    """A 32-byte key for one purpose, derived from the field encryption key (HKDF-SHA256, `label` as info):
+    one secret to keep, and a key for one purpose tells nothing about the others."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=label).derive(key)
+
+
 class Pseudonymizer:
     """Deterministic HMAC-SHA256 references to a patient or encounter, for linking rows without the BSN.
 
@@ -52,12 +61,7 @@ class Pseudonymizer:
     """
 
     def __init__(self, key: bytes) -> None:
-        from cryptography.hazmat.primitives import hashes
-        from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-
-        self._key = HKDF(
-            algorithm=hashes.SHA256(), length=32, salt=None, info=b"spoedplein-pseudonym"
-        ).derive(key)
+        self._key = derive_key(key, b"spoedplein-pseudonym")
 
     def ref(self, kind: str, value: str) -> str:
         import hmac

@@ -125,13 +125,17 @@ def make_engine(
 
 
 class Database:
-    """An engine plus its two session factories: deferred reads and immediate (claiming) writes."""
+    """An engine plus its two session factories: deferred reads and immediate (claiming) writes.
 
-    def __init__(self, engine: Engine) -> None:
+    `audit_key` (`store.audit.chain_key`) travels in every session's `info`, so the audit call needs
+    nothing but the session it writes in; without it, writing an audit entry fails (no log, no data)."""
+
+    def __init__(self, engine: Engine, *, audit_key: bytes | None = None) -> None:
         self.engine = engine
-        self._reads = sessionmaker(bind=engine, expire_on_commit=False)
+        info = {"audit_chain_key": audit_key} if audit_key is not None else {}
+        self._reads = sessionmaker(bind=engine, expire_on_commit=False, info=info)
         writer = engine.execution_options(sqlite_begin="IMMEDIATE") if self.is_sqlite else engine
-        self._writes = sessionmaker(bind=writer, expire_on_commit=False)
+        self._writes = sessionmaker(bind=writer, expire_on_commit=False, info=info)
 
     @property
     def is_sqlite(self) -> bool:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from store.audit import chain_key
 from store.crypto import FieldCipher, Pseudonymizer
 from store.db import Database, make_engine
 from store.migrate import upgrade
@@ -62,7 +63,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 @pytest.fixture
 def db(database_url: str) -> Iterator[Database]:
-    database = Database(make_engine(database_url))
+    database = Database(make_engine(database_url), audit_key=chain_key(TEST_KEY))
     yield database
     database.dispose()
 

@@ -19,6 +19,7 @@ from sqlalchemy import select
 from consent.models import ConsentDecision, Party
 from core.clock import OffsetFileClock
 from notifications.models import PageAttempt
+from store.audit import chain_key
 from store.crypto import FieldCipher, Pseudonymizer
 from store.db import Database, make_engine
 from tests.conftest import TEST_KEY, new_postgres_database
@@ -89,7 +90,7 @@ def test_killing_the_worker_and_restarting_redis_during_50_escalations_loses_and
         "SPOEDPLEIN_RELAY_REDELIVER_AFTER_S": "3",
     }
     gateway = GatewayProcesses(tmp_path / "gw", env=env)
-    db = Database(make_engine(url))
+    db = Database(make_engine(url), audit_key=chain_key(TEST_KEY))
     try:
         open_cases(db, CASES)
         gateway.start("beat")

@@ -19,6 +19,7 @@ from sqlalchemy import select
 from adapters.hl7.ack import parse_ack
 from adapters.hl7.client import MLLPClient
 from notifications.models import Page
+from store.audit import chain_key
 from store.db import Database, make_engine
 from tests.conftest import TEST_KEY, new_postgres_database
 from tests.gateway_process import API_TOKEN, GatewayProcesses
@@ -60,7 +61,7 @@ def send(gateway: GatewayProcesses, event: str, cid: str) -> None:
 
 def database(gateway: GatewayProcesses) -> Database:
     url = gateway.env.get("SPOEDPLEIN_DATABASE_URL") or f"sqlite:///{gateway.data_dir / 'spoedplein.sqlite'}"
-    return Database(make_engine(url))
+    return Database(make_engine(url), audit_key=chain_key(TEST_KEY))
 
 
 def requests_made(db: Database) -> Counter[tuple[str, str, str]]:
