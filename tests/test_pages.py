@@ -150,7 +150,7 @@ def test_physician_logs_in_reads_the_findings_and_the_view_is_audited(
     api_case = gateway.api(f"/api/cases/{case_id}")
     log_in(page, gateway, case_id)
 
-    assert page.title() == f"Spoedplein — casus {api_case['reference']}"
+    assert page.title() == f"Spoedplein — Casus {api_case['reference']}"
     assert not any(value in page.title() for value in PATIENT_DATA)
     text = page.inner_text("main")
     for finding in api_case["findings"]:
@@ -173,7 +173,9 @@ def test_physician_logs_in_reads_the_findings_and_the_view_is_audited(
     assert headers["cache-control"] == "no-store"
     assert headers["referrer-policy"] == "no-referrer"
     assert "default-src 'none'" in headers["content-security-policy"]
-    assert "script-src" not in headers["content-security-policy"]  # falls back to 'none'
+    # Only this server's own script (the live refresh); nothing inline, nothing from elsewhere.
+    assert "script-src 'self';" in headers["content-security-policy"]
+    assert "unsafe" not in headers["content-security-policy"]
     assert len(page_views(gateway, case_id, f"arts:{PHYSICIAN}")) == 2
 
 
@@ -207,7 +209,7 @@ def test_dismiss_without_a_reason_says_what_to_fix_and_changes_nothing(
     page.fill("#note", "Bekende stollingsstoornis, hematologie betrokken")
     page.click("button:has-text('Afwijzen')")
     assert "Het signaal is afgewezen" in page.inner_text(".banner.ok")
-    assert "statuswijziging (Medische verklaring)" in page.inner_text(".timeline")
+    assert "Signaal afgewezen (Medische verklaring)" in page.inner_text(".timeline")
     assert case_state(gateway, case_id) == "dismissed"
     timeline = gateway.api(f"/api/cases/{case_id}/timeline")
     assert any(e["actor"] == f"arts:{PHYSICIAN}" and e["to_state"] == "dismissed" for e in timeline)
@@ -233,7 +235,7 @@ def test_a_case_changed_by_someone_else_is_not_overwritten(
 ) -> None:
     case_id = open_flagged_case(gateway)
     log_in(page, gateway, case_id)  # this physician's page now holds the current version
-    other = browser.new_context()
+    other = browser.new_context(locale="nl-NL")
     try:
         colleague = other.new_page()
         log_in(colleague, gateway, case_id, name="Dr. B. Jansen")
@@ -387,7 +389,7 @@ def test_a_logged_in_physician_opens_the_card_link_from_the_ehr_without_logging_
     assert page.inner_text("h1").startswith("Casus SP-")
     assert len(page_views(gateway, case_id, f"arts:{PHYSICIAN}")) == 2
 
-    stranger = browser.new_context()
+    stranger = browser.new_context(locale="nl-NL")
     try:
         other = stranger.new_page()
         other.goto(ehr_url)
@@ -396,3 +398,17 @@ def test_a_logged_in_physician_opens_the_card_link_from_the_ehr_without_logging_
         assert "Blauwe plek" not in other.content()
     finally:
         stranger.close()
+
+
+def test_english_on_request_remembered_and_the_form_errors_too(gateway: GatewayProcesses) -> None:
+    with httpx.Client(base_url=gateway.http_url, headers={"Accept-Language": "nl-NL"}) as client:
+        dutch = client.get("/login")
+        assert '<html lang="nl">' in dutch.text and "Uw naam" in dutch.text
+        english = client.get("/login", params={"lang": "en"})
+        assert '<html lang="en">' in english.text and "Your name" in english.text
+        assert client.cookies.get("spoedplein_taal") == "en"
+        # The cookie carries the choice to the next page, and to the form's error messages.
+        refused = client.post("/login", data={"name": "", "token": "wrong"})
+        assert "Fill in your name" in refused.text and "access token is not right" in refused.text
+        assert "Vul uw naam in" not in refused.text
+        assert 'href="/login?lang=nl"' in refused.text  # the switch back

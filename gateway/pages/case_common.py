@@ -1,0 +1,106 @@
+"""What the case page's view and forms share: who is logged in, the outcome of a form, running one
+workflow change in its own transaction and saying in the page's language why it was refused.
+
+No business rule lives here: every change is a call into workflows/, consent/ or notifications/, and a
+refusal is the service's own (WorkflowError, a stale version), shown next to the field or as a banner.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from urllib.parse import quote
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+from pydantic import ValidationError
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
+
+from core.deps import Caller
+from core.runtime import Runtime
+from gateway.pages import auth
+from gateway.pages.i18n import Translator
+from gateway.pages.rendering import redirect, render, translator
+from workflows import service
+from workflows.errors import StaleCase, WorkflowError
+from workflows.models import Case
+
+NOTE_MAX = 4000
+
+
+def current_session(request: Request, runtime: Runtime) -> auth.PageSession | None:
+    """The logged-in person of a page request, or None (the one place that reads the login)."""
+    return auth.verify(runtime, request.cookies.get(auth.COOKIE_NAME))
+
+
+def caller_of(request: Request, session: auth.PageSession) -> Caller:
+    return Caller(actor=session.actor, client=request.client.host if request.client else "")
+
+
+def to_login(request: Request) -> RedirectResponse:
+    here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return redirect(f"/login?next={quote(here, safe='/')}")
+
+
+def form_expired(request: Request, session: auth.PageSession | None) -> HTMLResponse:
+    tr = translator(request)
+    return render(
+        request,
+        "message.html",
+        403,
+        here="/login",
+        session=session,
+        title=tr.t("form_expired_title"),
+        message=tr.t("form_expired"),
+    )
+
+
+@dataclass
+class Outcome:
+    """What went wrong with a form, for the page: messages next to fields, or one above the forms.
+    `form` names the form the messages belong to, so the page opens that one and keeps what was typed."""
+
+    status_code: int = 200
+    field_errors: dict[str, str] = field(default_factory=dict)
+    banner: str = ""
+    values: dict[str, str] = field(default_factory=dict)
+    form: str = ""
+
+
+def expected_version(raw: str) -> int | None:
+    return int(raw) if raw.isdigit() and 0 < int(raw) < 2**31 else None
+
+
+def workflow_error(tr: Translator, exc: WorkflowError) -> str:
+    # The service speaks English to API clients; the page says the gist in the reader's language.
+    if exc.status_code == 404:
+        return tr.t("err_gone")
+    if exc.status_code == 409:
+        return tr.t("err_state")
+    return tr.t("err_generic")
+
+
+def act(
+    runtime: Runtime, tr: Translator, case_id: int, change: Callable[[Session, Case], None]
+) -> Outcome | None:
+    """Run one workflow change in its own transaction; a refused change rolls back and says why."""
+    try:
+        with runtime.db.write() as db:
+            change(db, service.get_case(db, case_id))
+    except (StaleCase, StaleDataError):
+        return Outcome(409, banner=tr.t("err_stale"))
+    except WorkflowError as exc:
+        return Outcome(exc.status_code, banner=workflow_error(tr, exc))
+    except ValidationError as exc:
+        return Outcome(422, field_errors=validation_errors(tr, exc))
+    return None
+
+
+def validation_errors(tr: Translator, exc: ValidationError) -> dict[str, str]:
+    """A pydantic error per field (the JSON API's own rules), in the page's words."""
+    errors: dict[str, str] = {}
+    for error in exc.errors():
+        name = ".".join(str(part) for part in error["loc"]) or "form"
+        errors.setdefault(name, tr.t("err_invalid"))
+    return errors
