@@ -204,10 +204,6 @@ def has_legal_basis(
     )
 
 
-def acute_danger_recorded(session: Session, case_id: int) -> bool:
-    return any(row.basis == LegalBasisKind.ACUTE_DANGER for row in active_legal_bases(session, case_id))
-
-
 def decide_disclosure(
     session: Session, *, case_id: int, party: Party, field: DisclosureField
 ) -> DisclosureDecision:

@@ -110,7 +110,6 @@ class Settings(BaseSettings):
     ack_deadline_s: float = Field(default=900.0, description="how long a paged party has to acknowledge")
     intake_overdue_s: float = Field(default=3600.0, description="agreed intake time + this = intake overdue")
     case_open_limit_s: float = Field(default=48 * 3600.0, description="an open case older than this alerts")
-    log_level: str = "INFO"
 
     # Paging (docs/paging.md). Without a roster file the shipped sample roster is used and every channel
     # writes to files under the data directory (`outgoing/`): `make run` pages nobody real.
@@ -134,7 +133,6 @@ class Settings(BaseSettings):
     webhook_secret: str | None = Field(
         default=None, description="Standard Webhooks signing secret (whsec_… base64) for webhook pages"
     )
-    pager_tick_s: float = Field(default=1.0, gt=0, description="how often the pager claims due steps")
     pager_stall_s: float = Field(
         default=60.0, gt=0, description="no pager tick for this long: the watchdog alerts the coordinator"
     )
@@ -183,10 +181,6 @@ class Settings(BaseSettings):
     @property
     def resolved_audit_anchor_file(self) -> Path:
         return self.audit_anchor_file or self.data_dir / "audit-anchors.jsonl"
-
-    @property
-    def is_embedded(self) -> bool:
-        return self.resolved_database_url.startswith("sqlite")
 
 
 def get_settings() -> Settings:

@@ -65,6 +65,7 @@ def main() -> None:
 
 
 def configure_logging() -> None:
+    # Read before (and apart from) Settings: a settings error must itself be reported through logging.
     level = os.environ.get("SPOEDPLEIN_LOG_LEVEL", "INFO").upper()
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 

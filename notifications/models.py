@@ -43,9 +43,6 @@ class PageState(StrEnum):
     EXPIRED = "expired"  # migrated from the never-sent requests of before the pager existed
 
 
-FINAL_PAGE_STATES = frozenset(PageState) - {PageState.ACTIVE}
-
-
 class Page(Base):
     """One page: what it is for, the escalation policy frozen when it started, and where it stands.
 

@@ -7,7 +7,6 @@ decrypt instead of silently showing another patient's data.
 
 from __future__ import annotations
 
-import base64
 import os
 
 from cryptography.exceptions import InvalidTag
@@ -26,10 +25,6 @@ class FieldCipher:
         if len(key) != 32:
             raise ValueError("the field encryption key must be 32 bytes (AES-256)")
         self._aead = AESGCM(key)
-
-    @classmethod
-    def from_base64(cls, value: str) -> FieldCipher:
-        return cls(base64.b64decode(value))
 
     def encrypt(self, plaintext: bytes, associated_data: bytes) -> bytes:
         nonce = os.urandom(_NONCE_BYTES)

@@ -94,10 +94,6 @@ def io_handler_for(topic: str) -> IOHandler | None:
     return _IO_HANDLERS.get(topic)
 
 
-def registered_topics() -> list[str]:
-    return sorted(set(_HANDLERS) | set(_BATCH_HANDLERS) | set(_IO_HANDLERS))
-
-
 # (runtime, payloads) -> one prepared value per payload, in order; runs outside any write transaction.
 Prepare = Callable[[Any, list[dict[str, Any]]], list[Any]]
 _PREPARERS: dict[str, Prepare] = {}

@@ -117,9 +117,3 @@ def record_failure(db: Database, item_id: int, error: str, *, retry_in: timedelt
             .where(OutboxItem.id == item_id, OutboxItem.done_at.is_(None))
             .values(last_error=error[:2000], available_at=utcnow() + retry_in, dispatched_at=None)
         )
-
-
-def pending_count(session: Session) -> int:
-    from sqlalchemy import func
-
-    return int(session.scalar(select(func.count()).where(OutboxItem.done_at.is_(None))) or 0)

@@ -10,7 +10,6 @@ from hl7apy.consts import VALIDATION_LEVEL
 from hl7apy.parser import parse_message
 
 from adapters.hl7.ack import (
-    accept_ack_wanted,
     build_ack,
     build_ack_for_error,
     build_reject_without_header,
@@ -120,23 +119,6 @@ def test_enhanced_mode_uses_commit_codes(msh15, msh16, ok, bad_content, bad_stru
     assert fields(build_ack(header), "MSA")[1] == ok
     assert fields(build_ack(header, error=PID7_ERROR), "MSA")[1] == bad_content
     assert fields(build_ack(header, error=structural), "MSA")[1] == bad_structure
-
-
-@pytest.mark.parametrize(
-    ("msh15", "msh16", "on_success", "on_error"),
-    [
-        ("", "", True, True),
-        ("AL", "", True, True),
-        ("NE", "AL", False, False),
-        ("ER", "", False, True),
-        ("SU", "", True, False),
-        ("", "AL", True, True),
-    ],
-)
-def test_accept_ack_is_sent_according_to_msh15(msh15, msh16, on_success, on_error):
-    header = header_of(adt_a04_nl(msh15=msh15, msh16=msh16))
-    assert accept_ack_wanted(header, accepted=True) is on_success
-    assert accept_ack_wanted(header, accepted=False) is on_error
 
 
 def test_error_text_is_escaped_with_the_messages_own_delimiters():

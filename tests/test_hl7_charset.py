@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from adapters.hl7.charset import codec_for, decode_message, locate_offset, strip_bom
+from adapters.hl7.charset import codec_for, decode_message, locate_offset
 from adapters.hl7.errors import ErrorCode, HL7Error
 from adapters.hl7.msh import read_header
 from tests.hl7_samples import adt_a04_nl
@@ -49,9 +49,11 @@ def test_dutch_and_turkish_names_survive_a_round_trip(charset, codec, name):
     assert header.text.encode(header.codec) == text.encode(codec)
 
 
-def test_utf8_bom_is_stripped():
-    assert strip_bom(b"\xef\xbb\xbfMSH|") == b"MSH|"
-    assert strip_bom(b"MSH|") == b"MSH|"
+def test_utf8_bom_before_msh_is_skipped_by_the_header_reader():
+    raw = adt_a04_nl(charset="UNICODE UTF-8").encode("utf-8")
+    header = read_header(b"\xef\xbb\xbf" + raw, default_charset="ASCII")
+    assert header.text.startswith("MSH|")
+    assert header.text == read_header(raw, default_charset="ASCII").text
 
 
 def test_undecodable_byte_is_located_at_its_segment_and_field():

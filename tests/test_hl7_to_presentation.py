@@ -12,7 +12,7 @@ from adapters.hl7.errors import ErrorCode
 from adapters.hl7.msh import read_header
 from adapters.hl7.to_presentation import (
     MappingError,
-    is_presentation_message,
+    event_for,
     message_to_presentation,
     presentation_from_bytes,
 )
@@ -282,7 +282,7 @@ def test_adt_triggers_map_to_events_and_encounter_status(trigger, pv1_45, event,
 def test_other_message_types_are_not_presentations(message_type):
     text = adt_a04_nl().replace("ADT^A04^ADT_A01", message_type)
     header = read_header(text.encode("latin-1"), default_charset="8859/1")
-    assert not is_presentation_message(header)
+    assert event_for(header) is None
     assert presentation_from_bytes(text.encode("latin-1"), default_charset="8859/1") is None
 
 
@@ -321,7 +321,7 @@ def test_every_corpus_message_maps_or_is_not_a_presentation(path):
     raw = path.read_bytes()
     header = read_header(raw, default_charset="8859/1")
     result = presentation_from_bytes(raw, default_charset="8859/1")
-    if not is_presentation_message(header):
+    if event_for(header) is None:
         assert result is None
         return
     assert result is not None

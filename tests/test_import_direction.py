@@ -38,9 +38,12 @@ def test_a_reversed_import_breaks_the_layers_contract(tmp_path: Path) -> None:
     store_db.write_text(store_db.read_text() + "\nimport gateway.app  # reversed on purpose\n")
     detection_engine = tmp_path / "detection" / "engine.py"
     detection_engine.write_text(detection_engine.read_text() + "\nimport store.db  # impure on purpose\n")
+    core_clock = tmp_path / "core" / "clock.py"
+    core_clock.write_text(core_clock.read_text() + "\nimport pytest  # a test library on purpose\n")
 
     result = _lint(tmp_path)
 
     assert result.returncode == 1
     assert "store.db -> gateway.app" in result.stdout
     assert "detection.engine -> store.db" in result.stdout
+    assert "core.clock -> pytest" in result.stdout

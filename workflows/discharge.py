@@ -161,13 +161,3 @@ def on_discharge(session: Session, runtime: Any, presentation_record: Presentati
         source=f"{presentation_record.channel}-discharge",
         source_id=str(presentation_record.id),
     )
-
-
-def guard_encounter_discharge(
-    session: Session, cipher: FieldCipher, encounter_ref: str, *, source: str, source_id: str
-) -> CaseEvent | None:
-    """The same guard for a caller that knows only the encounter (e.g. the `encounter-discharge` hook)."""
-    case = open_case_for_encounter(session, encounter_ref)
-    if case is None:
-        return None
-    return guard_discharge(session, cipher, case, source=source, source_id=source_id)

@@ -6,7 +6,7 @@ error names the field that is wrong.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from enum import IntEnum, StrEnum
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
@@ -164,9 +164,3 @@ class AgreedTime(Strict):
 class Acknowledgement(Strict):
     earliest_available_at: AwareDatetime
     acknowledged_by: str = Field(default="", max_length=200, description="who acknowledged for the party")
-
-
-def as_utc(value: datetime) -> datetime:
-    from datetime import UTC
-
-    return value.astimezone(UTC)

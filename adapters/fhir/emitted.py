@@ -1,7 +1,7 @@
 """The FHIR resources the gateway emits for a case, built from the database with stable ids.
 
-One function per resource type returns every resource of that type for a case; `resources_for_case`
-returns them all. Ids are stable (`sp-flag-<case id>`, `sp-di-<finding id>`, …), so serving, writing
+One function per resource type returns every resource of that type for a case (`BUILDERS`).
+Ids are stable (`sp-flag-<case id>`, `sp-di-<finding id>`, …), so serving, writing
 back and a CDS suggestion all name the same resource. The patient is referenced by BSN identifier when
 the case's presentation has one (else by its first identifier, else by pseudonym): our store does not
 know the EHR's Patient id.
@@ -225,8 +225,3 @@ BUILDERS: dict[EmittedType, Builder] = {
     EmittedType.AUDIT_EVENT: audit_events,
     EmittedType.PROVENANCE: provenances,
 }
-
-
-def resources_for_case(session: Session, cipher: FieldCipher, case: Case) -> list[dict[str, Any]]:
-    subject = patient_reference(session, cipher, case)
-    return [r for build in BUILDERS.values() for r in build(session, cipher, case, subject)]

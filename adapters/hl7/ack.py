@@ -6,8 +6,6 @@ Which code we send (HL7 v2 chapter 2, "original" vs "enhanced" acknowledgment mo
   after the message is durably stored (CA) or when it was not taken in (CE content, CR structure).
   Every message gets its accept ACK, whatever MSH-15 asks: an MLLP sender waits on the connection for an
   answer, and many send NE with AL in MSH-16, expecting an application ACK that is never sent.
-  `accept_ack_wanted` only reports what MSH-15 asked for (AL always, NE never, ER only on error, SU only
-  on success; an empty MSH-15 next to a valued MSH-16 as AL); the receiver does not consult it.
   We never send application-level acknowledgments (MSH-16): the application work (parsing,
   detection) happens later and its outcome is not sent back to the sender.
 
@@ -53,20 +51,6 @@ def ack_code(header: Header, error: HL7Error | None = None) -> AckCode:
     if header.enhanced_mode:
         return AckCode.CA if error is None else error.enhanced_ack_code
     return AckCode.AA if error is None else error.original_ack_code
-
-
-def accept_ack_wanted(header: Header, *, accepted: bool) -> bool:
-    """Whether to send the accept ACK at all (MSH-15; always True in original mode)."""
-    if not header.enhanced_mode:
-        return True
-    condition = header.accept_ack_type or "AL"
-    if condition == "NE":
-        return False
-    if condition == "ER":
-        return not accepted
-    if condition == "SU":
-        return accepted
-    return True
 
 
 def build_ack(

@@ -57,7 +57,6 @@ for _n in (1, 2, 3, 4, 5, 6, 7, 8, 9, 15):
     _CHARSETS[f"ISO8859-{_n}"] = f"iso8859-{_n}"
     _CHARSETS[f"ISO 8859-{_n}"] = f"iso8859-{_n}"
 
-SUPPORTED_CHARSETS: frozenset[str] = frozenset(_CHARSETS)
 
 _MSH18 = ErrorLocation("MSH", 1, 18)
 _SEGMENT_ID = re.compile(r"[A-Z][A-Z0-9]{2}")
@@ -77,10 +76,6 @@ def codec_for(charset: str, *, default_charset: str) -> str:
             location=_MSH18,
         )
     return codec
-
-
-def strip_bom(raw: bytes) -> bytes:
-    return raw[3:] if raw.startswith(UTF8_BOM) else raw
 
 
 def decode_message(raw: bytes, codec: str) -> str:

@@ -34,7 +34,7 @@ import logging
 import socket
 import ssl
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from adapters.hl7.framing import DEFAULT_MAX_MESSAGE_BYTES, Framer, Incomplete, Message, Oversized, frame
 
@@ -73,9 +73,6 @@ class ServerCounters:
     handler_errors: int = 0
     connections_refused: int = 0
     frames_past_deadline: int = 0
-
-    def snapshot(self) -> ServerCounters:
-        return replace(self)
 
 
 class _HandlerFailed(Exception):

@@ -101,11 +101,6 @@ def event_for(header: Header) -> tuple[EventType, EncounterStatus | None] | None
     return None
 
 
-def is_presentation_message(header: Header) -> bool:
-    """Cheap check before parsing: does `to_presentation` map this message at all?"""
-    return event_for(header) is not None
-
-
 def to_presentation(
     header: Header, message: Message | None = None, *, default_zone: str = DEFAULT_ZONE
 ) -> Presentation | None:

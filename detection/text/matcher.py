@@ -117,9 +117,6 @@ class TextMatch:
     tokens: list[str]
     mentions: list[Mention] = field(default_factory=list)
 
-    def of_kind(self, kind: str) -> list[Mention]:
-        return [m for m in self.mentions if m.kind == kind]
-
 
 def _pattern(word: str) -> tuple[int, str]:
     if word == "_":
@@ -398,10 +395,6 @@ class Lexicon:
                     m.mark(category)
             kept.append(m)
         return kept
-
-    def negate(self, mentions: list[Mention]) -> list[Mention]:
-        """Kept for callers of the NegEx-era API: the same as `context`."""
-        return self.context(mentions)
 
 
 def match_text(text: str, lexicon: Lexicon) -> TextMatch:

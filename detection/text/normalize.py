@@ -15,7 +15,6 @@ import re
 import unicodedata
 
 CLAUSE_BREAK = "."
-SYMBOLS = frozenset({"#"})
 
 # "Dr. Burns", "i.v.m." and decimal numbers must not split a clause at their full stop.
 _ABBREVIATION_DOT = re.compile(
