@@ -37,3 +37,45 @@ def test_a_numbered_checklist_on_the_line_after_its_name_is_read() -> None:
         "1. onnodige vertraging? nee / 2. anamnese consistent? ja / 3. past bij ontwikkeling? ja",
     )
     assert "R-SCR-2" not in rule_ids(normal)
+
+
+def test_what_happens_to_a_neighbour_or_to_residents_is_not_about_the_patient() -> None:
+    note = "Stress: buurvrouw wordt door haar man geslagen, pte heeft Veilig Thuis gebeld."
+    assert "R-PAR-1" not in rule_ids(presentation("hoge bloeddruk", years=50, note=note))
+    note = "Verzorgende ontslagen omdat ze bewoners sloeg."
+    assert "R-EA-2" not in rule_ids(presentation("pijn op de borst", years=70, note=note))
+    assert "R-PAR-1" in rule_ids(presentation("pols", years=50, note="Pte wordt door haar man geslagen."))
+
+
+def test_a_meldcode_job_title_is_not_domestic_violence() -> None:
+    note = "Echtgenote is vertrouwenspersoon HG bij haar werk."
+    assert "R-PAR-1" not in rule_ids(presentation("enkel", years=41, note=note))
+    assert "R-PAR-1" in rule_ids(presentation("enkel", years=41, note="Echtgenote meldt HG thuis."))
+
+
+def test_a_strangulated_hernia_is_not_a_strangulation() -> None:
+    note = "Liesbreuk vast. Verdenking beklemming/strangulatie. Spoed-OK ivm gestranguleerde hernia."
+    assert not rule_ids(presentation("zwelling lies", years=63, note=note))
+    assert "R-STR-1" in rule_ids(presentation("hals", years=30, note="Gewurgd door partner."))
+
+
+def test_an_incident_form_or_other_parents_seeing_the_fall_confirm_an_accident() -> None:
+    bruise = "LO: hematoom li wang 2cm."
+    assert "R-BR-1" in rule_ids(presentation("val", years=2, note=bruise))
+    assert not rule_ids(presentation("val", years=2, note=f"Incidentformulier kdv mee. {bruise}"))
+    seen = "Vader + andere ouders zagen dat ze van de glijbaan viel. LO: oorschelp hematoom."
+    assert not rule_ids(presentation("val", years=3, note=seen))
+    assert not rule_ids(presentation("val", years=2, note=f"Pedagogisch mdw zag hem vallen. {bruise}"))
+
+
+def test_pertussis_explains_a_subconjunctival_bleed() -> None:
+    eye = "Petechien rond ogen, subconj. bloeding li."
+    assert "R-BR-1" in rule_ids(presentation("hoesten", months=16, note=eye))
+    assert not rule_ids(presentation("hoesten", months=16, note=f"Kinkhoest, PCR pertussis +. {eye}"))
+    assert "R-BR-1" in rule_ids(presentation("oog", months=16, note=f"Geen hoest, geen kinkhoest. {eye}"))
+
+
+def test_a_partus_fracture_of_the_clavicle_is_birth_related() -> None:
+    note = "Genezende fractuur mid-claviculaschacht li met callusvorming, passend bij partusfractuur."
+    assert not rule_ids(presentation("zwelling", days=10, note=note))
+    assert "R-FX-1" in rule_ids(presentation("zwelling", days=10, note="Fractuur mid-claviculaschacht li."))

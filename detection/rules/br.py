@@ -28,7 +28,8 @@ def evaluate(facts: Facts, config: DetectionConfig) -> list[Finding]:
     out = []
     in_region = [(b, s) for b in bruises for s in b.sites if s in regions]
     in_region += [(i, "frenulum") for i in frenulum]
-    in_region += [(i, "subconjunctiva") for i in facts.injuries_of("subconjunctival")]
+    if not facts.has_mechanism("cough_cause"):  # violent coughing (pertussis) explains the eye, not a bruise
+        in_region += [(i, "subconjunctiva") for i in facts.injuries_of("subconjunctival")]
     if in_region:
         out.append(
             make_finding(

@@ -44,7 +44,8 @@ def evaluate(facts: Facts, config: DetectionConfig) -> list[Finding]:
     oral = [i for i in oral if i.kind == "intraoral" or "frenulum" in i.sites]
     if oral:
         out.append(make_finding(facts, config, "R-SI-2", [*(i.evidence() for i in oral), *base]))
-    subconj = facts.injuries_of("subconjunctival")
+    # Violent coughing (pertussis) explains a subconjunctival bleed; it explains no bruise or burn.
+    subconj = [] if facts.has_mechanism("cough_cause") else facts.injuries_of("subconjunctival")
     if subconj:
         out.append(make_finding(facts, config, "R-SI-3", [*(i.evidence() for i in subconj), *base]))
     burns = facts.injuries_of("burn")
