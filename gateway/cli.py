@@ -22,6 +22,7 @@ from pydantic import ValidationError
 
 from core.settings import get_settings
 from gateway.commands import CliError
+from gateway.commands import audit as audit_commands
 from gateway.commands import fhir as fhir_commands
 from gateway.commands import hl7 as hl7_commands
 from gateway.commands import paging as paging_commands
@@ -34,6 +35,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 hl7_commands.register(app)
+audit_commands.register(app)
 fhir_commands.register(app)
 workflow_commands.register(app)
 paging_commands.register(app)
