@@ -34,6 +34,7 @@ from store.crypto import DecryptionError
 from store.db import utcnow
 from store.handlers import PREPARED, gives_up, handles_batch, prepares
 from store.inbox import PROCESS_TOPIC, Channel, InboxMessage, MessageStatus, read_raw
+from workflows import silent
 from workflows.cases import open_case_for_encounter, record_findings
 from workflows.discharge import on_discharge
 
@@ -179,8 +180,13 @@ def process_messages(runtime: Runtime, session: Session, payloads: list[dict[str
             continue
         findings = list(outcome.findings)
         record = outcome.record
+        if runtime.settings.silent_mode:
+            # Measured, not acted on: no case, so no card, page or write-back follows from it.
+            silent.record(
+                session, encounter_ref=record.encounter_ref, findings=findings, source=record.channel
+            )
         # Info-only findings (e.g. a Kindcheck prompt) join an open case but do not open one themselves.
-        if is_flagged(findings) or (findings and open_case_for_encounter(session, record.encounter_ref)):
+        elif is_flagged(findings) or (findings and open_case_for_encounter(session, record.encounter_ref)):
             case = record_findings(
                 session,
                 cipher=runtime.cipher,

@@ -110,6 +110,11 @@ class Settings(BaseSettings):
     ack_deadline_s: float = Field(default=900.0, description="how long a paged party has to acknowledge")
     intake_overdue_s: float = Field(default=3600.0, description="agreed intake time + this = intake overdue")
     case_open_limit_s: float = Field(default=48 * 3600.0, description="an open case older than this alerts")
+    silent_mode: bool = Field(
+        default=False,
+        description="detection runs and is counted (pilot figures), but no CDS card is shown and no case "
+        "is opened: validate the rules on the hospital's own patients before go-live",
+    )
 
     # Paging (docs/paging.md). Without a roster file the shipped sample roster is used and every channel
     # writes to files under the data directory (`outgoing/`): `make run` pages nobody real.

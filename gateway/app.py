@@ -15,6 +15,8 @@ from adapters.fhir.cds.cors import CdsCors
 from core.deps import bearer_token_matches
 from core.runtime import Runtime
 from gateway.api import health
+from gateway.pages import board as board_pages
+from gateway.pages import figures as figure_pages
 from gateway.pages import views as page_views
 from gateway.request_guard import RequestGuard
 from notifications import landing as page_links
@@ -47,6 +49,8 @@ def create_app(runtime: Runtime) -> FastAPI:
         paging.router,
         page_links.router,
         page_views.router,
+        board_pages.router,
+        figure_pages.router,
     ):
         app.include_router(router)
     if runtime.settings.cds_cors_origins:

@@ -237,3 +237,23 @@ class DischargeCheckRecord(Base):
 
 
 DISCHARGE_AAD = b"discharge_check:answers"
+
+
+class SilentFlag(Base):
+    """A flag detection raised while silent mode was on: no card shown, no case opened, only counted.
+
+    One row per encounter, rule and evidence fingerprint, so a resend or an A08 update counts once. Holds
+    the pseudonymous encounter reference, codes and a time: never patient data.
+    """
+
+    __tablename__ = "silent_flag"
+    __table_args__ = (UniqueConstraint("encounter_ref", "rule_id", "fingerprint"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    encounter_ref: Mapped[str] = mapped_column(String(64), index=True)
+    rule_id: Mapped[str] = mapped_column(String(64))
+    family: Mapped[str] = mapped_column(String(16))
+    severity: Mapped[str] = mapped_column(String(16))
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    source: Mapped[str] = mapped_column(String(16))  # hl7, fhir, cds
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)

@@ -30,6 +30,7 @@ from core.runtime import Runtime
 from detection.models import Presentation, Severity
 from presentations import service as presentations
 from store.db import utcnow
+from workflows import silent
 from workflows.cases import open_case_for_encounter, record_findings
 from workflows.discharge import discharge_check_status, guard_discharge
 from workflows.models import OPEN_STATES, Case
@@ -85,11 +86,24 @@ NO_CARDS = b'{"cards":[]}'
 def _signals(
     runtime: Runtime, service: Service, analysis: Analysis, patient_id: str, case_url_base: str
 ) -> bytes:
+    if runtime.settings.silent_mode:
+        return _silent(runtime, service, analysis)
     if not analysis.flagged:
         return _kindcheck(runtime, service, analysis, case_url_base) if analysis.kindcheck else NO_CARDS
     case = ensure_case(runtime, service, analysis)
     case_url = f"{case_url_base}/{case.id}"
     return _signals_answer(service.id, case, analysis.rule_ids, patient_id, case_url)
+
+
+def _silent(runtime: Runtime, service: Service, analysis: Analysis) -> bytes:
+    """Silent mode: what would have flagged is counted (pilot figures), and the EHR gets no card."""
+    if analysis.flagged:
+        systems = presentations.IdentifierSystems.of(runtime.settings)
+        encounter_ref = presentations.encounter_ref(runtime.pseudonyms, analysis.identity, systems)
+        _presentation, findings = analysis.derive()  # before the write transaction, never inside it
+        with runtime.db.write() as session:
+            silent.record(session, encounter_ref=encounter_ref, findings=findings, source="cds")
+    return NO_CARDS
 
 
 def _kindcheck(runtime: Runtime, service: Service, analysis: Analysis, case_url_base: str) -> bytes:

@@ -1,0 +1,61 @@
+"""Who may see the coordinator's pages (`/board`, `/cases`, `/figures`) and how those pages are rendered.
+
+One place for the login check and the page headers of these pages, so the board, the case list and the
+figures answer alike: no session → the login page with a way back; the headers forbid caching and
+framing, and allow only the gateway's own script (the board's live updates) and its own event stream.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+from zoneinfo import ZoneInfo
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from core.runtime import Runtime
+from gateway.pages import auth
+
+_LOCAL = ZoneInfo("Europe/Amsterdam")
+HEADERS = {
+    "Cache-Control": "no-store",
+    "Pragma": "no-cache",
+    "Referrer-Policy": "no-referrer",
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'self'; img-src 'self'; script-src 'self'; connect-src 'self'; "
+        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+}
+
+
+def _local_time(value: datetime | None) -> str:
+    return "" if value is None else value.astimezone(_LOCAL).strftime("%d-%m-%Y %H:%M")
+
+
+templates = Environment(
+    loader=FileSystemLoader(Path(__file__).parent / "templates"),
+    autoescape=select_autoescape(["html"]),
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+templates.filters["local_time"] = _local_time
+
+
+def page(template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+    html = templates.get_template(template).render(session=context.get("viewer"), **context)
+    return HTMLResponse(html, status_code=status_code, headers=HEADERS)
+
+
+def viewer(request: Request, runtime: Runtime) -> auth.PageSession | Response:
+    """The logged-in person, or the redirect to the login page that comes back here afterwards."""
+    session = auth.verify(runtime, request.cookies.get(auth.COOKIE_NAME))
+    if session is not None:
+        return session
+    here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return RedirectResponse(f"/login?next={quote(here, safe='/')}", status_code=303, headers=HEADERS)
