@@ -205,6 +205,7 @@ def board_page(
     chosen, errors = _filter(state, period)
     table, cursor = render_table(runtime, chosen)
     return board_access.page(
+        request,
         "board.html",
         422 if errors else 200,
         viewer=viewer,
@@ -334,6 +335,7 @@ def case_list(
             ).scalars()
         )
     return board_access.page(
+        request,
         "cases.html",
         422 if errors else 200,
         viewer=viewer,

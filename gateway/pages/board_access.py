@@ -7,20 +7,15 @@ framing, and allow only the gateway's own script (the board's live updates) and 
 
 from __future__ import annotations
 
-from datetime import datetime
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
-from zoneinfo import ZoneInfo
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from core.runtime import Runtime
-from gateway.pages import auth
+from gateway.pages import auth, rendering
 
-_LOCAL = ZoneInfo("Europe/Amsterdam")
 HEADERS = {
     "Cache-Control": "no-store",
     "Pragma": "no-cache",
@@ -34,22 +29,12 @@ HEADERS = {
 }
 
 
-def _local_time(value: datetime | None) -> str:
-    return "" if value is None else value.astimezone(_LOCAL).strftime("%d-%m-%Y %H:%M")
+templates = rendering.templates
 
 
-templates = Environment(
-    loader=FileSystemLoader(Path(__file__).parent / "templates"),
-    autoescape=select_autoescape(["html"]),
-    trim_blocks=True,
-    lstrip_blocks=True,
-)
-templates.filters["local_time"] = _local_time
-
-
-def page(template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
-    html = templates.get_template(template).render(session=context.get("viewer"), **context)
-    return HTMLResponse(html, status_code=status_code, headers=HEADERS)
+def page(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+    """The page in the request's language, through the one render path (layout, language switch)."""
+    return rendering.render(request, template, status_code, session=context.get("viewer"), **context)
 
 
 def viewer(request: Request, runtime: Runtime) -> auth.PageSession | Response:

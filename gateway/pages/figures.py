@@ -349,6 +349,7 @@ def figures_page(request: Request, runtime: RuntimeDep, from_: FromQuery = "", t
     with runtime.db.read() as session:
         context = page_context(compute(session, period))
     return board_access.page(
+        request,
         "figures.html",
         422 if errors else 200,
         viewer=viewer,
