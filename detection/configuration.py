@@ -634,6 +634,7 @@ def _compile_vocabulary(vocabulary: VocabularyFile, lexicon_file: LexiconFile) -
             raise ConfigError(
                 "vocabulary.yaml", f"concepts.{name}.site", f"{concept.site!r} is not a known site"
             )
+    scope_ends: dict[str, set[str]] = {}
     for category, triggers in lexicon_file.context.items():
         if category not in CATEGORIES:
             raise ConfigError("lexicon.yaml", f"context.{category}", f"must be one of {list(CATEGORIES)}")
@@ -652,7 +653,9 @@ def _compile_vocabulary(vocabulary: VocabularyFile, lexicon_file: LexiconFile) -
         for term in triggers.ends_at:
             words = tuple(_term_words(term))
             if words in owner:
-                continue  # a word that is already something else keeps that meaning
+                # A word that is already something else keeps that meaning and also ends the scope.
+                scope_ends.setdefault(" ".join(words), set()).add(category)
+                continue
             owner[words] = f"context.{category}.ends_at"
             specs.append(PhraseSpec(words, f"context_{category}_end", "context_end", category))
     expansions: dict[str, Expansion] = {}
@@ -694,6 +697,7 @@ def _compile_vocabulary(vocabulary: VocabularyFile, lexicon_file: LexiconFile) -
         diminutives=tuple(lexicon_file.diminutives),
         not_diminutives=frozenset(lexicon_file.not_diminutives),
         corrector=speller,
+        scope_ends={words: frozenset(categories) for words, categories in scope_ends.items()},
     )
     return lexicon, sites
 

@@ -6,7 +6,7 @@ assertion that fails without it. The notes are written for the test, in the styl
 
 from __future__ import annotations
 
-from detection.models import Note, Presentation
+from detection.models import Note, Presentation, RelatedPerson
 from tests.detection_helpers import presentation, rule_ids
 
 
@@ -79,3 +79,36 @@ def test_a_partus_fracture_of_the_clavicle_is_birth_related() -> None:
     note = "Genezende fractuur mid-claviculaschacht li met callusvorming, passend bij partusfractuur."
     assert not rule_ids(presentation("zwelling", days=10, note=note))
     assert "R-FX-1" in rule_ids(presentation("zwelling", days=10, note="Fractuur mid-claviculaschacht li."))
+
+
+def spouse(p: Presentation) -> Presentation:
+    return p.model_copy(update={"related_persons": [RelatedPerson(relationship="SPO")]})
+
+
+def test_he_pushed_me_with_a_spouse_named_is_partner_violence() -> None:
+    note = "Alleen met VPK: 'hij heeft me geduwd'. Bang om naar huis."
+    assert "R-PAR-1" in rule_ids(spouse(presentation("pols", years=40, note=note)))
+    assert "R-PAR-1" not in rule_ids(presentation("pols", years=40, note=note))  # who "hij" is, is unknown
+    assert "R-PAR-1" in rule_ids(
+        presentation("arm", years=30, note="Pte: 'hij pakte me vast'. Baby thuis bij partner.")
+    )
+
+
+def test_an_older_patient_telling_she_was_hit_is_an_easi_yes() -> None:
+    note = "Alleen: 'hij wordt zo boos, hij heeft me geslagen'."
+    assert "R-EA-2" in rule_ids(presentation("blauwe plek gezicht", years=85, note=note))
+    assert "R-EA-2" not in rule_ids(
+        presentation("blauwe plek gezicht", years=85, note="Tegen de deur gelopen.")
+    )
+
+
+def test_a_history_that_names_a_carers_act_is_a_history_signal() -> None:
+    note = "LO: striemen billen. Pt alleen: 'papa deed het met zijn riem'."
+    assert "R-CONS-8" in rule_ids(presentation("plekken billen", years=6, note=note))
+    old = "Val tijdens training. Vader: 'als kind veel klappen kreeg van mijn vader'. X: geen #."
+    assert "R-CONS-8" not in rule_ids(presentation("pols", years=9, note=old))
+
+
+def test_coercive_control_is_partner_violence() -> None:
+    note = "Dwingende controle + fysiek geweld. Kneuzing pols."
+    assert "R-PAR-1" in rule_ids(presentation("pols", years=31, note=note))

@@ -40,6 +40,7 @@ def evaluate(facts: Facts, config: DetectionConfig) -> list[Finding]:
         fire("R-CONS-4", hits("interaction")),
         fire("R-CONS-5", hits("earlier_injuries")),
         fire("R-CONS-7", hits("other_child_blamed")),
+        fire("R-CONS-8", hits("carer_violence")),
     ]
     repeated = hits("repeated_visits")
     earlier = facts.presentation.earlier_ed_visits

@@ -29,7 +29,9 @@ def evaluate(facts: Facts, config: DetectionConfig) -> list[Finding]:
                 words=[a.question.code for a in easi],
             )
         )
-    hits = [h for name in ("elder_neglect", "elder_fear", "elder_harm") for h in facts.signals.get(name, [])]
+    # EASI Q5 asks whether anyone hurt the patient: "hij heeft me geslagen" told by the patient is a yes.
+    signs = ("elder_neglect", "elder_fear", "elder_harm", "violence_to_patient")
+    hits = [h for name in signs for h in facts.signals.get(name, [])]
     # Bruises count only when nothing explains them: most bruises of older people come from falls.
     if not facts.has_fall and not facts.confirmed_accident and facts.has_signal("no_explanation"):
         hits += facts.signals["no_explanation"]

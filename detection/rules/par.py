@@ -15,6 +15,18 @@ TRIGGERS = (
     ("R-PAR-4", ("psychiatric",)),
 )
 CHILD_RELATIONSHIPS = frozenset({"CHD", "SON", "DAU", "NCHILD", "STPCHLD", "FCH", "CHILD"})
+# HL7 table 0063 / v3 RoleCode for a spouse or partner (SPO spouse, DOM life partner).
+PARTNER_RELATIONSHIPS = frozenset({"SPO", "DOM", "DOMPART", "HUSB", "WIFE", "SIGOTHR"})
+PARTNER_ACTS = ("assault", "strangulation", "violence_to_patient")
+
+
+def partner_relations(presentation: Presentation) -> list[Hit]:
+    """The partner the feed names as a related person (NK1 spouse): who "hij" in "hij duwde me" may be."""
+    return [
+        Hit(f"related_persons[{i}]", person.relationship_display or person.relationship)
+        for i, person in enumerate(presentation.related_persons)
+        if person.relationship.upper() in PARTNER_RELATIONSHIPS
+    ]
 
 
 def children_known(presentation: Presentation) -> list[Evidence]:
@@ -33,11 +45,13 @@ def evaluate(facts: Facts, config: DetectionConfig) -> list[Finding]:
     children = None
     for rule_id, signals in TRIGGERS:
         hits = [h for s in signals for h in facts.signals.get(s, [])]
-        if rule_id == "R-PAR-1" and not hits and facts.has_signal("partner_ref"):
-            # "gewurgd door haar man", "assaulted by her boyfriend": violence plus a partner named.
-            violence = [h for s in ("assault", "strangulation") for h in facts.signals.get(s, [])]
+        partner = facts.signals.get("partner_ref", []) + partner_relations(facts.presentation)
+        if rule_id == "R-PAR-1" and not hits and partner:
+            # "gewurgd door haar man", "assaulted by her boyfriend": violence plus a partner named;
+            # "hij duwde me" with her husband named anywhere (in the note or as the NK1 spouse).
+            violence = [h for s in PARTNER_ACTS for h in facts.signals.get(s, [])]
             if violence:
-                hits = [*violence, *facts.signals["partner_ref"]]
+                hits = [*violence, *partner]
         if rule_id == "R-PAR-1":
             partner_codes = [
                 Hit(c.field, c.raw)

@@ -159,8 +159,13 @@ class Lexicon:
         diminutives: tuple[str, ...] = (),
         not_diminutives: frozenset[str] = frozenset(),
         corrector: Corrector | None = None,
+        scope_ends: Mapping[str, frozenset[str]] | None = None,
     ) -> None:
         self.window = window
+        # Words that close a forward scope and are also a concept of their own ("hem" ends the
+        # experiencer scope of "moeder heeft hem geslagen" and is the patient in "sloeg hem"):
+        # matched text → the categories whose scope it ends.
+        self.scope_ends = dict(scope_ends or {})
         self.post_window = post_window
         self.context_windows = dict(context_windows or {})
         self.context_windows.setdefault(NEGATED, (window, post_window))
@@ -394,6 +399,8 @@ class Lexicon:
                 if m.clause == clause and m.start <= last:
                     m.mark(category)
             kept.append(m)
+            for category in self.scope_ends.get(m.text, ()):
+                reach.pop(category, None)
         return kept
 
 
