@@ -27,6 +27,9 @@ MAX_HITS_PER_KIND = 50
 _HEIGHT = re.compile(r"^(\d+)(?:d(\d+))?(cm|m|meter|meters|metre|metres)?$")
 _UNITS = {"cm": 0.01, "m": 1.0, "meter": 1.0, "meters": 1.0, "metre": 1.0, "metres": 1.0}
 _ICD_SHAPE = re.compile(r"^[A-Z]\d\d")
+_ORDINAL = re.compile(r"^(\d{1,2})(?:e|de|ste|th|rd|nd)$")  # 4e, 3de, 8ste; 4th, 3rd
+_REPEATED_ORDINAL_MIN = 3
+_VISIT_WORDS = frozenset({"bezoek", "seh", "sehbezoek", "presentatie", "visit", "keer"})
 _FALL_CLASS = frozenset({"short_fall", "tall_fall"})
 _FRACTURE_LIKE = frozenset({"fracture", "subdural", "intracranial", "head_injury"})
 _SKIN = frozenset({"bruise", "burn", "petechiae", "ligature_mark", "other", "intraoral"})
@@ -291,6 +294,7 @@ def _read_text(facts: Facts, text: str, where: str, config: DetectionConfig) -> 
     mentions = match.mentions
     _screening_in_text(facts, match.tokens, where, config)
     if not mentions:
+        _visit_ordinal(facts, match.tokens, where)
         return
     injuries: list[tuple[Mention, Injury]] = []
     for m in mentions:
@@ -337,8 +341,22 @@ def _read_text(facts: Facts, text: str, where: str, config: DetectionConfig) -> 
             facts.injuries.append(injury)
     _combinations(facts, mentions, where, config)
     _fall_accounts(facts, mentions, where)
+    _visit_ordinal(facts, match.tokens, where)
     if "fall" in facts.mechanisms and facts.fall_height_m is None:
         facts.fall_height_m = _height(match.tokens)
+
+
+def _visit_ordinal(facts: Facts, tokens: list[str], where: str) -> None:
+    """ "4e SEH-bezoek in 8 mnd", "3e bezoek dit jaar": the note counts this visit. From the third on,
+    as the vocabulary's "derde keer" / "third visit" (a feed's count of earlier visits uses
+    `repeated_visits_min`, which counts visits of any kind)."""
+    for i, token in enumerate(tokens):
+        found = _ORDINAL.match(token)
+        if found is None or int(found.group(1)) < _REPEATED_ORDINAL_MIN:
+            continue
+        if any(t in _VISIT_WORDS for t in tokens[i + 1 : i + 4]):
+            _add_hit(facts.signals, "repeated_visits", Hit(where, " ".join(tokens[i : i + 3])))
+            return
 
 
 def _add_hit(hits: dict[str, list[Hit]], value: str, hit: Hit) -> None:

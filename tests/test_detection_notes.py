@@ -6,7 +6,8 @@ assertion that fails without it. The notes are written for the test, in the styl
 
 from __future__ import annotations
 
-from detection.models import Note, Presentation, RelatedPerson
+from detection.engine import detect
+from detection.models import Note, Presentation, RelatedPerson, Severity
 from tests.detection_helpers import presentation, rule_ids
 
 
@@ -112,3 +113,11 @@ def test_a_history_that_names_a_carers_act_is_a_history_signal() -> None:
 def test_coercive_control_is_partner_violence() -> None:
     note = "Dwingende controle + fysiek geweld. Kneuzing pols."
     assert "R-PAR-1" in rule_ids(presentation("pols", years=31, note=note))
+
+
+def test_a_note_that_counts_the_third_injury_visit_is_a_repeated_visit_and_flags() -> None:
+    p = presentation("val", years=10, note="Hematoom rug. 4e SEH-bezoek in 8 mnd (schouder, pols, nu rug).")
+    found = {f.rule_id: f for f in detect(p)}
+    assert found["R-CONS-6"].severity is Severity.WARNING
+    assert "R-CONS-6" in rule_ids(presentation("val", years=2, note="Hematoom scheen. 3e bezoek dit jaar."))
+    assert "R-CONS-6" not in rule_ids(presentation("val", years=2, note="Hematoom scheen. 2e SEH bezoek."))
