@@ -13,8 +13,9 @@ from fastapi import APIRouter, HTTPException, Request, Response
 from pydantic import BaseModel
 from sqlalchemy import func, select
 
-from core.deps import CallerDep, ReadSession
+from core.deps import ReadSession
 from core.paging import Before, Limit, page
+from identity.deps import CurrentPrincipalDep
 from store.db import get_by_id
 from store.inbox import InboxMessage, MessageStatus, count_by_status
 
@@ -67,7 +68,7 @@ def list_messages(
     request: Request,
     response: Response,
     session: ReadSession,
-    _caller: CallerDep,
+    _caller: CurrentPrincipalDep,
     status: MessageStatus | None = None,
     control_id_reused: bool | None = None,
     needs_review: bool | None = None,
@@ -88,7 +89,7 @@ def list_messages(
 
 
 @router.get("/counts", response_model=MessageCounts, summary="How many messages stand where")
-def message_counts(session: ReadSession, _caller: CallerDep) -> MessageCounts:
+def message_counts(session: ReadSession, _caller: CurrentPrincipalDep) -> MessageCounts:
     by_status = {MessageStatus(k): v for k, v in count_by_status(session).items()}
     reused = session.scalar(select(func.count()).where(InboxMessage.control_id_reused.is_(True)))
     review = session.scalar(select(func.count()).where(InboxMessage.needs_review.is_(True)))
@@ -102,7 +103,7 @@ def message_counts(session: ReadSession, _caller: CallerDep) -> MessageCounts:
 
 
 @router.get("/{message_id}", response_model=MessageRead)
-def get_message(message_id: int, session: ReadSession, _caller: CallerDep) -> MessageRead:
+def get_message(message_id: int, session: ReadSession, _caller: CurrentPrincipalDep) -> MessageRead:
     row = get_by_id(session, InboxMessage, message_id)
     if row is None:
         raise HTTPException(404, detail=f"no message {message_id}")

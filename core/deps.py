@@ -1,23 +1,21 @@
-"""FastAPI dependencies every router uses: the runtime, the API token, the caller, the audit call.
+"""FastAPI dependencies every router uses: the runtime, the database sessions, the audit call.
 
-One way to do each: routers never read settings or open sessions on their own.
+One way to do each: routers never read settings or open sessions on their own. Who is asking is the
+`identity` package's business (`identity.deps.CurrentPrincipalDep`); this module only knows that an
+actor has a name for the audit trail and a client address.
 """
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Protocol
 
-from fastapi import Depends, HTTPException, Request, status
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
 from core.runtime import Runtime
 from store import audit
-
-_bearer = HTTPBearer(auto_error=False, description="SPOEDPLEIN_API_TOKEN (printed by `spoedplein run`)")
 
 
 def get_runtime(request: Request) -> Runtime:
@@ -28,41 +26,34 @@ def get_runtime(request: Request) -> Runtime:
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
+class Actor(Protocol):
+    """Anyone whose reads and changes are recorded: a real user (`user:<id> (<name>)`) or the system."""
+
+    @property
+    def actor(self) -> str: ...
+
+    @property
+    def client(self) -> str: ...
+
+    @property
+    def role(self) -> str: ...
+
+    @property
+    def organisation(self) -> str: ...
+
+    @property
+    def display_name(self) -> str: ...
+
+
 @dataclass(frozen=True)
 class Caller:
-    """Who is asking, for the audit log: an API client (token) or, later, a logged-in person."""
+    """An actor that is not a request's principal (a background step acting for the system)."""
 
     actor: str
     client: str
-
-
-def token_matches(runtime: Runtime, token: str | None) -> bool:
-    """Is this the API token? (Constant-time; the one check both the route and the body guard use.)"""
-    return token is not None and hmac.compare_digest(token.encode(), runtime.api_token.encode())
-
-
-def bearer_token_matches(runtime: Runtime, authorization: str) -> bool:
-    """`token_matches` for the value of an Authorization header (`Bearer <token>`)."""
-    scheme, _, token = authorization.partition(" ")
-    return scheme.lower() == "bearer" and token_matches(runtime, token.strip())
-
-
-def require_token(
-    request: Request,
-    runtime: RuntimeDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> Caller:
-    if credentials is None or not token_matches(runtime, credentials.credentials):
-        raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED,
-            detail="a valid bearer token is required",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
-    client = request.client.host if request.client else ""
-    return Caller(actor="api-token", client=client)
-
-
-CallerDep = Annotated[Caller, Depends(require_token)]
+    role: str = ""
+    organisation: str = ""
+    display_name: str = ""
 
 
 def read_session(runtime: RuntimeDep) -> Iterator[Session]:
@@ -82,7 +73,7 @@ WriteSession = Annotated[Session, Depends(write_session, scope="function")]
 
 
 def audit_read(
-    session: Session, caller: Caller, *, resource_type: str, resource_id: str | int, patient_ref: str
+    session: Session, caller: Actor, *, resource_type: str, resource_id: str | int, patient_ref: str
 ) -> None:
     """Log a read of patient data in the caller's transaction (NEN 7513): no log, no data."""
     audit.record(
@@ -93,4 +84,7 @@ def audit_read(
         resource_id=resource_id,
         patient_ref=patient_ref,
         client=caller.client,
+        actor_role=str(caller.role),
+        actor_org=caller.organisation,
+        actor_name=caller.display_name,
     )

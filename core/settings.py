@@ -146,6 +146,22 @@ class Settings(BaseSettings):
         default="manual", description="manual (prepared, sent by the physician) or email (SMTP, with PDF)"
     )
     melding_email: str | None = Field(default=None, description="Veilig Thuis' secure e-mail address")
+    session_idle_minutes: float = Field(
+        default=30.0, gt=0, description="a login session unused this long ends (server-side)"
+    )
+    session_absolute_hours: float = Field(
+        default=12.0, gt=0, description="a login session ends this long after the login, used or not"
+    )
+    cookie_secure: bool | None = Field(
+        default=None,
+        description="session cookies only over https; default: when the request or public base URL is https",
+    )
+    login_max_failures: int = Field(
+        default=5, ge=1, description="failed logins in a row before an account is locked for a while"
+    )
+    login_lockout_minutes: float = Field(
+        default=15.0, gt=0, description="how long a locked account stays locked"
+    )
     clock_offset_file: Path | None = Field(
         default=None, description="tests only: a file holding seconds to add to the system clock"
     )

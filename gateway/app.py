@@ -12,13 +12,13 @@ from adapters import messages
 from adapters.fhir import api as fhir_api
 from adapters.fhir.cds import views as cds_views
 from adapters.fhir.cds.cors import CdsCors
-from core.deps import bearer_token_matches
 from core.runtime import Runtime
 from gateway.api import health
 from gateway.pages import board as board_pages
 from gateway.pages import figures as figure_pages
 from gateway.pages import views as page_views
 from gateway.request_guard import RequestGuard
+from identity.deps import credentials_present, install_login_redirect
 from notifications import landing as page_links
 from notifications import views as paging
 from presentations import views as presentations
@@ -59,8 +59,9 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.add_middleware(
         RequestGuard,
         max_body_bytes=runtime.settings.http_max_body_bytes,
-        credentials_ok=lambda authorization: bearer_token_matches(runtime, authorization),
+        credentials_ok=lambda authorization, cookie: credentials_present(runtime, authorization, cookie),
     )
+    install_login_redirect(app)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -25,6 +25,7 @@ from gateway.commands import CliError
 from gateway.commands import audit as audit_commands
 from gateway.commands import fhir as fhir_commands
 from gateway.commands import hl7 as hl7_commands
+from gateway.commands import identity as identity_commands
 from gateway.commands import paging as paging_commands
 from gateway.commands import workflow as workflow_commands
 
@@ -39,6 +40,7 @@ audit_commands.register(app)
 fhir_commands.register(app)
 workflow_commands.register(app)
 paging_commands.register(app)
+identity_commands.register(app)
 try:
     from gateway.commands import detection as detection_commands
 except ImportError:  # pragma: no cover - while the detection commands are not installed

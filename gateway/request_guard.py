@@ -2,11 +2,11 @@
 
 Two rules, applied before any route sees the request:
 
-- **No body without credentials.** A request with a body (POST, PUT, PATCH) to a path that needs the
-  API token (`/api`, `/fhir`) and does not carry a valid one is passed on with an *empty* body: the
-  route answers 401 in its own words (its authentication runs first when the body is empty), and the
-  client's bytes are never read, buffered or parsed. (CDS Hooks calls carry a JWT: their route
-  authenticates before it parses the body.)
+- **No body without credentials.** A request with a body (POST, PUT, PATCH) to a path that needs
+  credentials (`/api`, `/fhir`) and does not carry valid ones (a bearer token or a login session) is
+  passed on with an *empty* body: the route answers 401 in its own words (its authentication runs
+  first when the body is empty), and the client's bytes are never read, buffered or parsed. (CDS Hooks
+  calls carry a JWT: their route authenticates before it parses the body.)
 - **A limit enforced while reading.** A declared `Content-Length` over the limit is answered 413 at
   once; a body that grows past it while it is read (chunked, or a false length) is cut off at the limit
   and answered 413. The route's own answer, if it made one after the cut, is dropped.
@@ -41,10 +41,13 @@ async def _empty_body() -> Message:
 
 
 class RequestGuard:
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int, credentials_ok: Callable[[str], bool]) -> None:
+    def __init__(
+        self, app: ASGIApp, *, max_body_bytes: int, credentials_ok: Callable[[str, str], bool]
+    ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
-        self.credentials_ok = credentials_ok  # the Authorization header's value → a valid API token?
+        # (Authorization header, Cookie header) → valid credentials?
+        self.credentials_ok = credentials_ok
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] not in BODY_METHODS:
@@ -53,7 +56,8 @@ class RequestGuard:
         headers = {k.lower(): v for k, v in scope.get("headers", [])}
         path: str = scope["path"]
         if path.startswith(TOKEN_PATHS) and not self.credentials_ok(
-            headers.get(b"authorization", b"").decode("latin-1")
+            headers.get(b"authorization", b"").decode("latin-1"),
+            headers.get(b"cookie", b"").decode("latin-1"),
         ):
             await self.app(scope, _empty_body, send)
             return

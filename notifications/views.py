@@ -18,7 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
-from core.deps import CallerDep, ReadSession, RuntimeDep, WriteSession
+from core.deps import ReadSession, RuntimeDep, WriteSession
+from identity.deps import CurrentPrincipalDep
 from notifications import service
 from notifications.config import paging_config
 from notifications.models import Page, RosterChange
@@ -42,7 +43,7 @@ class OnCall(BaseModel):
 def get_oncall(
     session: ReadSession,
     runtime: RuntimeDep,
-    _caller: CallerDep,
+    _caller: CurrentPrincipalDep,
     at: datetime | None = None,
     role: str | None = None,
 ) -> list[OnCall]:
@@ -138,7 +139,7 @@ def _add(session: Any, runtime: Any, caller: Any, body: ChangeBody, kind: str, r
 
 
 @router.get("/api/roster/changes", response_model=list[ChangeRead], summary="Overrides and absences in force")
-def list_changes(session: ReadSession, runtime: RuntimeDep, _caller: CallerDep) -> list[ChangeRead]:
+def list_changes(session: ReadSession, runtime: RuntimeDep, _caller: CurrentPrincipalDep) -> list[ChangeRead]:
     rows = session.execute(
         select(RosterChange)
         .where(RosterChange.deleted_at.is_(None), RosterChange.ends_at > runtime.clock.now())
@@ -149,20 +150,22 @@ def list_changes(session: ReadSession, runtime: RuntimeDep, _caller: CallerDep) 
 
 @router.post("/api/roster/overrides", response_model=ChangeRead, status_code=201, summary="Add an override")
 def add_override(
-    body: OverrideBody, session: WriteSession, runtime: RuntimeDep, caller: CallerDep
+    body: OverrideBody, session: WriteSession, runtime: RuntimeDep, caller: CurrentPrincipalDep
 ) -> ChangeRead:
     return _add(session, runtime, caller, body, "override", body.role)
 
 
 @router.post("/api/roster/absences", response_model=ChangeRead, status_code=201, summary="Add an absence")
 def add_absence(
-    body: ChangeBody, session: WriteSession, runtime: RuntimeDep, caller: CallerDep
+    body: ChangeBody, session: WriteSession, runtime: RuntimeDep, caller: CurrentPrincipalDep
 ) -> ChangeRead:
     return _add(session, runtime, caller, body, "absence")
 
 
 @router.delete("/api/roster/changes/{change_id}", status_code=204, summary="Remove an override or absence")
-def delete_change(change_id: int, session: WriteSession, runtime: RuntimeDep, _caller: CallerDep) -> Response:
+def delete_change(
+    change_id: int, session: WriteSession, runtime: RuntimeDep, _caller: CurrentPrincipalDep
+) -> Response:
     row = session.get(RosterChange, change_id) if 1 <= change_id < 2**63 else None
     if row is None or row.deleted_at is not None:
         raise HTTPException(
@@ -175,7 +178,7 @@ def delete_change(change_id: int, session: WriteSession, runtime: RuntimeDep, _c
 @router.get("/api/pages", summary="Pages (of a case), newest first")
 def list_pages(
     session: ReadSession,
-    _caller: CallerDep,
+    _caller: CurrentPrincipalDep,
     case_id: int | None = None,
     state: str | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
@@ -189,7 +192,7 @@ def list_pages(
 
 
 @router.get("/api/pages/{page_id}", summary="One page: policy, steps, recipients and answers, attempts")
-def get_page(page_id: int, session: ReadSession, _caller: CallerDep) -> dict[str, Any]:
+def get_page(page_id: int, session: ReadSession, _caller: CurrentPrincipalDep) -> dict[str, Any]:
     page = session.get(Page, page_id) if 1 <= page_id < 2**63 else None
     if page is None:
         raise HTTPException(

@@ -10,9 +10,10 @@ from fastapi import APIRouter, HTTPException, Request, Response
 from pydantic import BaseModel
 from sqlalchemy import select
 
-from core.deps import CallerDep, ReadSession, RuntimeDep, WriteSession, audit_read
+from core.deps import ReadSession, RuntimeDep, WriteSession, audit_read
 from core.paging import Before, Limit, page
 from detection.models import Presentation
+from identity.deps import CurrentPrincipalDep
 from presentations import service as presentations
 from presentations.models import PresentationRecord
 from store.db import get_by_id
@@ -53,7 +54,7 @@ def list_presentations(
     request: Request,
     response: Response,
     session: ReadSession,
-    _caller: CallerDep,
+    _caller: CurrentPrincipalDep,
     limit: Limit = 100,
     before: Before = None,
 ) -> list[PresentationSummary]:
@@ -66,7 +67,7 @@ def list_presentations(
 
 @router.get("/{presentation_id}", response_model=PresentationRead)
 def get_presentation(
-    presentation_id: int, session: WriteSession, caller: CallerDep, runtime: RuntimeDep
+    presentation_id: int, session: WriteSession, caller: CurrentPrincipalDep, runtime: RuntimeDep
 ) -> PresentationRead:
     row = get_by_id(session, PresentationRecord, presentation_id)
     if row is None:

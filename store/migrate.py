@@ -14,11 +14,12 @@ from alembic import command
 from alembic.config import Config
 
 ROOT = Path(__file__).resolve().parent.parent
-DOMAINS_WITH_TABLES = ("store", "workflows", "consent", "notifications", "adapters.fhir")
+DOMAINS_WITH_TABLES = ("store", "identity", "workflows", "consent", "notifications", "adapters.fhir")
 MODEL_MODULES = (
     "store.inbox",
     "store.outbox",
     "store.audit",
+    "identity.models",
     "presentations.models",
     "workflows.models",
     "consent.models",

@@ -21,10 +21,12 @@ from sqlalchemy.orm import Session
 from adapters.fhir.models import CdsCard, CdsFeedback
 from core.runtime import Runtime
 from gateway.pages import auth
+from identity.models import Role
 from presentations.models import PresentationRecord
 from store.crypto import FieldCipher
 from store.db import Database
 from tests.fhir_helpers import GatewayServer
+from tests.identity_helpers import session_cookie
 from tests.workflow_fixtures import runtime_for
 from workflows.models import (
     Case,
@@ -323,7 +325,7 @@ def test_the_csv_holds_no_patient_data_and_coarse_dates_only(server: GatewayServ
 
 
 def test_the_figures_page_draws_the_charts_with_the_data(server: GatewayServer, runtime: Runtime) -> None:
-    cookie, _ = auth.issue(runtime, "Coördinator Test")
+    cookie = session_cookie(runtime, "coordinator1", Role.COORDINATOR, "Coördinator Test")
     with httpx.Client(base_url=server.url, cookies={auth.COOKIE_NAME: cookie}, timeout=30) as client:
         page = client.get("/figures", params=NOVEMBER)
         assert page.status_code == 200

@@ -10,7 +10,17 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
-PACKAGES = ("gateway", "adapters", "workflows", "notifications", "consent", "presentations", "core", "store")
+PACKAGES = (
+    "gateway",
+    "adapters",
+    "workflows",
+    "notifications",
+    "consent",
+    "presentations",
+    "identity",
+    "core",
+    "store",
+)
 
 
 def _lint(root: Path) -> subprocess.CompletedProcess[str]:

@@ -28,6 +28,9 @@ from tests.workflow_fixtures import (
     years_ago,
 )
 
+# The shared token acts as the bootstrap administrator, a real user row (id 1, created by the migration).
+BOOTSTRAP_ACTOR = "user:1 (Beheerder (gedeeld API-token))"
+
 
 @pytest.fixture
 def runtime(db: Database, database_url: str, tmp_path: Path) -> Runtime:
@@ -174,7 +177,7 @@ def test_a_whole_case_through_the_api_from_flag_to_closed(
     moves = [(e["from_state"], e["to_state"]) for e in timeline if e["kind"] == "transition"]
     assert moves[0] == ("flagged", "confirmed") and moves[-1] == ("safe_discharge", "closed")
     confirm = next(e for e in timeline if e["action"] == "confirm")
-    assert confirm["actor"] == "api-token" and confirm["detail"]["reason"] == "petechiën en striemen"
+    assert confirm["actor"] == BOOTSTRAP_ACTOR and confirm["detail"]["reason"] == "petechiën en striemen"
     drain_outbox(runtime)
     with runtime.db.read() as session:
         reads = (
@@ -278,7 +281,8 @@ def test_refused_police_see_nothing_in_the_shared_view(
     )
     forensic_consent = overview["consents"][-1]
     assert forensic_consent["decided_at"].replace("Z", "+00:00")[:19] == given_at[:19]
-    assert forensic_consent["recorded_by"] == "api-token" and forensic_consent["note"].startswith("mondeling")
+    assert forensic_consent["recorded_by"] == BOOTSTRAP_ACTOR
+    assert forensic_consent["note"].startswith("mondeling")
     assert [c["party"] for c in overview["consents"]] == ["police", "forensic"] and overview[
         "legal_bases"
     ] == []
@@ -375,7 +379,8 @@ def test_melding_is_prefilled_edited_approved_and_rendered_as_json_and_pdf(
     stale = api.post(f"/api/cases/{case_id}/melding/approve", json={"revision": 1})
     assert stale.status_code == 422 and loc_of(stale) == [["body", "revision"]]
     approved = ok(api.post(f"/api/cases/{case_id}/melding/approve", json={"revision": 2}))
-    assert approved["melding"]["status"] == "approved" and approved["melding"]["approved_by"] == "api-token"
+    assert approved["melding"]["status"] == "approved"
+    assert approved["melding"]["approved_by"] == BOOTSTRAP_ACTOR
     after = api.patch(f"/api/cases/{case_id}/melding", json={"revision": 2, "other_information": "x"})
     assert after.status_code == 409
 

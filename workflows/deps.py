@@ -7,13 +7,14 @@ from typing import Annotated
 
 from fastapi import Depends
 
-from core.deps import CallerDep, WriteSession
+from core.deps import WriteSession
+from identity.deps import CurrentPrincipalDep
 from store.db import get_by_id
 from workflows.api_support import problem
 from workflows.models import Case
 
 
-def current_case(case_id: int, session: WriteSession, _caller: CallerDep) -> Case:
+def current_case(case_id: int, session: WriteSession, _caller: CurrentPrincipalDep) -> Case:
     """The case of the path's `case_id`, or 404 naming it.
 
     Takes the caller so that authentication comes first: without it, a stranger could tell which case

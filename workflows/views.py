@@ -10,9 +10,10 @@ from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel
 from sqlalchemy import select
 
-from core.deps import CallerDep, ReadSession, RuntimeDep, WriteSession, audit_read
+from core.deps import ReadSession, RuntimeDep, WriteSession, audit_read
 from core.paging import Before, Limit, page
 from detection.models import Finding
+from identity.deps import CurrentPrincipalDep
 from workflows.cases import read_findings
 from workflows.deps import CurrentCase
 from workflows.models import Case, CaseState
@@ -53,7 +54,7 @@ def list_cases(
     request: Request,
     response: Response,
     session: ReadSession,
-    _caller: CallerDep,
+    _caller: CurrentPrincipalDep,
     state: CaseState | None = None,
     limit: Limit = 100,
     before: Before = None,
@@ -68,7 +69,9 @@ def list_cases(
 
 
 @router.get("/{case_id}", response_model=CaseRead)
-def get_case(case: CurrentCase, session: WriteSession, caller: CallerDep, runtime: RuntimeDep) -> CaseRead:
+def get_case(
+    case: CurrentCase, session: WriteSession, caller: CurrentPrincipalDep, runtime: RuntimeDep
+) -> CaseRead:
     audit_read(session, caller, resource_type="Case", resource_id=case.id, patient_ref=case.patient_ref)
     return CaseRead(**CaseSummary.of(case).model_dump(), findings=read_findings(runtime.cipher, case))
 

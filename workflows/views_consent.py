@@ -20,7 +20,8 @@ from consent.models import (
     Party,
 )
 from consent.service import DisclosureField, DisclosureGround, decide_disclosure
-from core.deps import CallerDep, RuntimeDep, WriteSession, audit_read
+from core.deps import RuntimeDep, WriteSession, audit_read
+from identity.deps import CurrentPrincipalDep
 from store import audit
 from workflows import service
 from workflows.api_support import domain_errors, limits
@@ -139,7 +140,11 @@ def _overview(session: Any, runtime: Any, case: Case) -> ConsentOverview:
 
 @router.post("/{case_id}/consents", response_model=ConsentOverview, status_code=201, summary="Record consent")
 def post_consent(
-    case: CurrentCase, body: ConsentBody, session: WriteSession, caller: CallerDep, runtime: RuntimeDep
+    case: CurrentCase,
+    body: ConsentBody,
+    session: WriteSession,
+    caller: CurrentPrincipalDep,
+    runtime: RuntimeDep,
 ) -> ConsentOverview:
     with domain_errors():
         service.record_consent(
@@ -167,7 +172,11 @@ def post_consent(
     summary="Record a legal basis without consent (meldrecht, acute danger)",
 )
 def post_legal_basis(
-    case: CurrentCase, body: LegalBasisBody, session: WriteSession, caller: CallerDep, runtime: RuntimeDep
+    case: CurrentCase,
+    body: LegalBasisBody,
+    session: WriteSession,
+    caller: CurrentPrincipalDep,
+    runtime: RuntimeDep,
 ) -> ConsentOverview:
     with domain_errors():
         service.record_legal_basis(
@@ -189,7 +198,7 @@ def post_legal_basis(
     "/{case_id}/legal-bases/{basis_id}/revoke", response_model=ConsentOverview, summary="Revoke a legal basis"
 )
 def revoke_legal_basis(
-    case: CurrentCase, basis_id: int, session: WriteSession, caller: CallerDep, runtime: RuntimeDep
+    case: CurrentCase, basis_id: int, session: WriteSession, caller: CurrentPrincipalDep, runtime: RuntimeDep
 ) -> ConsentOverview:
     with domain_errors():
         service.revoke_legal_basis(
@@ -200,7 +209,7 @@ def revoke_legal_basis(
 
 @router.get("/{case_id}/consents", response_model=ConsentOverview, summary="Consents and legal bases")
 def get_consents(
-    case: CurrentCase, session: WriteSession, caller: CallerDep, runtime: RuntimeDep
+    case: CurrentCase, session: WriteSession, caller: CurrentPrincipalDep, runtime: RuntimeDep
 ) -> ConsentOverview:
     audit_read(session, caller, resource_type="Consent", resource_id=case.id, patient_ref=case.patient_ref)
     return _overview(session, runtime, case)
@@ -208,7 +217,11 @@ def get_consents(
 
 @router.get("/{case_id}/disclosure", response_model=DisclosureRead, summary="May party X see field Y?")
 def get_disclosure(
-    case: CurrentCase, party: Party, field: DisclosureField, session: WriteSession, _caller: CallerDep
+    case: CurrentCase,
+    party: Party,
+    field: DisclosureField,
+    session: WriteSession,
+    _caller: CurrentPrincipalDep,
 ) -> DisclosureRead:
     d = decide_disclosure(session, case_id=case.id, party=party, field=field)
     return DisclosureRead(party=d.party, field=d.field, allowed=d.allowed, ground=d.ground, reason=d.reason)
@@ -218,7 +231,7 @@ def get_disclosure(
     "/{case_id}/shared-view/{party}", response_model=SharedView, summary="The case as a party sees it"
 )
 def get_shared_view(
-    case: CurrentCase, party: Party, session: WriteSession, caller: CallerDep, runtime: RuntimeDep
+    case: CurrentCase, party: Party, session: WriteSession, caller: CurrentPrincipalDep, runtime: RuntimeDep
 ) -> SharedView:
     allowed = {
         f: decide_disclosure(session, case_id=case.id, party=party, field=f).allowed

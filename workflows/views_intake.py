@@ -10,7 +10,8 @@ from sqlalchemy.orm import Session
 
 from consent.models import Party
 from consent.service import DisclosureGround
-from core.deps import CallerDep, RuntimeDep, WriteSession, audit_read
+from core.deps import RuntimeDep, WriteSession, audit_read
+from identity.deps import CurrentPrincipalDep
 from workflows import intake
 from workflows.api_support import VersionedBody, domain_errors, limits
 from workflows.deps import CurrentCase
@@ -92,7 +93,7 @@ def _intake(session: Session, case: Case) -> IntakeRead:
 @router.get(
     "/{case_id}/intake", response_model=IntakeRead, summary="Required parties, acknowledgements, times"
 )
-def get_intake(case: CurrentCase, session: WriteSession, _caller: CallerDep) -> IntakeRead:
+def get_intake(case: CurrentCase, session: WriteSession, _caller: CurrentPrincipalDep) -> IntakeRead:
     with domain_errors():
         return _intake(session, case)
 
@@ -101,7 +102,11 @@ def get_intake(case: CurrentCase, session: WriteSession, _caller: CallerDep) -> 
     "/{case_id}/intake", response_model=IntakeRead, summary="Request the joint intake (pages the parties)"
 )
 def post_intake(
-    case: CurrentCase, body: VersionedBody, session: WriteSession, caller: CallerDep, runtime: RuntimeDep
+    case: CurrentCase,
+    body: VersionedBody,
+    session: WriteSession,
+    caller: CurrentPrincipalDep,
+    runtime: RuntimeDep,
 ) -> IntakeRead:
     with domain_errors():
         intake.request_intake(
@@ -125,7 +130,7 @@ def post_acknowledgement(
     party: Party,
     body: Acknowledgement,
     session: WriteSession,
-    caller: CallerDep,
+    caller: CurrentPrincipalDep,
     runtime: RuntimeDep,
 ) -> IntakeRead:
     with domain_errors():
@@ -144,7 +149,11 @@ def post_acknowledgement(
     "/{case_id}/intake/agreed-time", response_model=IntakeRead, summary="Record the agreed intake time"
 )
 def post_agreed_time(
-    case: CurrentCase, body: ScheduleBody, session: WriteSession, caller: CallerDep, runtime: RuntimeDep
+    case: CurrentCase,
+    body: ScheduleBody,
+    session: WriteSession,
+    caller: CurrentPrincipalDep,
+    runtime: RuntimeDep,
 ) -> IntakeRead:
     with domain_errors():
         intake.agree_time(
@@ -163,7 +172,11 @@ def post_agreed_time(
     "/{case_id}/discharge-check", response_model=DischargeCheckRead, summary="Save the safe-discharge check"
 )
 def put_discharge_check(
-    case: CurrentCase, body: DischargeChecklist, session: WriteSession, caller: CallerDep, runtime: RuntimeDep
+    case: CurrentCase,
+    body: DischargeChecklist,
+    session: WriteSession,
+    caller: CurrentPrincipalDep,
+    runtime: RuntimeDep,
 ) -> DischargeCheckRead:
     with domain_errors():
         status = record_discharge_check(session, runtime.cipher, case, body, actor=caller.actor)
@@ -174,7 +187,7 @@ def put_discharge_check(
     "/{case_id}/discharge-check", response_model=DischargeCheckRead, summary="The safe-discharge check"
 )
 def get_discharge_check(
-    case: CurrentCase, session: WriteSession, caller: CallerDep, runtime: RuntimeDep
+    case: CurrentCase, session: WriteSession, caller: CurrentPrincipalDep, runtime: RuntimeDep
 ) -> DischargeCheckRead:
     audit_read(
         session, caller, resource_type="DischargeCheck", resource_id=case.id, patient_ref=case.patient_ref

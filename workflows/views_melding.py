@@ -7,7 +7,8 @@ from typing import Any
 from fastapi import APIRouter, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from core.deps import CallerDep, RuntimeDep, WriteSession, audit_read
+from core.deps import RuntimeDep, WriteSession, audit_read
+from identity.deps import CurrentPrincipalDep
 from notifications.melding import MeldingPatch, as_document, render_pdf
 from workflows import melding
 from workflows.api_support import domain_errors, problem
@@ -43,7 +44,7 @@ def _document(session: Any, runtime: Any, case: CurrentCase, caller: Any) -> dic
 
 @router.post("/{case_id}/melding", status_code=201, summary="Prepare the melding, pre-filled from the case")
 def post_melding(
-    case: CurrentCase, session: WriteSession, caller: CallerDep, runtime: RuntimeDep
+    case: CurrentCase, session: WriteSession, caller: CurrentPrincipalDep, runtime: RuntimeDep
 ) -> dict[str, Any]:
     with domain_errors():
         melding.create_draft(session, runtime.cipher, case, actor=caller.actor)
@@ -52,7 +53,7 @@ def post_melding(
 
 @router.get("/{case_id}/melding", summary="The melding as structured JSON")
 def get_melding(
-    case: CurrentCase, session: WriteSession, caller: CallerDep, runtime: RuntimeDep
+    case: CurrentCase, session: WriteSession, caller: CurrentPrincipalDep, runtime: RuntimeDep
 ) -> dict[str, Any]:
     with domain_errors():
         return _document(session, runtime, case, caller)
@@ -60,7 +61,11 @@ def get_melding(
 
 @router.patch("/{case_id}/melding", summary="Edit the draft melding")
 def patch_melding(
-    case: CurrentCase, body: MeldingEdit, session: WriteSession, caller: CallerDep, runtime: RuntimeDep
+    case: CurrentCase,
+    body: MeldingEdit,
+    session: WriteSession,
+    caller: CurrentPrincipalDep,
+    runtime: RuntimeDep,
 ) -> dict[str, Any]:
     with domain_errors():
         patch = MeldingPatch.model_validate(body.model_dump(exclude={"revision"}, exclude_unset=True))
@@ -72,7 +77,11 @@ def patch_melding(
     "/{case_id}/melding/approve", summary="The physician approves the melding; it is queued for delivery"
 )
 def approve_melding(
-    case: CurrentCase, body: ApproveBody, session: WriteSession, caller: CallerDep, runtime: RuntimeDep
+    case: CurrentCase,
+    body: ApproveBody,
+    session: WriteSession,
+    caller: CurrentPrincipalDep,
+    runtime: RuntimeDep,
 ) -> dict[str, Any]:
     with domain_errors():
         melding.approve(session, runtime.cipher, case, actor=caller.actor, revision=body.revision)
@@ -81,7 +90,11 @@ def approve_melding(
 
 @router.post("/{case_id}/melding/delivery", summary="Record sent / delivered / failed")
 def post_delivery(
-    case: CurrentCase, body: DeliveryBody, session: WriteSession, caller: CallerDep, runtime: RuntimeDep
+    case: CurrentCase,
+    body: DeliveryBody,
+    session: WriteSession,
+    caller: CurrentPrincipalDep,
+    runtime: RuntimeDep,
 ) -> dict[str, Any]:
     with domain_errors():
         melding.record_delivery(
@@ -96,7 +109,7 @@ def post_delivery(
     responses={200: {"content": {"application/pdf": {}}}},
 )
 def get_melding_pdf(
-    case: CurrentCase, session: WriteSession, caller: CallerDep, runtime: RuntimeDep
+    case: CurrentCase, session: WriteSession, caller: CurrentPrincipalDep, runtime: RuntimeDep
 ) -> Response:
     with domain_errors():
         row = melding.get_melding(session, case.id)

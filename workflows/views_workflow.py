@@ -8,7 +8,8 @@ from typing import Any, Literal
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from core.deps import CallerDep, RuntimeDep, WriteSession, audit_read
+from core.deps import RuntimeDep, WriteSession, audit_read
+from identity.deps import CurrentPrincipalDep
 from workflows import service, timers
 from workflows.api_support import VersionedBody, domain_errors, limits
 from workflows.deps import CurrentCase
@@ -102,7 +103,7 @@ def _state(session: Any, runtime: Any, case: Case) -> WorkflowState:
     response_model=list[dict[str, Any]],
     summary="Dismissed flags per rule and reason",
 )
-def get_dismissal_statistics(session: WriteSession, _caller: CallerDep) -> list[dict[str, Any]]:
+def get_dismissal_statistics(session: WriteSession, _caller: CurrentPrincipalDep) -> list[dict[str, Any]]:
     from workflows.statistics import dismissals_by_rule
 
     counts = dismissals_by_rule(session)
@@ -111,7 +112,7 @@ def get_dismissal_statistics(session: WriteSession, _caller: CallerDep) -> list[
 
 @router.get("/{case_id}/workflow", response_model=WorkflowState, summary="Where the case stands")
 def get_workflow(
-    case: CurrentCase, session: WriteSession, _caller: CallerDep, runtime: RuntimeDep
+    case: CurrentCase, session: WriteSession, _caller: CurrentPrincipalDep, runtime: RuntimeDep
 ) -> WorkflowState:
     with domain_errors():
         return _state(session, runtime, case)
@@ -121,7 +122,11 @@ def get_workflow(
     "/{case_id}/confirm", response_model=WorkflowState, summary="Confirm the concern (flagged → confirmed)"
 )
 def confirm_case(
-    case: CurrentCase, body: ConfirmBody, session: WriteSession, caller: CallerDep, runtime: RuntimeDep
+    case: CurrentCase,
+    body: ConfirmBody,
+    session: WriteSession,
+    caller: CurrentPrincipalDep,
+    runtime: RuntimeDep,
 ) -> WorkflowState:
     with domain_errors():
         facts = ConfirmFacts.model_validate(body.model_dump(include=set(ConfirmFacts.model_fields)))
@@ -139,7 +144,11 @@ def confirm_case(
 
 @router.post("/{case_id}/dismiss", response_model=WorkflowState, summary="Dismiss the flag with a reason")
 def dismiss_case(
-    case: CurrentCase, body: DismissBody, session: WriteSession, caller: CallerDep, runtime: RuntimeDep
+    case: CurrentCase,
+    body: DismissBody,
+    session: WriteSession,
+    caller: CurrentPrincipalDep,
+    runtime: RuntimeDep,
 ) -> WorkflowState:
     with domain_errors():
         service.dismiss(
@@ -156,7 +165,11 @@ def dismiss_case(
 
 @router.post("/{case_id}/reopen", response_model=WorkflowState, summary="Re-open a dismissed flag")
 def reopen_case(
-    case: CurrentCase, body: ReopenBody, session: WriteSession, caller: CallerDep, runtime: RuntimeDep
+    case: CurrentCase,
+    body: ReopenBody,
+    session: WriteSession,
+    caller: CurrentPrincipalDep,
+    runtime: RuntimeDep,
 ) -> WorkflowState:
     with domain_errors():
         service.reopen(
@@ -177,7 +190,11 @@ def reopen_case(
     summary="Intake done or cancelled, safe discharge, close",
 )
 def transition_case(
-    case: CurrentCase, body: TransitionBody, session: WriteSession, caller: CallerDep, runtime: RuntimeDep
+    case: CurrentCase,
+    body: TransitionBody,
+    session: WriteSession,
+    caller: CurrentPrincipalDep,
+    runtime: RuntimeDep,
 ) -> WorkflowState:
     with domain_errors():
         action = Action(body.action)
@@ -219,7 +236,7 @@ def transition_case(
     "/{case_id}/timeline", response_model=list[TimelineEntry], summary="Every event: who, when, what, why"
 )
 def get_timeline(
-    case: CurrentCase, session: WriteSession, caller: CallerDep, runtime: RuntimeDep
+    case: CurrentCase, session: WriteSession, caller: CurrentPrincipalDep, runtime: RuntimeDep
 ) -> list[TimelineEntry]:
     audit_read(
         session, caller, resource_type="CaseTimeline", resource_id=case.id, patient_ref=case.patient_ref
@@ -249,7 +266,7 @@ def put_meldcode_step(
     step: MeldcodeStep,
     body: MeldcodeBody,
     session: WriteSession,
-    caller: CallerDep,
+    caller: CurrentPrincipalDep,
     runtime: RuntimeDep,
 ) -> WorkflowState:
     with domain_errors():
@@ -271,7 +288,7 @@ def put_meldcode_step(
     "/{case_id}/meldcode", response_model=dict[int, MeldcodeStepInput], summary="The meldcode steps so far"
 )
 def get_meldcode(
-    case: CurrentCase, session: WriteSession, caller: CallerDep, runtime: RuntimeDep
+    case: CurrentCase, session: WriteSession, caller: CurrentPrincipalDep, runtime: RuntimeDep
 ) -> dict[int, MeldcodeStepInput]:
     audit_read(session, caller, resource_type="Meldcode", resource_id=case.id, patient_ref=case.patient_ref)
     return service.meldcode_steps(session, runtime.cipher, case.id)
@@ -281,7 +298,11 @@ def get_meldcode(
     "/{case_id}/kindcheck", response_model=WorkflowState, summary='"Zorgt u voor minderjarige kinderen?"'
 )
 def put_kindcheck(
-    case: CurrentCase, body: KindcheckBody, session: WriteSession, caller: CallerDep, runtime: RuntimeDep
+    case: CurrentCase,
+    body: KindcheckBody,
+    session: WriteSession,
+    caller: CurrentPrincipalDep,
+    runtime: RuntimeDep,
 ) -> WorkflowState:
     with domain_errors():
         data = KindcheckInput.model_validate(body.model_dump(exclude={"expected_version"}))

@@ -35,7 +35,8 @@ from adapters.fhir.http import FhirResponse, FhirRoute
 from adapters.fhir.normalise import normalise
 from adapters.fhir.outcome import FhirError, IssueType, information
 from adapters.fhir.validate import parse_json, validate_resource
-from core.deps import CallerDep, RuntimeDep
+from core.deps import RuntimeDep
+from identity.deps import CurrentPrincipalDep
 from store.crypto import FieldCipher
 from store.inbox import Channel, NewMessage, dedupe_key, store_one
 
@@ -265,7 +266,7 @@ def _response(answer: Answer) -> FhirResponse:
 
 
 @router.post("/fhir", summary="Accept a transaction, batch or collection Bundle")
-async def post_bundle(request: Request, runtime: RuntimeDep, _caller: CallerDep) -> FhirResponse:
+async def post_bundle(request: Request, runtime: RuntimeDep, _caller: CurrentPrincipalDep) -> FhirResponse:
     body = await request.body()
     zone = ZoneInfo(runtime.settings.timezone)
 
@@ -279,7 +280,7 @@ async def post_bundle(request: Request, runtime: RuntimeDep, _caller: CallerDep)
     "/fhir/{resource_type}", summary="Accept one Patient, Encounter, Condition, Observation or RelatedPerson"
 )
 async def post_resource(
-    resource_type: str, request: Request, runtime: RuntimeDep, _caller: CallerDep
+    resource_type: str, request: Request, runtime: RuntimeDep, _caller: CurrentPrincipalDep
 ) -> FhirResponse:
     body = await request.body()
     zone = ZoneInfo(runtime.settings.timezone)
@@ -292,7 +293,7 @@ async def post_resource(
 
 @router.put("/fhir/{resource_type}/{resource_id}", summary="Accept one resource as an update (or create)")
 async def put_resource(
-    resource_type: str, resource_id: str, request: Request, runtime: RuntimeDep, _caller: CallerDep
+    resource_type: str, resource_id: str, request: Request, runtime: RuntimeDep, _caller: CurrentPrincipalDep
 ) -> FhirResponse:
     body = await request.body()
     zone = ZoneInfo(runtime.settings.timezone)

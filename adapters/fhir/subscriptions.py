@@ -38,8 +38,9 @@ from adapters.fhir.models import FhirSubscription, FhirSubscriptionGap, GapSourc
 from adapters.fhir.normalise import normalise
 from adapters.fhir.outcome import FhirError, IssueType, information
 from adapters.fhir.validate import parse_json, validate_resource
-from core.deps import CallerDep, ReadSession, RuntimeDep
+from core.deps import ReadSession, RuntimeDep
 from core.runtime import Runtime
+from identity.deps import CurrentPrincipalDep
 from store.db import utcnow
 from store.periodic import every
 
@@ -328,14 +329,14 @@ router = APIRouter(tags=["fhir"], route_class=FhirRoute)
 @router.post(
     "/fhir/subscription-hook", summary="Rest-hook endpoint for R4 backport Subscription notifications"
 )
-async def notify(request: Request, runtime: RuntimeDep, _caller: CallerDep) -> FhirResponse:
+async def notify(request: Request, runtime: RuntimeDep, _caller: CurrentPrincipalDep) -> FhirResponse:
     body = await request.body()
     return FhirResponse(await run_in_threadpool(handle, runtime, body))
 
 
 @router.get("/api/fhir/subscriptions", summary="Subscriptions, their event counts and the gaps noticed")
 def list_subscriptions(
-    session: ReadSession, _caller: CallerDep, open_gaps_only: Annotated[bool, Query()] = False
+    session: ReadSession, _caller: CurrentPrincipalDep, open_gaps_only: Annotated[bool, Query()] = False
 ) -> JSONResponse:
     out = []
     for sub in session.execute(select(FhirSubscription).order_by(FhirSubscription.id)).scalars():

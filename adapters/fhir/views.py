@@ -21,9 +21,10 @@ from adapters.fhir.emitted import EmittedType
 from adapters.fhir.http import FhirResponse, FhirRoute
 from adapters.fhir.outcome import FhirError, IssueType
 from consent.models import ConsentRecord
-from core.deps import Caller, CallerDep, RuntimeDep, WriteSession, audit_read
+from core.deps import RuntimeDep, WriteSession, audit_read
 from core.runtime import Runtime
 from detection.models import BSN_OID, BSN_SYSTEM
+from identity.deps import CurrentPrincipalDep, Principal
 from notifications.models import Page
 from store.audit import AuditEntry
 from store.crypto import Pseudonymizer
@@ -66,7 +67,7 @@ def _case_of(session: Session, kind: str, row_id: int) -> Case | None:
 
 
 def read_one(
-    session: Session, runtime: Runtime, caller: Caller, kind: EmittedType, resource_id: str
+    session: Session, runtime: Runtime, caller: Principal, kind: EmittedType, resource_id: str
 ) -> dict[str, Any]:
     parsed = emitted.parse_id(resource_id)
     if parsed is None:
@@ -100,7 +101,7 @@ def read_one(
 
 
 def search(
-    session: Session, runtime: Runtime, caller: Caller, kind: EmittedType, patient: str, base: str
+    session: Session, runtime: Runtime, caller: Principal, kind: EmittedType, patient: str, base: str
 ) -> dict[str, Any]:
     refs = patient_refs(runtime.pseudonyms, patient)
     found: list[dict[str, Any]] = []
@@ -131,7 +132,11 @@ def search(
 
 @router.get("/fhir/{resource_type}/{resource_id}", summary="Read one resource the gateway emitted")
 def get_resource(
-    resource_type: str, resource_id: str, session: WriteSession, runtime: RuntimeDep, caller: CallerDep
+    resource_type: str,
+    resource_id: str,
+    session: WriteSession,
+    runtime: RuntimeDep,
+    caller: CurrentPrincipalDep,
 ) -> FhirResponse:
     return FhirResponse(read_one(session, runtime, caller, emitted_type(resource_type), resource_id))
 
@@ -141,7 +146,7 @@ def search_resources(
     resource_type: str,
     session: WriteSession,
     runtime: RuntimeDep,
-    caller: CallerDep,
+    caller: CurrentPrincipalDep,
     patient: Annotated[str | None, Query()] = None,
 ) -> FhirResponse:
     kind = emitted_type(resource_type)

@@ -31,8 +31,10 @@ from starlette.concurrency import run_in_threadpool
 
 from core.deps import RuntimeDep
 from core.runtime import Runtime
-from gateway.pages import auth, board_access
+from gateway.pages import board_access
+from gateway.pages.case_common import current_session
 from gateway.pages.labels import SEVERITY_NL, STATE_NL
+from identity.deps import COOKIE_NAME, principal_from_cookie
 from store.db import utcnow
 from workflows import board as board_data
 from workflows.models import OPEN_STATES, Case, CaseState
@@ -225,7 +227,7 @@ def board_table(
     request: Request, runtime: RuntimeDep, state: StateQuery = "open", period: PeriodQuery = "7d"
 ) -> Response:
     """The table alone, for the page's periodic full refresh; its cursor in the `X-Board-Cursor` header."""
-    if auth.verify(runtime, request.cookies.get(auth.COOKIE_NAME)) is None:
+    if current_session(request, runtime) is None:
         return Response(status_code=401, headers=board_access.HEADERS)
     chosen, _ = _filter(state, period)
     table, cursor = render_table(runtime, chosen)
@@ -244,7 +246,7 @@ async def board_events(
     """Server-sent events: `board` events whose data is `{"html": …, "changed": [case ids]}` and whose id
     is the change-feed cursor. The starting point is `Last-Event-ID` (a reconnect), else `cursor` (the
     cursor the page was rendered with), else now; a start behind the feed gets the current board at once."""
-    session = auth.verify(runtime, request.cookies.get(auth.COOKIE_NAME))
+    session = current_session(request, runtime)
     if session is None:
         return Response(status_code=401, headers=board_access.HEADERS)
     chosen, _ = _filter(state, period)
@@ -257,6 +259,11 @@ async def board_events(
             return now_at, moved
 
     last = start
+    cookie = request.cookies.get(COOKIE_NAME)
+
+    def still_live() -> bool:
+        # Watching the board is not activity: the check does not extend the session's idle time.
+        return principal_from_cookie(runtime, cookie, session.client, touch=False) is not None
 
     async def stream() -> AsyncIterator[ServerSentEvent]:
         nonlocal last
@@ -264,7 +271,8 @@ async def board_events(
             current, _ = await run_in_threadpool(position)
             last = board_data.parse_cursor(current)
         while True:
-            if session.expires_at <= utcnow().timestamp():
+            # The stream ends with the session: logged out, revoked, idle or past its absolute limit.
+            if not await run_in_threadpool(still_live):
                 yield ServerSentEvent(event="expired", data="{}")
                 return
             current, moved = await run_in_threadpool(position)

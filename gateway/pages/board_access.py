@@ -8,13 +8,13 @@ framing, and allow only the gateway's own script (the board's live updates) and 
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import quote
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from core.runtime import Runtime
 from gateway.pages import auth, rendering
+from identity.deps import Principal, client_of, login_url, principal_from_cookie
 
 HEADERS = {
     "Cache-Control": "no-store",
@@ -37,10 +37,10 @@ def page(request: Request, template: str, status_code: int = 200, **context: Any
     return rendering.render(request, template, status_code, session=context.get("viewer"), **context)
 
 
-def viewer(request: Request, runtime: Runtime) -> auth.PageSession | Response:
+def viewer(request: Request, runtime: Runtime) -> Principal | Response:
     """The logged-in person, or the redirect to the login page that comes back here afterwards."""
-    session = auth.verify(runtime, request.cookies.get(auth.COOKIE_NAME))
+    session = principal_from_cookie(runtime, request.cookies.get(auth.COOKIE_NAME), client_of(request))
     if session is not None:
         return session
     here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    return RedirectResponse(f"/login?next={quote(here, safe='/')}", status_code=303, headers=HEADERS)
+    return RedirectResponse(login_url(here), status_code=303, headers=HEADERS)

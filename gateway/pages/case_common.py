@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from urllib.parse import quote
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse
@@ -17,11 +16,11 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
-from core.deps import Caller
 from core.runtime import Runtime
 from gateway.pages import auth
 from gateway.pages.i18n import Translator
 from gateway.pages.rendering import redirect, render, translator
+from identity.deps import Principal, client_of, login_url, principal_from_cookie
 from workflows import service
 from workflows.errors import StaleCase, WorkflowError
 from workflows.models import Case
@@ -29,21 +28,17 @@ from workflows.models import Case
 NOTE_MAX = 4000
 
 
-def current_session(request: Request, runtime: Runtime) -> auth.PageSession | None:
+def current_session(request: Request, runtime: Runtime) -> Principal | None:
     """The logged-in person of a page request, or None (the one place that reads the login)."""
-    return auth.verify(runtime, request.cookies.get(auth.COOKIE_NAME))
-
-
-def caller_of(request: Request, session: auth.PageSession) -> Caller:
-    return Caller(actor=session.actor, client=request.client.host if request.client else "")
+    return principal_from_cookie(runtime, request.cookies.get(auth.COOKIE_NAME), client_of(request))
 
 
 def to_login(request: Request) -> RedirectResponse:
     here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    return redirect(f"/login?next={quote(here, safe='/')}")
+    return redirect(login_url(here))
 
 
-def form_expired(request: Request, session: auth.PageSession | None) -> HTMLResponse:
+def form_expired(request: Request, session: Principal | None) -> HTMLResponse:
     tr = translator(request)
     return render(
         request,

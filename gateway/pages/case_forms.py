@@ -17,6 +17,7 @@ from gateway.pages import auth
 from gateway.pages.case_common import NOTE_MAX, Outcome, act, current_session, expected_version, form_expired
 from gateway.pages.case_view import render_case
 from gateway.pages.rendering import redirect, translator
+from identity.deps import Principal
 from workflows import service
 from workflows.models import Case
 from workflows.schemas import ConfirmFacts, DismissReason, Melder
@@ -29,7 +30,7 @@ Version = Annotated[str, Form(max_length=20)]
 
 def guard_post(
     request: Request, runtime: Runtime, case_id: int, csrf: str, version_raw: str
-) -> tuple[auth.PageSession, int] | Response:
+) -> tuple[Principal, int] | Response:
     """The session and the case version a change form was filled in against, or the page to show
     instead: the login, an expired form, or the case asking for a reload."""
     session = current_session(request, runtime)

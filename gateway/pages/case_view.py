@@ -13,10 +13,10 @@ from fastapi.responses import HTMLResponse, Response
 
 from core.deps import RuntimeDep, audit_read
 from core.runtime import Runtime
-from gateway.pages import auth
-from gateway.pages.case_common import Outcome, caller_of, current_session, to_login
+from gateway.pages.case_common import Outcome, current_session, to_login
 from gateway.pages.rendering import language, render
 from gateway.pages.timeline_text import describe
+from identity.deps import Principal
 from workflows.cases import read_findings
 from workflows.models import Case, CaseState
 from workflows.timeline import events
@@ -30,7 +30,7 @@ DONE = {"bevestigd": "done_confirmed", "afgewezen": "done_dismissed", "opgeslage
 def render_case(
     request: Request,
     runtime: Runtime,
-    session: auth.PageSession,
+    session: Principal,
     case_id: int,
     outcome: Outcome | None = None,
     done: str = "",
@@ -43,7 +43,7 @@ def render_case(
             return render(request, "not_found.html", 404, here=here, session=session, case_id=case_id)
         audit_read(
             db,
-            caller_of(request, session),
+            session,
             resource_type="Case",
             resource_id=case.id,
             patient_ref=case.patient_ref,

@@ -25,9 +25,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from adapters.fhir.models import CdsCard, CdsFeedback, FeedbackOutcome
-from core.deps import CallerDep, RuntimeDep
+from core.deps import RuntimeDep
 from gateway.pages import board_access
 from gateway.pages.figures_charts import Bar, columns, hbars
+from identity.deps import CurrentPrincipalDep
 from workflows import figures as pilot
 from workflows.figures import Figures, Period
 
@@ -106,7 +107,7 @@ def _period_or_422(from_: str, to: str) -> Period:
 
 @router.get("/api/figures", summary="Pilot figures, each with its definition")
 def figures_json(
-    runtime: RuntimeDep, _caller: CallerDep, from_: FromQuery = "", to: str = ""
+    runtime: RuntimeDep, _caller: CurrentPrincipalDep, from_: FromQuery = "", to: str = ""
 ) -> JSONResponse:
     """Every pilot figure for `[from, to)`: times to flag, confirmation, acknowledgements and intake
     (median, p90), safe-discharge compliance, flags per 1,000 ED visits, dismiss rate and PPV per rule,
@@ -181,7 +182,9 @@ def csv_text(figures: Figures) -> str:
 
 
 @router.get("/api/figures.csv", summary="Pilot figures per case, anonymised (CSV)")
-def figures_csv(runtime: RuntimeDep, _caller: CallerDep, from_: FromQuery = "", to: str = "") -> Response:
+def figures_csv(
+    runtime: RuntimeDep, _caller: CurrentPrincipalDep, from_: FromQuery = "", to: str = ""
+) -> Response:
     """Per case and per silent flag: codes, minutes and the ISO week and month. No case reference, name,
     BSN, birth date or free text."""
     period = _period_or_422(from_, to)

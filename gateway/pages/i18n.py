@@ -35,25 +35,23 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "You are logged in as {name}. Open a case from the link in the EHR.",
     ),
     "login_failed": ("Inloggen is niet gelukt. Pas het volgende aan:", "Logging in failed. Please fix:"),
-    "login_name": ("Uw naam", "Your name"),
-    "login_token": ("Toegangstoken", "Access token"),
+    "login_username": ("Gebruikersnaam", "Username"),
+    "login_password": ("Wachtwoord", "Password"),
     "login_hint": (
-        "Uw naam komt in het toegangslog bij elke casus die u bekijkt of wijzigt.",
-        "Your name goes into the access log with every case you view or change.",
+        "Alles wat u bekijkt of wijzigt, komt op uw naam in het toegangslog.",
+        "Everything you view or change is recorded under your name in the access log.",
     ),
-    "err_name_missing": (
-        "Vul uw naam in; die komt in het toegangslog bij alles wat u bekijkt of doet.",
-        "Fill in your name; it goes into the access log with everything you view or do.",
+    "err_username_missing": ("Vul uw gebruikersnaam in.", "Fill in your username."),
+    "err_password_missing": ("Vul uw wachtwoord in.", "Fill in your password."),
+    "err_login_wrong": (
+        "Gebruikersnaam of wachtwoord klopt niet. Controleer beide en probeer het opnieuw.",
+        "The username or password is not right. Check both and try again.",
     ),
-    "err_name_long": (
-        "Uw naam is te lang: gebruik ten hoogste {max} tekens.",
-        "Your name is too long: use at most {max} characters.",
-    ),
-    "err_token_missing": ("Vul het toegangstoken in.", "Fill in the access token."),
-    "err_token_wrong": (
-        "Dit toegangstoken klopt niet. Controleer het token (let op spaties en hoofdletters) "
-        "en probeer het opnieuw.",
-        "This access token is not right. Check it (mind spaces and capitals) and try again.",
+    "err_login_locked": (
+        "Dit account is tijdelijk geblokkeerd na te veel mislukte pogingen. Probeer het later opnieuw "
+        "of neem contact op met de beheerder.",
+        "This account is locked for a while after too many failed attempts. Try again later or contact "
+        "the administrator.",
     ),
     # generic messages
     "form_expired_title": ("Formulier verlopen", "Form expired"),

@@ -6,7 +6,8 @@ Server-rendered HTML (gateway/pages/rendering.py) in Dutch or English (gateway/p
 
 from __future__ import annotations
 
-from typing import Annotated
+from datetime import timedelta
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
@@ -16,6 +17,12 @@ from core.deps import RuntimeDep
 from gateway.pages import auth, case_forms, case_view
 from gateway.pages.case_common import current_session, form_expired
 from gateway.pages.rendering import HERE, redirect, render, translator
+from identity import service as identity_service
+from identity import sessions
+from identity.deps import actor_label, client_of, lifetimes
+from identity.models import AuthMethod
+from identity.service import LoginRefused
+from store import audit
 
 router = APIRouter(tags=["pages"], include_in_schema=False)
 
@@ -54,37 +61,64 @@ def login_form(request: Request, runtime: RuntimeDep, next: str = "") -> HTMLRes
 def login(
     request: Request,
     runtime: RuntimeDep,
-    token: Annotated[str, Form()] = "",
-    name: Annotated[str, Form()] = "",
+    username: Annotated[str, Form(max_length=200)] = "",
+    password: Annotated[str, Form(max_length=2000)] = "",
     next: Annotated[str, Form(max_length=2000)] = "",
 ) -> Response:
     tr = translator(request)
-    errors: dict[str, str] = {}
-    clean = auth.clean_name(name)
-    if not clean:
-        errors["name"] = tr.t("err_name_missing")
-    elif len(clean) > auth.NAME_MAX:
-        errors["name"] = tr.t("err_name_long", max=auth.NAME_MAX)
-    if not token.strip():
-        errors["token"] = tr.t("err_token_missing")
-    elif not auth.token_matches(runtime, token):
-        errors["token"] = tr.t("err_token_wrong")
     target = auth.safe_next(next, default="")
+    name = username.strip()
+    errors: dict[str, str] = {}
+    if not name:
+        errors["username"] = tr.t("err_username_missing")
+    if not password:
+        errors["password"] = tr.t("err_password_missing")
+    context: dict[str, Any] = {"here": "/login", "next": target, "username": name[:100]}
     if errors:
-        status = 401 if "token" in errors else 422
-        return render(request, "login.html", status, here="/login", next=target, errors=errors, name=clean)
-    cookie, _ = auth.issue(runtime, clean)
+        return render(request, "login.html", 422, errors=errors, **context)
+    settings, now, client = runtime.settings, runtime.clock.now(), client_of(request)
+    with runtime.db.write() as db:
+        check = identity_service.check_password(
+            db,
+            username=name,
+            password=password,
+            now=now,
+            max_failures=settings.login_max_failures,
+            lockout=timedelta(minutes=settings.login_lockout_minutes),
+        )
+        cookie = ""
+        if check.ok and check.user is not None:
+            sessions.revoke(db, request.cookies.get(auth.COOKIE_NAME), now=now)  # no session fixation
+            cookie = sessions.start(
+                db,
+                check.user,
+                auth_method=AuthMethod.PASSWORD,
+                client=client,
+                now=now,
+                lifetimes=lifetimes(runtime),
+            )
+        # Failed logins are audited with their reason; the page says only "wrong" or "locked".
+        who = check.user
+        audit.record(
+            db,
+            actor=actor_label(who.id, who.display_name) if who is not None else "unknown-user",
+            action=audit.AuditAction.LOGIN if cookie else audit.AuditAction.LOGIN_FAILED,
+            outcome=audit.AuditOutcome.SUCCESS if cookie else audit.AuditOutcome.DENIED,
+            resource_type="Session",
+            resource_id=who.id if who is not None else "-",
+            client=client,
+            source=AuthMethod.PASSWORD.value,
+            reason="" if cookie else str(check.refused),
+            actor_role=who.role if who is not None else "",
+            actor_org=who.organisation if who is not None else "",
+            actor_name=who.display_name if who is not None else "",
+        )
+    if not cookie:
+        locked = check.refused == LoginRefused.LOCKED
+        message = tr.t("err_login_locked" if locked else "err_login_wrong")
+        return render(request, "login.html", 401, errors={"password": message}, **context)
     response = redirect(target or "/login")
-    response.set_cookie(
-        auth.COOKIE_NAME,
-        cookie,
-        max_age=auth.SESSION_SECONDS,
-        path="/",
-        httponly=True,
-        samesite="strict",
-        secure=request.url.scheme == "https"
-        or (runtime.settings.public_base_url or "").startswith("https://"),
-    )
+    auth.set_session_cookie(response, request, runtime, cookie)
     return response
 
 
@@ -95,8 +129,22 @@ def logout(
     session = current_session(request, runtime)
     if session is not None and not auth.csrf_ok(session, csrf):
         return form_expired(request, session)
+    if session is not None:
+        with runtime.db.write() as db:
+            sessions.revoke(db, request.cookies.get(auth.COOKIE_NAME), now=runtime.clock.now())
+            audit.record(
+                db,
+                actor=session.actor,
+                action=audit.AuditAction.LOGOUT,
+                resource_type="Session",
+                resource_id=session.user_id,
+                client=session.client,
+                actor_role=session.role,
+                actor_org=session.organisation,
+                actor_name=session.display_name,
+            )
     response = redirect("/login")
-    response.delete_cookie(auth.COOKIE_NAME, path="/", httponly=True, samesite="strict")
+    auth.clear_session_cookie(response)
     return response
 
 

@@ -21,8 +21,9 @@ from adapters.fhir.cds import catalog, feedback, hot_path, services
 from adapters.fhir.cds.auth import CdsAuthError, IssuerKeys, JtiLedger, verify
 from adapters.fhir.http import FhirRoute
 from adapters.fhir.outcome import FhirError, IssueType
-from core.deps import CallerDep, ReadSession, RuntimeDep
+from core.deps import ReadSession, RuntimeDep
 from core.runtime import Runtime
+from identity.deps import CurrentPrincipalDep
 
 router = APIRouter(tags=["cds-hooks"], route_class=FhirRoute)
 Body = TypeVar("Body", bound=BaseModel)
@@ -177,5 +178,5 @@ def _record_feedback(runtime: Runtime, service_id: str, body: feedback.FeedbackR
 
 
 @router.get("/api/cds/statistics", summary="Per rule: cards issued, accepted, overridden and why")
-def statistics(session: ReadSession, _caller: CallerDep) -> JSONResponse:
+def statistics(session: ReadSession, _caller: CurrentPrincipalDep) -> JSONResponse:
     return JSONResponse(feedback.rule_statistics(session))

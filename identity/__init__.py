@@ -1,0 +1,1 @@
+"""Real people: users and roles, local passwords, API tokens per person and integration, login sessions."""
