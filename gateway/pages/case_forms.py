@@ -14,7 +14,14 @@ from sqlalchemy.orm import Session
 from core.deps import RuntimeDep
 from core.runtime import Runtime
 from gateway.pages import auth
-from gateway.pages.case_common import NOTE_MAX, Outcome, act, current_session, expected_version, form_expired
+from gateway.pages.case_common import (
+    NOTE_MAX,
+    Outcome,
+    act,
+    current_session,
+    expected_version,
+    form_expired,
+)
 from gateway.pages.case_view import render_case
 from gateway.pages.rendering import redirect, translator
 from identity.deps import Principal
@@ -74,7 +81,7 @@ def confirm_case(
             db, runtime.cipher, case, facts, actor=session.actor, expected_version=version, reason=reason
         )
 
-    outcome = act(runtime, tr, case_id, change)
+    outcome = act(runtime, tr, case_id, change, session)
     if outcome is not None:
         return render_case(request, runtime, session, case_id, outcome)
     return redirect(f"/cases/{case_id}?gedaan=bevestigd")
@@ -119,7 +126,7 @@ def dismiss_case(
             expected_version=version,
         )
 
-    refusal = act(runtime, tr, case_id, change)
+    refusal = act(runtime, tr, case_id, change, session)
     if refusal is not None:
         refusal.values = values
         return render_case(request, runtime, session, case_id, refusal)
