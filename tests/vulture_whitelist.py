@@ -143,3 +143,8 @@ _.STATE_NL  # variable, gateway/pages/labels.py: compatibility alias, "kept so c
 _.SEVERITY_NL  # variable, gateway/pages/labels.py: ditto
 _.EVENT_NL  # variable, gateway/pages/labels.py: ditto
 _.DISMISS_REASON_NL  # variable, gateway/pages/labels.py: ditto
+_.page_state  # variable, workflows/board.py: board row field, read by the page template
+_.delivery  # variable, workflows/board.py: ditto
+_.discharged_without_check  # variable, workflows/board.py: ditto
+_.last_step_at  # property, workflows/board.py: ditto
+_.holds  # method, workflows/figures.py
