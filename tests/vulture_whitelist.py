@@ -148,3 +148,6 @@ _.delivery  # variable, workflows/board.py: ditto
 _.discharged_without_check  # variable, workflows/board.py: ditto
 _.last_step_at  # property, workflows/board.py: ditto
 _.holds  # method, workflows/figures.py
+_.Caller  # class, core/deps.py: identity work in progress
+_.session_idle_minutes  # variable, core/settings.py: identity work in progress (session lifetime)
+_.session_absolute_hours  # variable, core/settings.py: ditto
