@@ -28,10 +28,6 @@ class Settings(BaseSettings):
         default=None,
         description="base64 of 32 bytes for AES-GCM; default: generated into the data directory once",
     )
-    encryption_keys: str = Field(
-        default="",
-        description="keys after SPOEDPLEIN_ENCRYPTION_KEY (key 1): id:base64,...; the highest id encrypts",
-    )
     api_token: str | None = Field(
         default=None, description="bearer token for /api; default: generated into the data directory once"
     )
@@ -165,6 +161,11 @@ class Settings(BaseSettings):
     )
     login_lockout_minutes: float = Field(
         default=15.0, gt=0, description="how long a locked account stays locked"
+    )
+    ed_address: str = Field(
+        default="Spoedeisende Hulp, Elisabeth-TweeSteden Ziekenhuis, Doctor Deelenlaan 5, 5042 AD Tilburg",
+        max_length=300,
+        description="where a paged party goes for the joint intake (shown on the page a page links to)",
     )
     clock_offset_file: Path | None = Field(
         default=None, description="tests only: a file holding seconds to add to the system clock"

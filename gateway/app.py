@@ -19,7 +19,6 @@ from gateway.pages import figures as figure_pages
 from gateway.pages import views as page_views
 from gateway.request_guard import RequestGuard
 from identity.deps import credentials_present, install_login_redirect
-from notifications import landing as page_links
 from notifications import views as paging
 from presentations import views as presentations
 from workflows import views as case_views
@@ -47,7 +46,6 @@ def create_app(runtime: Runtime) -> FastAPI:
         case_views.router,
         fhir_api.router,
         paging.router,
-        page_links.router,
         page_views.router,
         board_pages.router,
         figure_pages.router,

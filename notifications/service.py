@@ -952,8 +952,10 @@ def answer(
     earliest_at: datetime | None,
     via: str,
     now: datetime,
+    reason: str = "",
 ) -> str:
-    """A paged person's answer. An acknowledgement that completes the page stands it down and tells the
+    """A paged person's answer (a decline may say why: it goes, encrypted, onto the case timeline).
+    An acknowledgement that completes the page stands it down and tells the
     case workflow (the party's acknowledgement with its earliest time); a decline by everyone the current
     step reached escalates at once."""
     page = session.execute(select(Page).where(Page.id == recipient.page_id).with_for_update()).scalar_one()
@@ -970,6 +972,8 @@ def answer(
     detail: dict[str, Any] = {"person": recipient.person, "via": via, "role": recipient.role}
     if earliest_at is not None and acknowledged:
         detail["earliest_at"] = earliest_at.isoformat()
+    if reason and not acknowledged:
+        detail["reason"] = reason[:1000]
     _events(
         session,
         runtime,

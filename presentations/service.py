@@ -14,8 +14,10 @@ from sqlalchemy.orm import Session
 
 from core.settings import Settings
 from detection.models import Identifier, Presentation
-from presentations.models import DATA_AAD, PresentationRecord
+from presentations.models import PresentationRecord
 from store.crypto import FieldCipher, Pseudonymizer
+
+DATA_AAD = b"presentation:data"
 
 
 @dataclass(frozen=True)

@@ -72,6 +72,7 @@ _.WIJKTEAM  # variable, workflows/schemas.py
 _.token_type  # variable, adapters/fhir/cds/services.py
 _.banner  # variable, gateway/pages/views.py
 _.field_errors  # variable, gateway/pages/views.py
+_.children_consent  # variable, gateway/pages/case_view.py: read by the case template
 _.consulted  # variable, workflows/schemas.py
 _.present_at_home  # variable, workflows/schemas.py
 _.intake_time  # variable, workflows/views_consent.py
@@ -143,11 +144,3 @@ _.STATE_NL  # variable, gateway/pages/labels.py: compatibility alias, "kept so c
 _.SEVERITY_NL  # variable, gateway/pages/labels.py: ditto
 _.EVENT_NL  # variable, gateway/pages/labels.py: ditto
 _.DISMISS_REASON_NL  # variable, gateway/pages/labels.py: ditto
-_.page_state  # variable, workflows/board.py: board row field, read by the page template
-_.delivery  # variable, workflows/board.py: ditto
-_.discharged_without_check  # variable, workflows/board.py: ditto
-_.last_step_at  # property, workflows/board.py: ditto
-_.holds  # method, workflows/figures.py
-_.Caller  # class, core/deps.py: identity work in progress
-_.session_idle_minutes  # variable, core/settings.py: identity work in progress (session lifetime)
-_.session_absolute_hours  # variable, core/settings.py: ditto

@@ -16,13 +16,12 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
-from core.deps import Actor, audit_access
+from consent.errors import ConsentError
 from core.runtime import Runtime
 from gateway.pages import auth
 from gateway.pages.i18n import Translator
 from gateway.pages.rendering import redirect, render, translator
 from identity.deps import Principal, client_of, login_url, principal_from_cookie
-from store.audit import AuditAction
 from workflows import service
 from workflows.errors import StaleCase, WorkflowError
 from workflows.models import Case
@@ -83,37 +82,36 @@ def act(
     tr: Translator,
     case_id: int,
     change: Callable[[Session, Case], None],
-    caller: Actor | None = None,
+    messages: dict[str, str] | None = None,
 ) -> Outcome | None:
-    """Run one workflow change in its own transaction; a refused change rolls back and says why. With
-    `caller`, the change is written to the audit log in that transaction (NEN 7513)."""
+    """Run one workflow change in its own transaction; a refused change rolls back and says why.
+
+    `messages` maps the field a service names in its error to the message key shown next to that
+    field on the page; a field not in it (or none) makes the message a banner above the forms."""
+    messages = messages or {}
     try:
         with runtime.db.write() as db:
-            case = service.get_case(db, case_id)
-            change(db, case)
-            if caller is not None:
-                audit_access(
-                    db,
-                    caller,
-                    AuditAction.UPDATE,
-                    resource_type="Case",
-                    resource_id=case.id,
-                    patient_ref=case.patient_ref,
-                    case_id=case.id,
-                )
+            change(db, service.get_case(db, case_id))
     except (StaleCase, StaleDataError):
         return Outcome(409, banner=tr.t("err_stale"))
     except WorkflowError as exc:
+        if exc.field in messages:
+            return Outcome(exc.status_code, field_errors={exc.field: tr.t(messages[exc.field])})
         return Outcome(exc.status_code, banner=workflow_error(tr, exc))
-    except ValidationError as exc:
-        return Outcome(422, field_errors=validation_errors(tr, exc))
+    except ConsentError as exc:
+        if exc.field in messages:
+            return Outcome(422, field_errors={exc.field: tr.t(messages[exc.field])})
+        return Outcome(422, banner=tr.t("err_generic"))
     return None
 
 
-def validation_errors(tr: Translator, exc: ValidationError) -> dict[str, str]:
-    """A pydantic error per field (the JSON API's own rules), in the page's words."""
+def validation_errors(tr: Translator, exc: ValidationError, messages: dict[str, str]) -> dict[str, str]:
+    """A pydantic error per field (the JSON API's own request models), in the page's words."""
     errors: dict[str, str] = {}
     for error in exc.errors():
-        name = ".".join(str(part) for part in error["loc"]) or "form"
-        errors.setdefault(name, tr.t("err_invalid"))
+        name = str(error["loc"][0]) if error["loc"] else ""
+        if not name:  # a rule across fields: the model says which field in its message ("children: …")
+            name = str(error.get("msg", "")).removeprefix("Value error, ").split(":", 1)[0]
+        key = messages.get(f"{name}:{error['type']}") or messages.get(name) or "err_invalid"
+        errors.setdefault(name, tr.t(key))
     return errors

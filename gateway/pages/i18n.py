@@ -165,6 +165,370 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "col_what": ("Wat", "What"),
     "col_state": ("Status", "State"),
     "actor_system": ("Spoedplein", "Spoedplein"),
+    # the paged party's pages
+    "party_title": ("Spoedplein-oproep", "Spoedplein page"),
+    "party_intro": (
+        "U bent opgeroepen via Spoedplein. Vraag een eenmalige code aan; die komt per SMS naar uw "
+        "geregistreerde nummer. Daarna ziet u de oproep.",
+        "You were paged through Spoedplein. Ask for a one-time code; it comes by SMS to your registered "
+        "number. Then you see the page.",
+    ),
+    "send_code": ("Stuur mij een code", "Send me a code"),
+    "or_log_in": ("Of log in", "Or log in"),
+    "code_sent": ("Er is een code naar uw nummer gestuurd.", "A code was sent to your number."),
+    "code_label": ("Code uit de SMS", "Code from the SMS"),
+    "code_confirm": ("Code bevestigen", "Confirm the code"),
+    "code_wrong": (
+        "Die code klopt niet of is verlopen. Controleer de zes cijfers of vraag een nieuwe code aan.",
+        "That code is wrong or expired. Check the six digits or ask for a new code.",
+    ),
+    "code_no_number": (
+        "Er is geen nummer om een code naar te sturen. Log in.",
+        "There is no number to send a code to. Please log in.",
+    ),
+    "code_too_many": (
+        "Er zijn te veel codes aangevraagd. Probeer het over een kwartier opnieuw, of log in.",
+        "Too many codes were requested. Try again in a quarter of an hour, or log in.",
+    ),
+    "code_first": ("Bevestig eerst met een code, of log in.", "Confirm with a code first, or log in."),
+    "link_expired": (
+        "Deze link is verlopen (een link is 10 minuten geldig).",
+        "This link has expired (a link is valid for 10 minutes).",
+    ),
+    "link_used": (
+        "Deze link is al gebruikt (een link werkt één keer).",
+        "This link was used already (a link works once).",
+    ),
+    "link_invalid": ("Deze link is niet geldig.", "This link is not valid."),
+    "link_again": (
+        "Open de link uit uw oproep opnieuw, of log in.",
+        "Open the link in your page again, or log in.",
+    ),
+    "page_gone": ("Deze oproep bestaat niet meer.", "This page no longer exists."),
+    "party_case": ("Casus", "Case"),
+    "party_urgency": ("Urgentie", "Urgency"),
+    "party_role": ("Opgeroepen als", "Paged as"),
+    "withheld": ("niet gedeeld", "not shared"),
+    "party_withheld": (
+        "Zonder toestemming of wettelijke grondslag voor uw organisatie wordt niet gedeeld:",
+        "Without consent or a legal basis for your organisation, this is not shared:",
+    ),
+    "party_patient": ("Patiënt", "Patient"),
+    "party_your_answer": ("Uw antwoord", "Your answer"),
+    "party_coming": ("U komt, vanaf {at}.", "You are coming, from {at}."),
+    "party_coming_now": ("U komt.", "You are coming."),
+    "party_not_coming": ("U kunt niet komen.", "You cannot come."),
+    "party_closed": ("Deze oproep is al afgehandeld.", "This page has been dealt with already."),
+    "party_earliest": ("Ik kan er zijn vanaf (uu:mm)", "I can be there from (hh:mm)"),
+    "party_ack": ("Ik kom", "I am coming"),
+    "party_decline_reason": ("Ik kan niet, want…", "I cannot come, because…"),
+    "party_decline": ("Ik kan niet", "I cannot come"),
+    "err_arrival": (
+        "Vul de tijd in waarop u er kunt zijn, als uu:mm.",
+        "Fill in the time you can be there, as hh:mm.",
+    ),
+    "err_decline_reason": (
+        "Zeg kort waarom u niet kunt; dan weet de coördinator wie hij nu moet vragen.",
+        "Say briefly why you cannot come; the coordinator then knows whom to ask next.",
+    ),
+    "party_where": ("Waar en wanneer", "Where and when"),
+    "party_intake_at": ("Afgesproken intaketijd:", "Agreed intake time:"),
+    "party_intake_not_yet": ("nog niet afgesproken", "not agreed yet"),
+    # case page: table of contents and the critical banner
+    "toc": ("Onderdelen van de casus", "Parts of the case"),
+    "critical_discharge_title": ("Ontslag zonder veiligheidscheck.", "Discharged without a safety check."),
+    "critical_discharge": (
+        "Het EPD meldde om {at} dat de patiënt is ontslagen terwijl de veiligheidscheck niet compleet was. "
+        "De coördinator is opgeroepen.",
+        "At {at} the EHR reported the patient discharged while the safety check was not complete. "
+        "The coordinator has been paged.",
+    ),
+    "critical_discharge_todo": (
+        "Neem contact op met de patiënt en vul de veiligheidscheck hieronder alsnog in.",
+        "Contact the patient and complete the safety check below.",
+    ),
+    "critical_discharge_after": (
+        "De veiligheidscheck is daarna alsnog afgerond.",
+        "The safety check was completed afterwards.",
+    ),
+    "done_intake": (
+        "De gezamenlijke intake is aangevraagd; de partijen worden opgeroepen.",
+        "The joint intake is requested; the parties are being paged.",
+    ),
+    "done_time": (
+        "De intaketijd is afgesproken en aan de partijen doorgegeven.",
+        "The intake time is agreed and passed on to the parties.",
+    ),
+    "done_melding": ("Het concept van de melding staat klaar.", "The draft report is ready."),
+    "done_approved": (
+        "De melding is goedgekeurd en wordt naar Veilig Thuis verstuurd.",
+        "The report is approved and is being sent to Veilig Thuis.",
+    ),
+    "done_discharge": ("Veilig ontslag is vastgesteld.", "Safe discharge is established."),
+    "done_closed": ("De casus is gesloten.", "The case is closed."),
+    "live_changed": ("De casus is intussen gewijzigd.", "The case changed in the meantime."),
+    "reload": ("Laad de pagina opnieuw", "Reload the page"),
+    # generic words
+    "choose": ("— kies —", "— choose —"),
+    "and": ("en", "and"),
+    "recorded": ("vastgelegd", "recorded"),
+    "to_do": ("nog te doen", "to do"),
+    "not_yet": ("nog niet", "not yet"),
+    "nothing_recorded": ("niets vastgelegd", "nothing recorded"),
+    "one_per_line": ("Eén per regel.", "One per line."),
+    "revoke": ("Intrekken", "Revoke"),
+    # meldcode
+    "meldcode_title": ("Meldcode: vijf stappen", "Meldcode: five steps"),
+    "meldcode_help": (
+        "De KNMG-meldcode: leg per stap vast wat u deed. Bij stap 5 „melden” komt Veilig Thuis erbij en "
+        "kunt u de melding voorbereiden.",
+        "The KNMG meldcode: record what you did per step. Deciding to report in step 5 brings in Veilig "
+        "Thuis and lets you prepare the report.",
+    ),
+    "step_n": ("Stap {n}", "Step {n}"),
+    "record_step": ("Stap vastleggen", "Record this step"),
+    "correct_step": ("Stap aanpassen", "Correct this step"),
+    "step_summary": ("Wat heeft u gedaan? (verplicht)", "What did you do? (required)"),
+    "step_observed": ("Wat heeft u gezien of gehoord?", "What did you see or hear?"),
+    "step_consulted": ("Wie heeft u geraadpleegd?", "Whom did you consult?"),
+    "step_discussed": ("Besproken met de patiënt of het gezin?", "Discussed with the patient or family?"),
+    "step_reaction": ("Reactie van de patiënt of het gezin", "Reaction of the patient or family"),
+    "step_network": ("Steunnetwerk", "Support network"),
+    "step_assessment": ("Uw afweging", "Your weighing"),
+    "step_decision": ("Besluit (afwegingskader)", "Decision (assessment framework)"),
+    "save_step": ("Stap {n} opslaan", "Save step {n}"),
+    "err_summary": (
+        "Schrijf in een paar woorden wat u in deze stap deed.",
+        "Write in a few words what you did in this step.",
+    ),
+    "err_long": (
+        "Deze tekst is te lang (ten hoogste 4000 tekens).",
+        "This text is too long (at most 4000 characters).",
+    ),
+    "err_decision": ("Kies bij stap 5 een besluit.", "Choose a decision in step 5."),
+    # Kindcheck on the case
+    "kindcheck_question": (
+        "Zorgt de patiënt voor minderjarige kinderen?",
+        "Does the patient care for minor children?",
+    ),
+    "kindcheck_answered": ("Antwoord:", "Answer:"),
+    "children_count": ("{n} kind(eren) vastgelegd", "{n} child(ren) recorded"),
+    "children_legend": ("Gegevens van de kinderen", "The children's details"),
+    "children_hint": (
+        "Alleen als het antwoord ja is: vul per kind in wat u weet.",
+        "Only when the answer is yes: fill in what you know per child.",
+    ),
+    "child_name": ("Naam kind {n}", "Name of child {n}"),
+    "child_birth": ("Geboortedatum", "Date of birth"),
+    "child_school": ("School of opvang", "School or day care"),
+    "save_kindcheck": ("Kindcheck opslaan", "Save the Kindcheck"),
+    "err_kindcheck_answer": (
+        "Kies een antwoord op de Kindcheck-vraag.",
+        "Choose an answer to the Kindcheck question.",
+    ),
+    "err_children_yes": (
+        "Bij „ja”: vul de gegevens van ten minste één kind in.",
+        "With “yes”: fill in the details of at least one child.",
+    ),
+    "err_children_no": (
+        "Kindergegevens horen alleen bij het antwoord „ja”: kies „ja” of maak de velden leeg.",
+        "Children's details belong only with the answer “yes”: choose “yes” or empty the fields.",
+    ),
+    "err_date": ("Vul de datum in als dd-mm-jjjj.", "Fill in the date as dd-mm-yyyy."),
+    # consent and legal basis
+    "consent_title": ("Toestemming en grondslag per partij", "Consent and legal basis per party"),
+    "wgbo_title": ("Wie beslist over toestemming? (WGBO)", "Who decides on consent? (WGBO)"),
+    "wgbo_rule": (
+        "Jonger dan 12 jaar: de ouders of voogd. Van 12 tot en met 15 jaar: de patiënt én de ouders of "
+        "voogd. Vanaf 16 jaar: de patiënt zelf.",
+        "Under 12: the parents or guardian. From 12 to 15: the patient and the parents or guardian. "
+        "From 16: the patient alone.",
+    ),
+    "wgbo_this_patient": (
+        "Deze patiënt is {age} jaar; toestemming komt van:",
+        "This patient is {age}; consent comes from:",
+    ),
+    "wgbo_age_unknown": (
+        "De leeftijd van de patiënt is onbekend: vul die in bij het vastleggen.",
+        "The patient's age is unknown: fill it in when recording.",
+    ),
+    "wgbo_police": (
+        "Politie komt alleen met toestemming of bij acuut gevaar; Veilig Thuis mag ook op grond van het "
+        "meldrecht, zonder toestemming.",
+        "Police come only with consent or in acute danger; Veilig Thuis may also be informed under the "
+        "right to report, without consent.",
+    ),
+    "consent_table": ("Toestemming en grondslag per partij", "Consent and legal basis per party"),
+    "col_party": ("Partij", "Party"),
+    "col_consent": ("Toestemming", "Consent"),
+    "col_basis": ("Grondslag zonder toestemming", "Legal basis without consent"),
+    "col_needed": ("Nodig voor de intake", "Needed for the intake"),
+    "col_status": ("Stand", "Status"),
+    "col_paged": ("Oproep", "Page"),
+    "col_earliest": ("Kan er zijn vanaf", "Available from"),
+    "needed_because": ("nodig: {why}", "needed: {why}"),
+    "ground_is": ("grond: {ground}", "ground: {ground}"),
+    "no_ground_yet": ("nog geen toestemming of grondslag", "no consent or legal basis yet"),
+    "not_needed": ("niet nodig", "not needed"),
+    "consent_record": ("Toestemming vastleggen", "Record consent"),
+    "consent_subject": ("Over wie", "About whom"),
+    "consent_decision": ("Besluit", "Decision"),
+    "consent_given_by": ("Gegeven of geweigerd door", "Given or refused by"),
+    "consent_given_by_hint": ("Zie de WGBO-regel hierboven.", "See the WGBO rule above."),
+    "consent_age": ("Leeftijd van de betrokkene (jaren)", "Age of the person concerned (years)"),
+    "consent_age_hint": (
+        "Leeg laten voor de patiënt: dan geldt de leeftijd uit het dossier.",
+        "Leave empty for the patient: the age in the record applies.",
+    ),
+    "consent_note": ("Toelichting (optioneel)", "Note (optional)"),
+    "consent_save": ("Toestemming opslaan", "Save consent"),
+    "basis_record": ("Grondslag zonder toestemming", "Legal basis without consent"),
+    "basis_help": (
+        "Alleen als toestemming niet kan of geweigerd is: meldrecht (alleen Veilig Thuis) of acuut gevaar.",
+        "Only when consent is not possible or refused: right to report (Veilig Thuis only) or acute danger.",
+    ),
+    "basis_kind": ("Grondslag", "Legal basis"),
+    "basis_justification": ("Onderbouwing (verplicht)", "Justification (required)"),
+    "basis_save": ("Grondslag opslaan", "Save legal basis"),
+    "err_party": ("Kies een partij.", "Choose a party."),
+    "err_consent_decision": (
+        "Kies of toestemming is gegeven of geweigerd.",
+        "Choose whether consent was given or refused.",
+    ),
+    "err_given_by": (
+        "Wie beslist, hangt af van de leeftijd (zie de WGBO-regel hierboven): kies precies wie toestemming "
+        "gaf of weigerde.",
+        "Who decides depends on the age (see the WGBO rule above): choose exactly who gave or refused.",
+    ),
+    "err_age": ("Vul de leeftijd in jaren in (0 tot 130).", "Fill in the age in years (0 to 130)."),
+    "err_basis": (
+        "Kies een grondslag die bij deze partij past: meldrecht geldt alleen voor Veilig Thuis.",
+        "Choose a legal basis that fits this party: the right to report is for Veilig Thuis only.",
+    ),
+    "err_justification": (
+        "Onderbouw waarom u zonder toestemming gegevens deelt; dat is verplicht.",
+        "Justify why you share without consent; this is required.",
+    ),
+    # intake
+    "intake_title": ("Gezamenlijke intake", "Joint intake"),
+    "intake_plan": ("Nodig bij de intake:", "Needed at the intake:"),
+    "intake_no_plan": (
+        "Nog geen partij nodig: dat volgt uit het letsel, de meldcode, de Kindcheck en de toestemming.",
+        "No party needed yet: that follows from the injuries, the meldcode, the Kindcheck and consent.",
+    ),
+    "intake_request": ("Intake aanvragen en partijen oproepen", "Request the intake and page the parties"),
+    "intake_request_needs": (
+        "Er kan nog niemand worden opgeroepen: leg eerst toestemming of een grondslag vast.",
+        "Nobody can be paged yet: record consent or a legal basis first.",
+    ),
+    "err_intake_no_ground": (
+        "Er kan nog niemand worden opgeroepen: leg eerst toestemming of een grondslag vast.",
+        "Nobody can be paged yet: record consent or a legal basis first.",
+    ),
+    "intake_proposed": ("Voorgestelde tijd:", "Proposed time:"),
+    "intake_agreed": ("Afgesproken tijd:", "Agreed time:"),
+    "intake_done_at": ("Intake gedaan:", "Intake done:"),
+    "paging_caption": ("Wie is opgeroepen en wat antwoordde", "Who was paged and what they answered"),
+    "escalated_n": ("{n} keer geëscaleerd", "escalated {n} times"),
+    "not_paged_yet": ("nog niet opgeroepen", "not paged yet"),
+    "agree_title": ("Intaketijd afspreken", "Agree the intake time"),
+    "agree_at": ("Datum en tijd van de intake", "Date and time of the intake"),
+    "agree_hint": (
+        "Voorgevuld met de voorgestelde tijd: het vroegste moment dat iedereen kan.",
+        "Filled in with the proposed time: the earliest everyone can make.",
+    ),
+    "agree_save": ("Tijd afspreken", "Agree this time"),
+    "err_agreed_at": (
+        "Kies een tijd waarop iedereen kan: niet vóór de vroegste tijd die een partij opgaf.",
+        "Choose a time everyone can make: not before the earliest time a party gave.",
+    ),
+    "err_waiting_acks": (
+        "Nog niet alle partijen hebben bevestigd; spreek de tijd af als iedereen heeft geantwoord.",
+        "Not every party has acknowledged; agree the time once everyone has answered.",
+    ),
+    "reason_required": ("Reden (verplicht)", "Reason (required)"),
+    "reason_if_early": (
+        "Reden (verplicht als de intake vóór de afgesproken tijd klaar is)",
+        "Reason (required if done before the agreed time)",
+    ),
+    "do_complete_intake": ("Intake is gedaan", "Intake is done"),
+    "do_cancel_intake": ("Intake annuleren", "Cancel the intake"),
+    "err_reason": ("Geef een reden; die komt in de tijdlijn.", "Give a reason; it goes on the timeline."),
+    "err_state_step": (
+        "Dat kan nog niet: rond eerst de vorige stap af (zie hierboven).",
+        "Not possible yet: finish the previous step first (see above).",
+    ),
+    # melding
+    "melding_title": ("Melding Veilig Thuis", "Report to Veilig Thuis"),
+    "melding_after_step5": (
+        "De melding kunt u voorbereiden zodra bij meldcode-stap 5 „melden” is gekozen.",
+        "You can prepare the report once “report” is chosen in meldcode step 5.",
+    ),
+    "melding_prepare": ("Melding voorbereiden", "Prepare the report"),
+    "err_melding_step5": (
+        "Kies eerst bij meldcode-stap 5 het besluit „melden”.",
+        "First choose the decision “report” in meldcode step 5.",
+    ),
+    "melding_status": ("Stand:", "Status:"),
+    "melding_revision": ("versie {n}", "revision {n}"),
+    "melding_approved_by": ("goedgekeurd door {who} op {at}", "approved by {who} at {at}"),
+    "melding_preview": ("Voorbeeld als PDF bekijken", "Preview as PDF"),
+    "melding_edit": ("Melding aanpassen", "Edit the report"),
+    "melding_melder": ("Melder (uw naam)", "Reporter (your name)"),
+    "melding_phone": ("Telefoonnummer voor terugbellen", "Phone number for call-back"),
+    "melding_facts": ("Feiten: wat is gezien, gehoord en gevonden", "Facts: what was seen, heard and found"),
+    "melding_interpretation": ("Uw duiding", "Your interpretation"),
+    "melding_other": ("Overige informatie", "Other information"),
+    "melding_save": ("Melding opslaan", "Save the report"),
+    "melding_approve_title": ("Melding goedkeuren", "Approve the report"),
+    "melding_approve_help": (
+        "U keurt versie {n} goed zoals in het voorbeeld; daarna gaat de melding naar Veilig Thuis.",
+        "You approve revision {n} as in the preview; then the report goes to Veilig Thuis.",
+    ),
+    "melding_approve": ("Goedkeuren en versturen", "Approve and send"),
+    "melding_missing": ("Nog in te vullen:", "Still to fill in:"),
+    "melding_field_melder_name": ("de naam van de melder", "the reporter's name"),
+    "melding_field_facts": ("de feiten", "the facts"),
+    "melding_field_open_melden": (
+        "de grond en uitleg voor niet open melden",
+        "the ground and explanation for not reporting openly",
+    ),
+    "err_melding_incomplete": ("Vul eerst de ontbrekende onderdelen in.", "Fill in the missing parts first."),
+    "err_melding_revision": (
+        "De melding is intussen door iemand anders aangepast; bekijk de nieuwe versie.",
+        "The report was changed by someone else meanwhile; look at the new revision.",
+    ),
+    # safe discharge
+    "discharge_title": (
+        "Veilig ontslag: „Kunt u veilig naar huis?”",
+        "Safe discharge: “Can you go home safely?”",
+    ),
+    "discharge_complete": ("De veiligheidscheck is compleet.", "The safety check is complete."),
+    "discharge_todo": ("Nog te doen voor veilig ontslag:", "Still to do for a safe discharge:"),
+    "discharge_asked": ("Ik heb gevraagd: „Kunt u veilig naar huis?”", "I asked: “Can you go home safely?”"),
+    "discharge_answer": ("Antwoord van de patiënt", "The patient's answer"),
+    "discharge_destination": ("Waar gaat de patiënt heen?", "Where does the patient go?"),
+    "discharge_plan": ("Veiligheidsplan afgesproken", "Safety plan agreed"),
+    "discharge_huisverbod": ("Tijdelijk huisverbod overwogen", "Temporary restraining order considered"),
+    "discharge_children": ("Veiligheid van de kinderen geregeld", "The children's safety arranged"),
+    "discharge_follow_up": ("Vervolgafspraak", "Follow-up appointment"),
+    "discharge_hand_over": ("Overdracht aan", "Hand over to"),
+    "discharge_notes": ("Notities", "Notes"),
+    "discharge_save": ("Veiligheidscheck opslaan", "Save the safety check"),
+    "help_complete_discharge_check": (
+        "Alles van de veiligheidscheck is ingevuld: stel veilig ontslag vast.",
+        "The safety check is complete: establish the safe discharge.",
+    ),
+    "do_complete_discharge_check": ("Veilig ontslag vaststellen", "Establish safe discharge"),
+    "help_close": (
+        "De overdracht is gedaan: sluit de casus. Openstaande termijnen stoppen.",
+        "The hand-over is done: close the case. Pending deadlines stop.",
+    ),
+    "do_close": ("Casus sluiten", "Close the case"),
+    "err_checklist": (
+        "De veiligheidscheck is nog niet compleet: zie „Nog te doen” hierboven.",
+        "The safety check is not complete yet: see “Still to do” above.",
+    ),
 }
 
 

@@ -7,7 +7,7 @@ security policy that allows only this server's own styles and scripts).
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -40,8 +40,13 @@ def local_time(value: datetime | None) -> str:
 
 
 def local_input(value: datetime | None) -> str:
-    """The value of a `datetime-local` input: local wall time without zone."""
-    return value.astimezone(LOCAL).strftime("%Y-%m-%dT%H:%M") if value is not None else ""
+    """The value of a `datetime-local` input: local wall time without zone, to the minute. Rounded up:
+    the value is a proposed time no one can make before, so dropping its seconds would make it too early."""
+    if value is None:
+        return ""
+    if value.second or value.microsecond:
+        value = value.replace(second=0, microsecond=0) + timedelta(minutes=1)
+    return value.astimezone(LOCAL).strftime("%Y-%m-%dT%H:%M")
 
 
 templates = Environment(
@@ -92,6 +97,7 @@ def render(
     lang, explicit = language(request)
     tr = i18n.Translator(lang)
     context.setdefault("session", None)
+    context.setdefault("body_class", "")
     html = templates.get_template(template).render(
         request=request,
         lang=lang,

@@ -14,7 +14,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from adapters.fhir.cds.cards import KINDCHECK_QUESTION
 from core.deps import RuntimeDep
-from gateway.pages import auth, case_forms, case_view
+from gateway.pages import auth, case_forms, case_view, party
 from gateway.pages.case_common import current_session, form_expired
 from gateway.pages.rendering import HERE, redirect, render, translator
 from identity import service as identity_service
@@ -150,3 +150,4 @@ def logout(
 
 router.include_router(case_view.router)
 router.include_router(case_forms.router)
+router.include_router(party.router)
