@@ -11,10 +11,11 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import ForeignKey, Integer, LargeBinary, String
+from sqlalchemy import ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from store.db import Base, BigIntPK, UTCDateTime, utcnow
+from store.encrypted import Encrypted
 
 
 class Party(StrEnum):
@@ -45,6 +46,9 @@ class LegalBasisKind(StrEnum):
 PATIENT_SUBJECT = "patient"
 
 
+CONSENT_NOTE_AAD = b"consent_record:note"
+
+
 class ConsentRecord(Base):
     __tablename__ = "consent_record"
 
@@ -58,10 +62,12 @@ class ConsentRecord(Base):
     decided_at: Mapped[datetime] = mapped_column(UTCDateTime)
     recorded_by: Mapped[str] = mapped_column(String(200))
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    note: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)  # encrypted free text
+    note: Mapped[bytes | None] = mapped_column(
+        Encrypted(CONSENT_NOTE_AAD), nullable=True
+    )  # encrypted free text
 
 
-CONSENT_NOTE_AAD = b"consent_record:note"
+LEGAL_BASIS_AAD = b"legal_basis_record:justification"
 
 
 class LegalBasisRecord(Base):
@@ -75,7 +81,4 @@ class LegalBasisRecord(Base):
     recorded_by: Mapped[str] = mapped_column(String(200))
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
-    justification: Mapped[bytes] = mapped_column(LargeBinary)  # encrypted free text
-
-
-LEGAL_BASIS_AAD = b"legal_basis_record:justification"
+    justification: Mapped[bytes] = mapped_column(Encrypted(LEGAL_BASIS_AAD))  # encrypted free text

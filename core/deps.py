@@ -73,18 +73,57 @@ WriteSession = Annotated[Session, Depends(write_session, scope="function")]
 
 
 def audit_read(
-    session: Session, caller: Actor, *, resource_type: str, resource_id: str | int, patient_ref: str
+    session: Session,
+    caller: Actor,
+    *,
+    resource_type: str,
+    resource_id: str | int,
+    patient_ref: str,
+    case_id: str | int = "",
+    source: str = "",
 ) -> None:
     """Log a read of patient data in the caller's transaction (NEN 7513): no log, no data."""
-    audit.record(
+    audit_access(
         session,
-        actor=caller.actor,
-        action=audit.AuditAction.READ,
+        caller,
+        audit.AuditAction.READ,
         resource_type=resource_type,
         resource_id=resource_id,
         patient_ref=patient_ref,
-        client=caller.client,
+        case_id=case_id,
+        source=source,
+    )
+
+
+def audit_access(
+    session: Session,
+    caller: Actor,
+    action: audit.AuditAction,
+    *,
+    resource_type: str,
+    resource_id: str | int,
+    patient_ref: str,
+    case_id: str | int = "",
+    source: str = "",
+    purpose: str = "",
+    reason: str = "",
+) -> None:
+    """Log any access to patient data (read, change, export, disclosure) by `caller` in its transaction:
+    the one audit call, so who, role, organisation and where are filled the same way everywhere.
+    `source` says through what (api, fhir, page, cds, cli)."""
+    audit.record(
+        session,
+        actor=caller.actor,
         actor_role=str(caller.role),
         actor_org=caller.organisation,
         actor_name=caller.display_name,
+        action=action,
+        resource_type=resource_type,
+        resource_id=resource_id,
+        patient_ref=patient_ref,
+        case_id=case_id,
+        client=caller.client,
+        source=source,
+        purpose=purpose,
+        reason=reason,
     )

@@ -28,6 +28,10 @@ class Settings(BaseSettings):
         default=None,
         description="base64 of 32 bytes for AES-GCM; default: generated into the data directory once",
     )
+    encryption_keys: str = Field(
+        default="",
+        description="keys after SPOEDPLEIN_ENCRYPTION_KEY (key 1): id:base64,...; the highest id encrypts",
+    )
     api_token: str | None = Field(
         default=None, description="bearer token for /api; default: generated into the data directory once"
     )

@@ -9,5 +9,6 @@ import adapters.processing  # noqa: F401
 import notifications.handlers
 import notifications.pager  # noqa: F401  (the pager's tick and auditor, a periodic job)
 import store.audit  # the audit chain anchor (periodic)
-import store.checkpoint  # noqa: F401  (the WAL checkpoint, a periodic job)
+import store.checkpoint
+import store.encrypted  # noqa: F401  (key rotation, a periodic job)
 import workflows.timers  # noqa: F401  (the timer tick, a periodic job)

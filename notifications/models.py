@@ -13,10 +13,11 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Integer, LargeBinary, String, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from store.db import Base, BigIntPK, UTCDateTime, utcnow
+from store.encrypted import Encrypted
 
 
 class PagePurpose(StrEnum):
@@ -259,6 +260,9 @@ class MeldingStatus(StrEnum):
     FAILED = "failed"
 
 
+MELDING_AAD = b"melding:content"
+
+
 class Melding(Base):
     """The Veilig Thuis melding of a case: encrypted content, who approved which version, delivery."""
 
@@ -267,7 +271,7 @@ class Melding(Base):
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), unique=True)
     status: Mapped[str] = mapped_column(String(16), default=MeldingStatus.DRAFT)
-    content: Mapped[bytes] = mapped_column(LargeBinary)  # encrypted MeldingContent JSON
+    content: Mapped[bytes] = mapped_column(Encrypted(MELDING_AAD))  # encrypted MeldingContent JSON
     revision: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     created_by: Mapped[str] = mapped_column(String(200))
@@ -277,6 +281,3 @@ class Melding(Base):
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     delivery_reference: Mapped[str] = mapped_column(String(200), default="")  # e.g. Veilig Thuis' number
-
-
-MELDING_AAD = b"melding:content"

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, LargeBinary, String
+from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from store.db import Base, BigIntPK, UTCDateTime, utcnow
+from store.encrypted import Encrypted
+
+DATA_AAD = b"presentation:data"
 
 
 class PresentationRecord(Base):
@@ -24,4 +27,4 @@ class PresentationRecord(Base):
     encounter_ref: Mapped[str] = mapped_column(String(64), index=True)
     arrival_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    data: Mapped[bytes] = mapped_column(LargeBinary)  # encrypted Presentation JSON
+    data: Mapped[bytes] = mapped_column(Encrypted(DATA_AAD))  # encrypted Presentation JSON

@@ -14,10 +14,8 @@ from sqlalchemy.orm import Session
 
 from core.settings import Settings
 from detection.models import Identifier, Presentation
-from presentations.models import PresentationRecord
+from presentations.models import DATA_AAD, PresentationRecord
 from store.crypto import FieldCipher, Pseudonymizer
-
-DATA_AAD = b"presentation:data"
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from fastapi import APIRouter, HTTPException, Request, Response
 from pydantic import BaseModel
 from sqlalchemy import select
 
-from core.deps import ReadSession, RuntimeDep, WriteSession, audit_read
+from core.deps import RuntimeDep, WriteSession, audit_read
 from core.paging import Before, Limit, page
 from detection.models import Presentation
 from identity.deps import CurrentPrincipalDep
@@ -53,8 +53,8 @@ class PresentationRead(PresentationSummary):
 def list_presentations(
     request: Request,
     response: Response,
-    session: ReadSession,
-    _caller: CurrentPrincipalDep,
+    session: WriteSession,
+    caller: CurrentPrincipalDep,
     limit: Limit = 100,
     before: Before = None,
 ) -> list[PresentationSummary]:
@@ -62,6 +62,14 @@ def list_presentations(
     rows: Sequence[PresentationRecord] = page(
         session, query, PresentationRecord.id, limit=limit, before=before, request=request, response=response
     )
+    for row in rows:  # a listed presentation is a read of that patient's data (NEN 7513): one entry each
+        audit_read(
+            session,
+            caller,
+            resource_type="Presentation/list",
+            resource_id=row.id,
+            patient_ref=row.patient_ref,
+        )
     return [PresentationSummary.of(row) for row in rows]
 
 

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from store.crypto import FieldCipher
 from store.db import Base, BigIntPK, DriverSQL, UTCDateTime, utcnow
+from store.encrypted import Encrypted
 
 
 class MessageStatus(StrEnum):
@@ -33,6 +34,9 @@ class Channel(StrEnum):
     FHIR = "fhir"
 
 
+RAW_AAD = b"inbox:raw"
+
+
 class InboxMessage(Base):
     __tablename__ = "inbox_message"
 
@@ -44,7 +48,7 @@ class InboxMessage(Base):
     control_id: Mapped[str] = mapped_column(String(200), default="")
     message_type: Mapped[str] = mapped_column(String(40), default="")
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    raw: Mapped[bytes] = mapped_column(LargeBinary)  # encrypted, associated data b"inbox:raw"
+    raw: Mapped[bytes] = mapped_column(Encrypted(RAW_AAD))  # encrypted
     ack_code: Mapped[str] = mapped_column(String(2), default="")
     ack: Mapped[bytes] = mapped_column(LargeBinary, default=b"")  # carries no patient data
     status: Mapped[str] = mapped_column(String(16), default=MessageStatus.RECEIVED, index=True)
@@ -57,7 +61,6 @@ class InboxMessage(Base):
     needs_review: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
 
 
-RAW_AAD = b"inbox:raw"
 PROCESS_TOPIC = "inbox.process"
 
 

@@ -121,3 +121,43 @@ def test_a_note_that_counts_the_third_injury_visit_is_a_repeated_visit_and_flags
     assert found["R-CONS-6"].severity is Severity.WARNING
     assert "R-CONS-6" in rule_ids(presentation("val", years=2, note="Hematoom scheen. 3e bezoek dit jaar."))
     assert "R-CONS-6" not in rule_ids(presentation("val", years=2, note="Hematoom scheen. 2e SEH bezoek."))
+
+
+def test_a_round_burn_is_a_burn_and_brandwnd_is_short_for_brandwond() -> None:
+    assert "R-SI-4" in rule_ids(presentation("hand", months=4, note="Dorsum hand ronde brandwnd 9mm."))
+    assert "R-BU-4" in rule_ids(presentation("been", years=3, note="1 verse ronde brandwond onderbeen re."))
+
+
+def test_a_torn_frenulum_written_with_a_dt_error_is_an_intraoral_injury() -> None:
+    note = "Mond: frenulum bovenlip doorgescheurt, klein stolsel."
+    assert "R-SI-2" in rule_ids(presentation("bloed in mond", months=3, note=note))
+
+
+def test_lay_plekjes_are_bruises_but_red_plekjes_are_a_rash() -> None:
+    assert "R-SI-1" in rule_ids(presentation("arm", months=3, note="4 ovale plekjes bovenarm op rij."))
+    assert not rule_ids(presentation("huid", months=3, note="Rode plekjes op de buik, jeuk."))
+
+
+def test_iga_vasculitis_explains_purple_marks() -> None:
+    marks = "Paarse plekjes billen en benen."
+    assert "R-BR-1" in rule_ids(presentation("plekjes", years=3, note=marks))
+    assert not rule_ids(
+        presentation("plekjes", years=3, note=f"{marks} Dx: IgA-vasculitis (Henoch-Schonlein).")
+    )
+
+
+def test_grip_or_circular_marks_in_an_older_patient_are_an_easi_sign() -> None:
+    note = "LO: beide bovenarmen ovale hematomen (grijppatroon)."
+    assert "R-EA-2" in rule_ids(presentation("verward", years=84, note=note))
+    assert "R-EA-2" in rule_ids(presentation("polsen", years=95, note="Striemen beide polsen circulair."))
+    assert "R-EA-2" not in rule_ids(presentation("val", years=84, note="LO: hematoom heup na val."))
+
+
+def test_unwanted_touching_is_an_easi_yes() -> None:
+    note = "Pte: thuiszorgmedewerker 'raakt me aan waar dat niet hoort'."
+    assert "R-EA-2" in rule_ids(presentation("bang", years=77, note=note))
+
+
+def test_stories_that_do_not_match_are_a_changing_explanation() -> None:
+    note = "Moeder: stapelbed. Vriend: trap. Verhalen kloppen niet met elkaar. Wond occipitaal."
+    assert "R-CONS-1" in rule_ids(presentation("hoofdwond", years=8, note=note))

@@ -146,6 +146,7 @@ def page_views(gateway: GatewayProcesses, case_id: int, actor: str) -> list[Audi
                         AuditEntry.resource_type == "Case",
                         AuditEntry.resource_id == str(case_id),
                         AuditEntry.actor.like(actor),
+                        AuditEntry.action == "read",
                     )
                 ).scalars()
             )

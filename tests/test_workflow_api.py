@@ -185,7 +185,7 @@ def test_a_whole_case_through_the_api_from_flag_to_closed(
             .scalars()
             .all()
         )
-        assert "CaseTimeline" in reads
+        assert "Case/timeline" in reads
         assert verify_chain(session) is None
 
 

@@ -144,3 +144,11 @@ _.STATE_NL  # variable, gateway/pages/labels.py: compatibility alias, "kept so c
 _.SEVERITY_NL  # variable, gateway/pages/labels.py: ditto
 _.EVENT_NL  # variable, gateway/pages/labels.py: ditto
 _.DISMISS_REASON_NL  # variable, gateway/pages/labels.py: ditto
+_.page_state  # variable, workflows/board.py: board row field, read by the page template
+_.delivery  # variable, workflows/board.py: ditto
+_.discharged_without_check  # variable, workflows/board.py: ditto
+_.last_step_at  # property, workflows/board.py: ditto
+_.holds  # method, workflows/figures.py
+_.Caller  # class, core/deps.py: identity work in progress
+_.session_idle_minutes  # variable, core/settings.py: identity work in progress (session lifetime)
+_.session_absolute_hours  # variable, core/settings.py: ditto

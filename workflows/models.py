@@ -10,10 +10,11 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import ForeignKey, Integer, LargeBinary, String, UniqueConstraint
+from sqlalchemy import ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from store.db import Base, BigIntPK, UTCDateTime, utcnow
+from store.encrypted import Encrypted
 
 
 class CaseState(StrEnum):
@@ -50,6 +51,9 @@ class Case(Base):
     __mapper_args__ = {"version_id_col": version}  # noqa: RUF012
 
 
+FINDING_AAD = b"case_finding:data"
+
+
 class CaseFinding(Base):
     __tablename__ = "case_finding"
     __table_args__ = (UniqueConstraint("case_id", "rule_id", "fingerprint"),)
@@ -61,13 +65,10 @@ class CaseFinding(Base):
     family: Mapped[str] = mapped_column(String(16), index=True)
     severity: Mapped[str] = mapped_column(String(16))
     fingerprint: Mapped[str] = mapped_column(String(64))  # same rule + same evidence = same finding
-    data: Mapped[bytes] = mapped_column(LargeBinary)  # encrypted Finding JSON
+    data: Mapped[bytes] = mapped_column(Encrypted(FINDING_AAD))  # encrypted Finding JSON
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     case: Mapped[Case] = relationship(back_populates="findings")
-
-
-FINDING_AAD = b"case_finding:data"
 
 
 # --- the one-stop-shop workflow around a case -------------------------------------------------------
@@ -108,6 +109,9 @@ class EventSeverity(StrEnum):
     CRITICAL = "critical"
 
 
+EVENT_AAD = b"case_event:detail"
+
+
 class CaseEvent(Base):
     """One entry of the case timeline: who, when, what, why. Free text (the why) is encrypted."""
 
@@ -123,11 +127,11 @@ class CaseEvent(Base):
     to_state: Mapped[str] = mapped_column(String(32), default="")
     severity: Mapped[str] = mapped_column(String(16), default=EventSeverity.INFO)
     code: Mapped[str] = mapped_column(String(64), default="", index=True)  # e.g. a dismiss reason, a party
-    detail: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)  # encrypted JSON
+    detail: Mapped[bytes | None] = mapped_column(Encrypted(EVENT_AAD), nullable=True)  # encrypted JSON
     dedupe_key: Mapped[str | None] = mapped_column(String(200), unique=True, nullable=True)
 
 
-EVENT_AAD = b"case_event:detail"
+FACTS_MELDER_AAD = b"case_facts:melder"
 
 
 class CaseFacts(Base):
@@ -142,10 +146,12 @@ class CaseFacts(Base):
     child_involved: Mapped[bool] = mapped_column(default=False)
     patient_age_years: Mapped[int | None] = mapped_column(Integer, nullable=True)
     sexual_violence_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
-    melder: Mapped[bytes] = mapped_column(LargeBinary)  # encrypted JSON: the physician as melder
+    melder: Mapped[bytes] = mapped_column(
+        Encrypted(FACTS_MELDER_AAD)
+    )  # encrypted JSON: the physician as melder
 
 
-FACTS_MELDER_AAD = b"case_facts:melder"
+MELDCODE_AAD = b"meldcode_step:data"
 
 
 class MeldcodeStepRecord(Base):
@@ -158,10 +164,10 @@ class MeldcodeStepRecord(Base):
     decision: Mapped[str] = mapped_column(String(32), default="")  # step 5 only
     recorded_by: Mapped[str] = mapped_column(String(200))
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    data: Mapped[bytes] = mapped_column(LargeBinary)  # encrypted JSON: the physician's notes
+    data: Mapped[bytes] = mapped_column(Encrypted(MELDCODE_AAD))  # encrypted JSON: the physician's notes
 
 
-MELDCODE_AAD = b"meldcode_step:data"
+KINDCHECK_AAD = b"kindcheck:children"
 
 
 class KindcheckRecord(Base):
@@ -171,10 +177,7 @@ class KindcheckRecord(Base):
     cares_for_minors: Mapped[str] = mapped_column(String(16))
     asked_by: Mapped[str] = mapped_column(String(200))
     asked_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    children: Mapped[bytes] = mapped_column(LargeBinary)  # encrypted JSON list of children
-
-
-KINDCHECK_AAD = b"kindcheck:children"
+    children: Mapped[bytes] = mapped_column(Encrypted(KINDCHECK_AAD))  # encrypted JSON list of children
 
 
 class IntakeParty(Base):
@@ -225,6 +228,9 @@ class CaseTimer(Base):
     cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
+DISCHARGE_AAD = b"discharge_check:answers"
+
+
 class DischargeCheckRecord(Base):
     __tablename__ = "discharge_check"
 
@@ -233,10 +239,7 @@ class DischargeCheckRecord(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_by: Mapped[str] = mapped_column(String(200))
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
-    answers: Mapped[bytes] = mapped_column(LargeBinary)  # encrypted JSON checklist
-
-
-DISCHARGE_AAD = b"discharge_check:answers"
+    answers: Mapped[bytes] = mapped_column(Encrypted(DISCHARGE_AAD))  # encrypted JSON checklist
 
 
 class SilentFlag(Base):

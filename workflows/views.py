@@ -10,7 +10,7 @@ from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel
 from sqlalchemy import select
 
-from core.deps import ReadSession, RuntimeDep, WriteSession, audit_read
+from core.deps import RuntimeDep, WriteSession, audit_read
 from core.paging import Before, Limit, page
 from detection.models import Finding
 from identity.deps import CurrentPrincipalDep
@@ -53,8 +53,8 @@ class CaseRead(CaseSummary):
 def list_cases(
     request: Request,
     response: Response,
-    session: ReadSession,
-    _caller: CurrentPrincipalDep,
+    session: WriteSession,
+    caller: CurrentPrincipalDep,
     state: CaseState | None = None,
     limit: Limit = 100,
     before: Before = None,
@@ -65,6 +65,15 @@ def list_cases(
     rows: Sequence[Case] = page(
         session, query, Case.id, limit=limit, before=before, request=request, response=response
     )
+    for case in rows:  # a listed case is a read of that patient's case (NEN 7513): one entry each
+        audit_read(
+            session,
+            caller,
+            resource_type="Case/list",
+            resource_id=case.id,
+            patient_ref=case.patient_ref,
+            case_id=case.id,
+        )
     return [CaseSummary.of(case) for case in rows]
 
 
@@ -72,7 +81,6 @@ def list_cases(
 def get_case(
     case: CurrentCase, session: WriteSession, caller: CurrentPrincipalDep, runtime: RuntimeDep
 ) -> CaseRead:
-    audit_read(session, caller, resource_type="Case", resource_id=case.id, patient_ref=case.patient_ref)
     return CaseRead(**CaseSummary.of(case).model_dump(), findings=read_findings(runtime.cipher, case))
 
 

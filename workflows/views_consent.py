@@ -20,7 +20,7 @@ from consent.models import (
     Party,
 )
 from consent.service import DisclosureField, DisclosureGround, decide_disclosure
-from core.deps import RuntimeDep, WriteSession, audit_read
+from core.deps import RuntimeDep, WriteSession
 from identity.deps import CurrentPrincipalDep
 from store import audit
 from workflows import service
@@ -211,7 +211,6 @@ def revoke_legal_basis(
 def get_consents(
     case: CurrentCase, session: WriteSession, caller: CurrentPrincipalDep, runtime: RuntimeDep
 ) -> ConsentOverview:
-    audit_read(session, caller, resource_type="Consent", resource_id=case.id, patient_ref=case.patient_ref)
     return _overview(session, runtime, case)
 
 

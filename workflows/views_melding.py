@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from core.deps import RuntimeDep, WriteSession, audit_read
+from core.deps import RuntimeDep, WriteSession
 from identity.deps import CurrentPrincipalDep
 from notifications.melding import MeldingPatch, as_document, render_pdf
 from workflows import melding
@@ -38,7 +38,6 @@ def _document(session: Any, runtime: Any, case: CurrentCase, caller: Any) -> dic
     row = melding.get_melding(session, case.id)
     if row is None:
         raise problem(404, "melding", "no melding has been prepared for this case")
-    audit_read(session, caller, resource_type="Melding", resource_id=row.id, patient_ref=case.patient_ref)
     return as_document(melding.read_content(runtime.cipher, row), melding.metadata(case, row))
 
 
@@ -115,7 +114,6 @@ def get_melding_pdf(
         row = melding.get_melding(session, case.id)
         if row is None:
             raise problem(404, "melding", "no melding has been prepared for this case")
-    audit_read(session, caller, resource_type="Melding", resource_id=row.id, patient_ref=case.patient_ref)
     pdf = render_pdf(melding.read_content(runtime.cipher, row), melding.metadata(case, row))
     return Response(
         pdf,

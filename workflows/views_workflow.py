@@ -8,7 +8,7 @@ from typing import Any, Literal
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from core.deps import RuntimeDep, WriteSession, audit_read
+from core.deps import RuntimeDep, WriteSession
 from identity.deps import CurrentPrincipalDep
 from workflows import service, timers
 from workflows.api_support import VersionedBody, domain_errors, limits
@@ -238,9 +238,6 @@ def transition_case(
 def get_timeline(
     case: CurrentCase, session: WriteSession, caller: CurrentPrincipalDep, runtime: RuntimeDep
 ) -> list[TimelineEntry]:
-    audit_read(
-        session, caller, resource_type="CaseTimeline", resource_id=case.id, patient_ref=case.patient_ref
-    )
     return [
         TimelineEntry(
             id=e.id,
@@ -290,7 +287,6 @@ def put_meldcode_step(
 def get_meldcode(
     case: CurrentCase, session: WriteSession, caller: CurrentPrincipalDep, runtime: RuntimeDep
 ) -> dict[int, MeldcodeStepInput]:
-    audit_read(session, caller, resource_type="Meldcode", resource_id=case.id, patient_ref=case.patient_ref)
     return service.meldcode_steps(session, runtime.cipher, case.id)
 
 

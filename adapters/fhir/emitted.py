@@ -205,6 +205,13 @@ def audit_event(row: AuditEntry) -> dict[str, Any]:
         resource_id=row.resource_id,
         patient_ref=row.patient_ref,
         purpose=row.purpose,
+        actor_name=row.actor_name,
+        actor_role=row.actor_role,
+        actor_org=row.actor_org,
+        outcome=row.outcome,
+        source=row.source,
+        reason=row.reason,
+        case_id=row.case_id,
     )
 
 

@@ -10,10 +10,11 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Integer, LargeBinary, String, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from store.db import Base, BigIntPK, UTCDateTime, utcnow
+from store.encrypted import Encrypted
 
 
 class SubscriptionStatus(StrEnum):
@@ -83,6 +84,9 @@ class FeedbackOutcome(StrEnum):
     OVERRIDDEN = "overridden"
 
 
+FEEDBACK_COMMENT_AAD = b"cds_feedback:user_comment"
+
+
 class CdsFeedback(Base):
     """What the physician did with a card; one row per card and outcome, so a resend changes nothing."""
 
@@ -94,12 +98,11 @@ class CdsFeedback(Base):
     outcome: Mapped[str] = mapped_column(String(16))
     override_reason: Mapped[str] = mapped_column(String(64), default="")  # a code from overrideReasons
     accepted_suggestions: Mapped[list[str]] = mapped_column(JSON, default=list)
-    user_comment: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)  # encrypted
+    user_comment: Mapped[bytes | None] = mapped_column(
+        Encrypted(FEEDBACK_COMMENT_AAD), nullable=True
+    )  # encrypted
     outcome_at: Mapped[datetime] = mapped_column(UTCDateTime)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-
-
-FEEDBACK_COMMENT_AAD = b"cds_feedback:user_comment"
 
 
 class CdsJwtId(Base):

@@ -46,7 +46,15 @@ _TASK_DISPLAY = {
     TaskCode.REVIEW_SIGNALS: "Spoedplein-signalen beoordelen",
 }
 _ISSUE_SEVERITY = {Severity.CRITICAL: "high", Severity.WARNING: "moderate", Severity.INFO: "low"}
-_AUDIT_ACTION = {"read": "R", "create": "C", "update": "U", "export": "E", "disclose": "E"}
+_AUDIT_ACTION = {
+    "read": "R",
+    "create": "C",
+    "update": "U",
+    "delete": "D",
+    "export": "E",
+    "disclose": "E",
+    "break_glass": "R",
+}
 
 
 def prune(value: Any) -> Any:
@@ -302,6 +310,42 @@ def communication(
     )
 
 
+_AUDIT_EVENT_TYPE = "http://terminology.hl7.org/CodeSystem/audit-event-type"
+_RESTFUL = "http://hl7.org/fhir/restful-interaction"
+_DCM = "http://dicom.nema.org/resources/ontology/DCM"
+# BALP: a RESTful access is type `rest` with the interaction as subtype; the rest are DICOM's events.
+_AUDIT_TYPE: dict[str, tuple[dict[str, str], dict[str, str]]] = {
+    "read": ({"system": _AUDIT_EVENT_TYPE, "code": "rest"}, {"system": _RESTFUL, "code": "read"}),
+    "create": ({"system": _AUDIT_EVENT_TYPE, "code": "rest"}, {"system": _RESTFUL, "code": "create"}),
+    "update": ({"system": _AUDIT_EVENT_TYPE, "code": "rest"}, {"system": _RESTFUL, "code": "update"}),
+    "delete": ({"system": _AUDIT_EVENT_TYPE, "code": "rest"}, {"system": _RESTFUL, "code": "delete"}),
+    "export": (
+        {"system": _DCM, "code": "110106", "display": "Export"},
+        {"system": _RESTFUL, "code": "search-type"},
+    ),
+    "disclose": (
+        {"system": _DCM, "code": "110106", "display": "Export"},
+        {"system": _RESTFUL, "code": "read"},
+    ),
+    "break_glass": ({"system": _AUDIT_EVENT_TYPE, "code": "rest"}, {"system": _RESTFUL, "code": "read"}),
+    "login": (
+        {"system": _DCM, "code": "110114", "display": "User Authentication"},
+        {"system": _DCM, "code": "110122", "display": "Login"},
+    ),
+    "login_failed": (
+        {"system": _DCM, "code": "110114", "display": "User Authentication"},
+        {"system": _DCM, "code": "110122", "display": "Login"},
+    ),
+    "logout": (
+        {"system": _DCM, "code": "110114", "display": "User Authentication"},
+        {"system": _DCM, "code": "110123", "display": "Logout"},
+    ),
+}
+# AuditEvent.outcome: 0 success, 4 minor failure (refused: the policy said no), 8 serious failure.
+_AUDIT_OUTCOME = {"success": "0", "denied": "4", "failed": "8"}
+_ACT_REASON = "http://terminology.hl7.org/CodeSystem/v3-ActReason"
+
+
 def audit_event(
     *,
     id: str,
@@ -313,31 +357,83 @@ def audit_event(
     resource_id: str,
     patient_ref: str,
     purpose: str = "",
+    actor_name: str = "",
+    actor_role: str = "",
+    actor_org: str = "",
+    outcome: str = "success",
+    source: str = "",
+    reason: str = "",
+    case_id: str = "",
 ) -> dict[str, Any]:
-    """One NEN 7513 log entry; the patient is named by pseudonym, never by BSN."""
+    """One NEN 7513 log entry, shaped as IHE BALP's AuditEvent: the user (who, role, organisation) and
+    the client address as agents, the gateway as observer, the patient (by pseudonym, never by BSN)
+    and the data touched as entities, why as purposeOfEvent (break-the-glass as `BTG` with its reason)."""
+    event_type, subtype = _AUDIT_TYPE.get(action, _AUDIT_TYPE["read"])
+    purposes = []
+    if reason or action == "break_glass":
+        purposes.append(
+            {
+                "coding": [{"system": _ACT_REASON, "code": "BTG", "display": "break the glass"}],
+                "text": reason or None,
+            }
+        )
+    if purpose:
+        purposes.append({"text": purpose})
+    user = {
+        "type": {
+            "coding": [
+                {
+                    "system": "http://terminology.hl7.org/CodeSystem/extra-security-role-type",
+                    "code": "humanuser"
+                    if not actor.startswith(("api-token", "system:"))
+                    else "datacollector",
+                }
+            ]
+        },
+        "who": {
+            "identifier": {
+                "system": f"{SYSTEM_BASE}/NamingSystem/user",
+                "value": actor,
+                "assigner": {"display": actor_org} if actor_org else None,
+            },
+            "display": actor_name or actor,
+        },
+        "role": [{"text": actor_role}] if actor_role else None,
+        "requestor": True,
+        "network": {"address": client, "type": "2"} if client else None,
+    }
     return finish(
         {
             "resourceType": "AuditEvent",
             "id": id,
-            "type": {
-                "system": "http://dicom.nema.org/resources/ontology/DCM",
-                "code": "110110",
-                "display": "Patient Record",
-            },
+            "type": event_type,
+            "subtype": [subtype],
             "action": _AUDIT_ACTION.get(action, "E"),
             "recorded": instant(recorded),
-            "outcome": "0",
-            "purposeOfEvent": [{"text": purpose}] if purpose else [],
+            "outcome": _AUDIT_OUTCOME.get(outcome, "8"),
+            "purposeOfEvent": purposes,
             "agent": [
+                user,
                 {
-                    "who": {"display": actor},
-                    "requestor": True,
-                    "network": {"address": client, "type": "2"} if client else None,
-                }
+                    "type": {
+                        "coding": [{"system": _DCM, "code": "110152", "display": "Destination Role ID"}]
+                    },
+                    "who": GATEWAY_DEVICE,
+                    "requestor": False,
+                },
             ],
-            "source": {"site": "ETZ Spoedplein", "observer": GATEWAY_DEVICE},
+            "source": {
+                "site": "ETZ Spoedplein",
+                "observer": GATEWAY_DEVICE,
+                "type": [
+                    {
+                        "system": "http://terminology.hl7.org/CodeSystem/security-source-type",
+                        "code": "4",
+                        "display": "Application Server",
+                    }
+                ],
+            },
             "entity": [
-                {"what": {"identifier": {"system": f"{SYSTEM_BASE}/{resource_type}", "value": resource_id}}},
                 {
                     "what": {"identifier": {"system": PSEUDONYM_SYSTEM, "value": patient_ref}},
                     "type": {
@@ -345,8 +441,34 @@ def audit_event(
                         "code": "1",
                         "display": "Person",
                     },
+                    "role": {
+                        "system": "http://terminology.hl7.org/CodeSystem/object-role",
+                        "code": "1",
+                        "display": "Patient",
+                    },
                 }
                 if patient_ref
+                else None,
+                {
+                    "what": {
+                        "identifier": {"system": f"{SYSTEM_BASE}/{resource_type}", "value": resource_id}
+                    },
+                    "type": {
+                        "system": "http://terminology.hl7.org/CodeSystem/audit-entity-type",
+                        "code": "2",
+                        "display": "System Object",
+                    },
+                    "description": f"via {source}" if source else None,
+                },
+                {
+                    "what": {
+                        "identifier": {
+                            "system": CASE_SYSTEM.replace("case-reference", "case-id"),
+                            "value": case_id,
+                        }
+                    }
+                }
+                if case_id
                 else None,
             ],
         }

@@ -21,7 +21,7 @@ from adapters.fhir.emitted import EmittedType
 from adapters.fhir.http import FhirResponse, FhirRoute
 from adapters.fhir.outcome import FhirError, IssueType
 from consent.models import ConsentRecord
-from core.deps import RuntimeDep, WriteSession, audit_read
+from core.deps import Actor, RuntimeDep, WriteSession, audit_read
 from core.runtime import Runtime
 from detection.models import BSN_OID, BSN_SYSTEM
 from identity.deps import CurrentPrincipalDep, Principal
@@ -73,6 +73,7 @@ def read_one(
     if parsed is None:
         raise FhirError.one(404, IssueType.NOT_FOUND, f"no {kind.value} with this id")
     if kind is EmittedType.AUDIT_EVENT:
+        require_audit_reader(caller)
         entry = session.get(AuditEntry, parsed[1]) if parsed[0] == "audit" else None
         if entry is None:
             raise FhirError.one(404, IssueType.NOT_FOUND, "no AuditEvent with this id")
@@ -82,6 +83,7 @@ def read_one(
             resource_type="AuditEvent",
             resource_id=resource_id,
             patient_ref=entry.patient_ref,
+            source="fhir",
         )
         return emitted.audit_event(entry)
     case = _case_of(session, parsed[0], parsed[1])
@@ -95,9 +97,22 @@ def read_one(
                     resource_type=kind.value,
                     resource_id=resource_id,
                     patient_ref=case.patient_ref,
+                    source="fhir",
                 )
                 return resource
     raise FhirError.one(404, IssueType.NOT_FOUND, f"no {kind.value} with this id")
+
+
+# Who may read the audit log as AuditEvents: an administrator, or an integration (the shared API token
+# is one until people have their own tokens; then `integration` can be taken out here).
+AUDIT_READERS = frozenset({"admin", "integration"})
+
+
+def require_audit_reader(caller: Actor) -> None:
+    """403 for a caller whose role may not read the audit log (the refusal itself is audited by the
+    policy layer that refused: here the response says no and nothing is read)."""
+    if caller.role not in AUDIT_READERS:
+        raise FhirError.one(403, IssueType.SECURITY, "reading the audit log needs the admin role")
 
 
 def search(
@@ -106,6 +121,7 @@ def search(
     refs = patient_refs(runtime.pseudonyms, patient)
     found: list[dict[str, Any]] = []
     if kind is EmittedType.AUDIT_EVENT:
+        require_audit_reader(caller)
         entries = session.execute(
             select(AuditEntry).where(AuditEntry.patient_ref.in_(refs)).order_by(AuditEntry.id)
         ).scalars()
@@ -116,7 +132,9 @@ def search(
             subject = emitted.patient_reference(session, runtime.cipher, case)
             found.extend(emitted.BUILDERS[kind](session, runtime.cipher, case, subject))
     for ref in refs:
-        audit_read(session, caller, resource_type=kind.value, resource_id="search", patient_ref=ref)
+        audit_read(
+            session, caller, resource_type=kind.value, resource_id="search", patient_ref=ref, source="fhir"
+        )
     return resources.finish(
         {
             "resourceType": "Bundle",

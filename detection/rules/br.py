@@ -21,7 +21,8 @@ def evaluate(facts: Facts, config: DetectionConfig) -> list[Finding]:
         return []
     if facts.birth_related and (facts.age_days or 0) <= ages.birth_related_max_days:
         return []
-    bruises = facts.injuries_of("bruise")
+    # A diagnosis such as IgA vasculitis or dermal melanocytosis explains the "bruises" it describes.
+    bruises = [] if facts.has_mechanism("skin_mimic") else facts.injuries_of("bruise")
     # An injury of the frenulum counts for the F of TEN-4-FACES even when it is not called a bruise.
     frenulum = [i for i in facts.injuries_of("intraoral", "other") if "frenulum" in i.sites]
     regions = config.site_groups["ten4_faces"]

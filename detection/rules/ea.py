@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from detection.configuration import DetectionConfig
-from detection.facts import Facts
+from detection.facts import Facts, Hit
 from detection.models import Evidence, Finding
 from detection.rules.base import age_evidence, collect, make_finding
 
@@ -32,6 +32,9 @@ def evaluate(facts: Facts, config: DetectionConfig) -> list[Finding]:
     # EASI Q5 asks whether anyone hurt the patient: "hij heeft me geslagen" told by the patient is a yes.
     signs = ("elder_neglect", "elder_fear", "elder_harm", "violence_to_patient")
     hits = [h for name in signs for h in facts.signals.get(name, [])]
+    # EASI Q6, the clinician sees bruises: grip marks or circular marks (restraint) are not a fall's.
+    patterned = [i for i in facts.injuries_of("bruise") if "patterned" in i.descriptors]
+    hits += [Hit(i.field, i.evidence().text) for i in patterned]
     # Bruises count only when nothing explains them: most bruises of older people come from falls.
     if not facts.has_fall and not facts.confirmed_accident and facts.has_signal("no_explanation"):
         hits += facts.signals["no_explanation"]

@@ -28,7 +28,7 @@ def evaluate(facts: Facts, config: DetectionConfig) -> list[Finding]:
     mobility: list[Evidence] = [h.evidence() for h in facts.signals.get("non_mobile", [])]
     base = [age_evidence(facts), *mobility]
     out = []
-    bruises = facts.injuries_of("bruise")
+    bruises = [] if facts.has_mechanism("skin_mimic") else facts.injuries_of("bruise")  # as in R-BR
     if bruises:
         out.append(
             make_finding(

@@ -17,11 +17,13 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from consent.errors import ConsentError
+from core.deps import Actor, audit_access
 from core.runtime import Runtime
 from gateway.pages import auth
 from gateway.pages.i18n import Translator
 from gateway.pages.rendering import redirect, render, translator
 from identity.deps import Principal, client_of, login_url, principal_from_cookie
+from store.audit import AuditAction
 from workflows import service
 from workflows.errors import StaleCase, WorkflowError
 from workflows.models import Case
@@ -83,15 +85,28 @@ def act(
     case_id: int,
     change: Callable[[Session, Case], None],
     messages: dict[str, str] | None = None,
+    caller: Actor | None = None,
 ) -> Outcome | None:
-    """Run one workflow change in its own transaction; a refused change rolls back and says why.
+    """Run one workflow change in its own transaction; a refused change rolls back and says why. With
+    `caller`, the change is written to the audit log in that transaction (NEN 7513).
 
     `messages` maps the field a service names in its error to the message key shown next to that
     field on the page; a field not in it (or none) makes the message a banner above the forms."""
     messages = messages or {}
     try:
         with runtime.db.write() as db:
-            change(db, service.get_case(db, case_id))
+            case = service.get_case(db, case_id)
+            change(db, case)
+            if caller is not None:
+                audit_access(
+                    db,
+                    caller,
+                    AuditAction.UPDATE,
+                    resource_type="Case",
+                    resource_id=case.id,
+                    patient_ref=case.patient_ref,
+                    case_id=case.id,
+                )
     except (StaleCase, StaleDataError):
         return Outcome(409, banner=tr.t("err_stale"))
     except WorkflowError as exc:

@@ -104,7 +104,7 @@ def confirm_case(
             db, runtime.cipher, case, facts, actor=session.actor, expected_version=version, reason=reason
         )
 
-    outcome = act(runtime, tr, case_id, change)
+    outcome = act(runtime, tr, case_id, change, caller=session)
     if outcome is not None:
         return render_case(request, runtime, session, case_id, outcome)
     return redirect(f"/cases/{case_id}?gedaan=bevestigd")
@@ -149,7 +149,7 @@ def dismiss_case(
             expected_version=version,
         )
 
-    refusal = act(runtime, tr, case_id, change)
+    refusal = act(runtime, tr, case_id, change, caller=session)
     if refusal is not None:
         refusal.values = values
         return render_case(request, runtime, session, case_id, refusal)
@@ -195,7 +195,9 @@ def _submit(
                 422, field_errors=validation_errors(tr, exc, messages), values=values, form=form
             )
             return render_case(request, runtime, session, case_id, invalid)
-    outcome = act(runtime, tr, case_id, lambda db, case: change(db, case, session, version), messages)
+    outcome = act(
+        runtime, tr, case_id, lambda db, case: change(db, case, session, version), messages, caller=session
+    )
     if outcome is not None:
         outcome.form, outcome.values = form, values
         return render_case(request, runtime, session, case_id, outcome)
@@ -758,7 +760,7 @@ def edit_melding(
             revision=int(revision) if revision.isdigit() else None,
         )
 
-    outcome = act(runtime, tr, case_id, change, {"revision": "err_melding_revision"})
+    outcome = act(runtime, tr, case_id, change, {"revision": "err_melding_revision"}, caller=session)
     if outcome is not None:
         outcome.form, outcome.values = "melding", values
         return render_case(request, runtime, session, case_id, outcome)
@@ -784,7 +786,7 @@ def approve_melding(
             revision=int(revision) if revision.isdigit() else None,
         )
 
-    outcome = act(runtime, tr, case_id, change)
+    outcome = act(runtime, tr, case_id, change, caller=session)
     if outcome is not None:
         # Every refusal of an approval belongs next to its button: what is missing, or the ground.
         outcome.form = "approve"
