@@ -19,7 +19,6 @@ import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -40,7 +39,6 @@ from workflows import board as board_data
 from workflows.models import OPEN_STATES, Case, CaseState
 
 router = APIRouter(tags=["pages"], include_in_schema=False)
-_STATIC = Path(__file__).parent / "static"
 
 POLL_SECONDS = 1.0  # how often an open event stream looks at the change feed (two indexed max() queries)
 REFRESH_SECONDS = 60  # the page's periodic full refresh
@@ -291,24 +289,6 @@ async def board_events(
 
 def _text(position: tuple[int, int]) -> str:
     return f"{position[0]}-{position[1]}"
-
-
-@router.get("/pages/static/board.js")
-def board_script() -> Response:
-    return Response(
-        (_STATIC / "board.js").read_text(encoding="utf-8"),
-        media_type="text/javascript",
-        headers={"Cache-Control": "max-age=3600", "X-Content-Type-Options": "nosniff"},
-    )
-
-
-@router.get("/pages/static/board.css")
-def board_stylesheet() -> Response:
-    return Response(
-        (_STATIC / "board.css").read_text(encoding="utf-8"),
-        media_type="text/css",
-        headers={"Cache-Control": "max-age=3600"},
-    )
 
 
 # --- the case list -------------------------------------------------------------------------------------

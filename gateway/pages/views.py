@@ -26,7 +26,12 @@ from store import audit
 
 router = APIRouter(tags=["pages"], include_in_schema=False)
 
-_STATIC = {"pages.css": "text/css", "live.js": "text/javascript"}
+_STATIC = {
+    "pages.css": "text/css",
+    "live.js": "text/javascript",
+    "board.css": "text/css",  # the coordinator's pages (gateway/pages/board.py, figures.py)
+    "board.js": "text/javascript",
+}
 
 
 @router.get("/pages/static/{name}")
