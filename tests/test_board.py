@@ -20,12 +20,17 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from tests.gateway_process import API_TOKEN, GatewayProcesses
-from tests.test_pages import browser, log_in, open_flagged_case  # noqa: F401  (fixtures)
+from tests.test_pages import PASSWORD, add_user, browser, open_flagged_case  # noqa: F401  (fixtures)
+
+COORDINATOR = "coord.smit"
+POLICE_OFFICER = "politie.jansen"
 
 
 @pytest.fixture(scope="module")
 def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcesses]:
     processes = GatewayProcesses(tmp_path_factory.mktemp("board") / "gw")
+    add_user(processes, COORDINATOR, "C. Smit", role="coordinator")
+    add_user(processes, POLICE_OFFICER, "P. Jansen", role="police")
     processes.start("serve")
     processes.start("worker")
     processes.start("beat")
@@ -91,15 +96,19 @@ def test_the_board_updates_live_when_an_acknowledgement_arrives(
     context = browser.new_context(locale="nl-NL")
     page: Page = context.new_page()
     try:
-        log_in(page, gateway, case_id)
+        page.goto(f"{gateway.http_url}/")
+        assert "/login?next=/board" in page.url
+        page.fill("#username", COORDINATOR)
+        page.fill("#password", PASSWORD)
+        page.click("form[action='/login'] button[type=submit]")
+        assert page.url.endswith("/board")
         navigations: list[str] = []
-        page.goto(f"{gateway.http_url}/board")
         page.on("framenavigated", lambda frame: navigations.append(frame.url))
         page.evaluate("window.__sameDocument = true")  # gone if the page were reloaded
         party = page.locator(f"#case-{case_id} [data-party='forensic']")
         assert party.get_attribute("data-status") == "requested"
         assert "gevraagd" in party.inner_text()
-        expect(page.locator("#board-status")).to_contain_text("Live")  # the event stream is open
+        expect(page.locator("#board-status")).to_contain_text("verbonden")  # the event stream is open
 
         acknowledge(gateway, case_id, "forensic")
 
@@ -135,9 +144,10 @@ def sse_events(response: httpx.Response, *, wanted: int, within_s: float) -> lis
     return events
 
 
-def session_cookie(gateway: GatewayProcesses) -> dict[str, str]:
+def session_cookie(gateway: GatewayProcesses, username: str = COORDINATOR) -> dict[str, str]:
     with httpx.Client(base_url=gateway.http_url, timeout=30) as client:
-        client.post("/login", data={"name": "Coördinator", "token": API_TOKEN, "next": "/board"})
+        answer = client.post("/login", data={"username": username, "password": PASSWORD, "next": "/board"})
+        assert answer.status_code == 303, answer.text
         return dict(client.cookies)
 
 
@@ -187,3 +197,11 @@ def test_home_leads_to_the_board_and_the_board_needs_a_login(gateway: GatewayPro
         assert bad.status_code == 422 and 'id="state-error"' in bad.text
         listing = client.get("/cases", params={"state": "intake_requested", "period": "alle"})
         assert listing.status_code == 200 and "data-case=" in listing.text
+        english = client.get("/board", params={"lang": "en"})
+        assert "Since arrival" in english.text and "Sinds aankomst" not in english.text
+    with httpx.Client(base_url=gateway.http_url, cookies=session_cookie(gateway, POLICE_OFFICER)) as police:
+        for path in ("/board", "/figures", "/cases"):
+            refused = police.get(path)
+            assert refused.status_code == 403 and "data-case" not in refused.text, path
+        assert police.get("/board/table").status_code == 403
+        assert police.get("/board/events").status_code == 403

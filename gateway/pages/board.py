@@ -30,10 +30,10 @@ from starlette.concurrency import run_in_threadpool
 
 from core.deps import RuntimeDep
 from core.runtime import Runtime
-from gateway.pages import board_access
+from gateway.pages import board_access, board_texts, i18n  # noqa: F401  (board_texts adds the pages' words)
 from gateway.pages.case_common import current_session
-from gateway.pages.labels import SEVERITY_NL, STATE_NL
-from identity.deps import COOKIE_NAME, principal_from_cookie
+from gateway.pages.rendering import translator
+from identity.deps import COOKIE_NAME, login_url, principal_from_cookie
 from store.db import utcnow
 from workflows import board as board_data
 from workflows.models import OPEN_STATES, Case, CaseState
@@ -44,58 +44,13 @@ POLL_SECONDS = 1.0  # how often an open event stream looks at the change feed (t
 REFRESH_SECONDS = 60  # the page's periodic full refresh
 PING_SECONDS = 15
 
-PERIODS: dict[str, tuple[str, timedelta | None]] = {
-    "24u": ("laatste 24 uur", timedelta(hours=24)),
-    "7d": ("laatste 7 dagen", timedelta(days=7)),
-    "30d": ("laatste 30 dagen", timedelta(days=30)),
-    "alle": ("alles", None),
+PERIODS: dict[str, timedelta | None] = {
+    "24u": timedelta(hours=24),
+    "7d": timedelta(days=7),
+    "30d": timedelta(days=30),
+    "alle": None,
 }
-STATE_FILTERS: dict[str, str] = {"open": "alle open casussen", **{s.value: STATE_NL[s] for s in CaseState}}
-
-ACTION_NL = {
-    "confirm": "bevestigd",
-    "dismiss": "afgewezen",
-    "reopen": "heropend",
-    "request_intake": "intake aangevraagd",
-    "schedule_intake": "intake gepland",
-    "complete_intake": "intake gedaan",
-    "cancel_intake": "intake geannuleerd",
-    "complete_discharge_check": "ontslagcheck gedaan",
-    "close": "gesloten",
-}
-TIMER_NL = {
-    "ack_deadline": "geen bevestiging van {party}",
-    "intake_overdue": "intake over tijd",
-    "case_open_too_long": "casus te lang open",
-}
-PARTY_NL = {
-    "forensic": "forensisch arts",
-    "veilig_thuis": "Veilig Thuis",
-    "police": "politie",
-    "csg": "Centrum Seksueel Geweld",
-}
-PARTY_STATUS_NL = {"requested": "gevraagd", "acknowledged": "bevestigd", "cancelled": "afgemeld"}
-PAGE_STATE_NL = {
-    "active": "oproep loopt",
-    "acknowledged": "oproep bevestigd",
-    "declined": "oproep geweigerd",
-    "exhausted": "niemand bereikt",
-    "done": "verstuurd",
-    "cancelled": "oproep ingetrokken",
-    "suppressed": "niet opgeroepen (geen grondslag)",
-    "expired": "verlopen",
-}
-DELIVERY_NL = {
-    "delivered": "afgeleverd",
-    "accepted": "verzonden",
-    "sent": "verzonden",
-    "sending": "wordt verzonden",
-    "queued": "in de wachtrij",
-    "retry": "opnieuw proberen",
-    "failed": "mislukt",
-    "undelivered": "niet afgeleverd",
-    "cancelled": "ingetrokken",
-}
+STATE_FILTERS = ("open", *(s.value for s in CaseState))
 
 
 @dataclass(frozen=True)
@@ -110,7 +65,7 @@ class Filter:
         return frozenset({self.state})
 
     def since(self, now: datetime) -> datetime | None:
-        span = PERIODS[self.period][1]
+        span = PERIODS[self.period]
         return None if span is None else now - span
 
     @property
@@ -118,48 +73,43 @@ class Filter:
         return urlencode({"state": self.state, "period": self.period})
 
 
-def _filter(state: str, period: str) -> tuple[Filter, dict[str, str]]:
+def _filter(state: str, period: str, tr: i18n.Translator) -> tuple[Filter, dict[str, str]]:
     errors: dict[str, str] = {}
     if state not in STATE_FILTERS:
-        errors["state"] = "Kies een status uit de lijst."
+        errors["state"] = tr.t("err_filter_state")
         state = "open"
     if period not in PERIODS:
-        errors["period"] = "Kies een periode uit de lijst."
+        errors["period"] = tr.t("err_filter_period")
         period = "7d"
     return Filter(state, period), errors
 
 
-def since_text(start: datetime | None, now: datetime) -> str:
+def filter_options(tr: i18n.Translator) -> dict[str, dict[str, str]]:
+    """The choices of the filter form, in the page's language."""
+    states = {"open": tr.t("state_open"), **{s.value: tr.label("state", s) for s in CaseState}}
+    return {"states": states, "periods": {key: tr.t(f"period_{key}") for key in PERIODS}}
+
+
+def since_text(start: datetime | None, now: datetime, tr: i18n.Translator) -> str:
     """How long ago, the way a coordinator says it: "12 min", "3 u 05 min", "2 d 4 u"."""
     if start is None:
         return "—"
     minutes = max(0, int((now - start).total_seconds() // 60))
     if minutes < 60:
-        return f"{minutes} min"
+        return tr.t("ago_minutes", m=minutes)
     hours, minutes = divmod(minutes, 60)
     if hours < 24:
-        return f"{hours} u {minutes:02d} min"
+        return tr.t("ago_hours", h=hours, m=f"{minutes:02d}")
     days, hours = divmod(hours, 24)
-    return f"{days} d {hours} u"
+    return tr.t("ago_days", d=days, h=hours)
 
 
-def _labels() -> dict[str, Any]:
-    return {
-        "state": STATE_NL,
-        "severity": SEVERITY_NL,
-        "action": ACTION_NL,
-        "party": PARTY_NL,
-        "party_status": PARTY_STATUS_NL,
-        "page_state": PAGE_STATE_NL,
-        "delivery": DELIVERY_NL,
-    }
+def overdue_text(item: board_data.Overdue, tr: i18n.Translator) -> str:
+    timer = tr.label("timer", item.kind)
+    return tr.t("overdue_party", timer=timer, party=tr.label("party", item.party)) if item.party else timer
 
 
-def overdue_text(item: board_data.Overdue) -> str:
-    return TIMER_NL.get(item.kind, item.kind).format(party=PARTY_NL.get(item.party, item.party))
-
-
-def _table_context(runtime: Runtime, chosen: Filter) -> dict[str, Any]:
+def _table_context(runtime: Runtime, chosen: Filter, tr: i18n.Translator) -> dict[str, Any]:
     now = utcnow()
     with runtime.db.read() as session:
         cursor = board_data.cursor(session)  # first: a change after it is sent again, never lost
@@ -168,16 +118,19 @@ def _table_context(runtime: Runtime, chosen: Filter) -> dict[str, Any]:
         "rows": rows,
         "now": now,
         "cursor": cursor,
-        "since": since_text,
-        "overdue_text": overdue_text,
-        "labels": _labels(),
+        "since": lambda start: since_text(start, now, tr),
+        "overdue_text": lambda item: overdue_text(item, tr),
+        "t": tr.t,
+        "label": tr.label,
         "filter": chosen,
     }
 
 
-def render_table(runtime: Runtime, chosen: Filter, changed: list[int] | None = None) -> tuple[str, str]:
-    """The board's table as HTML, and the cursor it reflects."""
-    context = _table_context(runtime, chosen)
+def render_table(
+    runtime: Runtime, chosen: Filter, tr: i18n.Translator, changed: list[int] | None = None
+) -> tuple[str, str]:
+    """The board's table as HTML in the viewer's language, and the cursor it reflects."""
+    context = _table_context(runtime, chosen, tr)
     context["changed"] = set(changed or ())
     html = board_access.templates.get_template("board_table.html").render(**context)
     return html, context["cursor"]
@@ -185,9 +138,10 @@ def render_table(runtime: Runtime, chosen: Filter, changed: list[int] | None = N
 
 @router.get("/")
 def home(request: Request, runtime: RuntimeDep) -> Response:
+    """ED staff start at the board; anyone else (a paged party) is told to use the link in their page."""
     viewer = board_access.viewer(request, runtime)
     if isinstance(viewer, Response):
-        return RedirectResponse("/login?next=/board", status_code=303, headers=board_access.HEADERS)
+        return RedirectResponse(login_url("/board"), status_code=303, headers=board_access.HEADERS)
     return RedirectResponse("/board", status_code=303, headers=board_access.HEADERS)
 
 
@@ -202,8 +156,9 @@ def board_page(
     viewer = board_access.viewer(request, runtime)
     if isinstance(viewer, Response):
         return viewer
-    chosen, errors = _filter(state, period)
-    table, cursor = render_table(runtime, chosen)
+    tr = translator(request)
+    chosen, errors = _filter(state, period, tr)
+    table, cursor = render_table(runtime, chosen, tr)
     return board_access.page(
         request,
         "board.html",
@@ -214,8 +169,7 @@ def board_page(
         cursor=cursor,
         filter=chosen,
         errors=errors,
-        states=STATE_FILTERS,
-        periods={key: label for key, (label, _) in PERIODS.items()},
+        options=filter_options(tr),
         refresh_seconds=REFRESH_SECONDS,
     )
 
@@ -225,10 +179,12 @@ def board_table(
     request: Request, runtime: RuntimeDep, state: StateQuery = "open", period: PeriodQuery = "7d"
 ) -> Response:
     """The table alone, for the page's periodic full refresh; its cursor in the `X-Board-Cursor` header."""
-    if current_session(request, runtime) is None:
-        return Response(status_code=401, headers=board_access.HEADERS)
-    chosen, _ = _filter(state, period)
-    table, cursor = render_table(runtime, chosen)
+    refused = board_access.refusal(current_session(request, runtime))
+    if refused is not None:
+        return refused
+    tr = translator(request)
+    chosen, _ = _filter(state, period, tr)
+    table, cursor = render_table(runtime, chosen, tr)
     return HTMLResponse(table, headers={**board_access.HEADERS, "X-Board-Cursor": cursor})
 
 
@@ -245,9 +201,11 @@ async def board_events(
     is the change-feed cursor. The starting point is `Last-Event-ID` (a reconnect), else `cursor` (the
     cursor the page was rendered with), else now; a start behind the feed gets the current board at once."""
     session = current_session(request, runtime)
-    if session is None:
-        return Response(status_code=401, headers=board_access.HEADERS)
-    chosen, _ = _filter(state, period)
+    refused = board_access.refusal(session)
+    if refused is not None or session is None:
+        return refused or Response(status_code=401)
+    tr = translator(request)
+    chosen, _ = _filter(state, period, tr)
     start = board_data.parse_cursor(last_event_id) or board_data.parse_cursor(cursor)
 
     def position() -> tuple[str, list[int]]:
@@ -275,7 +233,7 @@ async def board_events(
                 return
             current, moved = await run_in_threadpool(position)
             if last is not None and current != _text(last):
-                html, at = await run_in_threadpool(render_table, runtime, chosen, moved)
+                html, at = await run_in_threadpool(render_table, runtime, chosen, tr, moved)
                 yield ServerSentEvent(
                     id=at, event="board", data=json.dumps({"html": html, "changed": moved}), retry=2000
                 )
@@ -308,7 +266,8 @@ def case_list(
     viewer = board_access.viewer(request, runtime)
     if isinstance(viewer, Response):
         return viewer
-    chosen, errors = _filter(state, period)
+    tr = translator(request)
+    chosen, errors = _filter(state, period, tr)
     now = utcnow()
     query = select(Case).where(Case.state.in_(sorted(chosen.states)))
     since = chosen.since(now)
@@ -333,9 +292,6 @@ def case_list(
         page_number=page,
         filter=chosen,
         errors=errors,
-        states=STATE_FILTERS,
-        periods={key: label for key, (label, _) in PERIODS.items()},
-        labels=_labels(),
-        since=since_text,
-        now=now,
+        options=filter_options(tr),
+        since=lambda start: since_text(start, now, tr),
     )

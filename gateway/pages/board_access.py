@@ -13,7 +13,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from core.runtime import Runtime
-from gateway.pages import auth, rendering
+from gateway.pages import auth, board_texts, rendering  # noqa: F401  (board_texts: the words)
 from identity.deps import Principal, client_of, login_url, principal_from_cookie
 
 HEADERS = {
@@ -38,9 +38,24 @@ def page(request: Request, template: str, status_code: int = 200, **context: Any
 
 
 def viewer(request: Request, runtime: Runtime) -> Principal | Response:
-    """The logged-in person, or the redirect to the login page that comes back here afterwards."""
+    """The logged-in ED staff member (coordinator, physician, administrator); else the login page that
+    comes back here afterwards, or for anyone else (a paged party) a 403 page saying where to go."""
     session = principal_from_cookie(runtime, request.cookies.get(auth.COOKIE_NAME), client_of(request))
-    if session is not None:
-        return session
-    here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    return RedirectResponse(login_url(here), status_code=303, headers=HEADERS)
+    if session is None:
+        here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return RedirectResponse(login_url(here), status_code=303, headers=HEADERS)
+    if not session.is_ed_staff:
+        tr = rendering.translator(request)
+        return page(
+            request, "message.html", 403, viewer=session, title=tr.t("ed_only_title"), message=tr.t("ed_only")
+        )
+    return session
+
+
+def refusal(session: Principal | None) -> Response | None:
+    """For the board's fragments and event stream: 401 without a login, 403 for anyone but ED staff."""
+    if session is None:
+        return Response(status_code=401, headers=HEADERS)
+    if not session.is_ed_staff:
+        return Response(status_code=403, headers=HEADERS)
+    return None

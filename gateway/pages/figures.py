@@ -26,8 +26,9 @@ from sqlalchemy.orm import Session
 
 from adapters.fhir.models import CdsCard, CdsFeedback, FeedbackOutcome
 from core.deps import RuntimeDep
-from gateway.pages import board_access
+from gateway.pages import board_access, i18n
 from gateway.pages.figures_charts import Bar, columns, hbars
+from gateway.pages.rendering import translator
 from identity.deps import CurrentPrincipalDep
 from workflows import figures as pilot
 from workflows.figures import Figures, Period
@@ -41,10 +42,11 @@ _LOCAL = ZoneInfo("Europe/Amsterdam")
 
 
 class PeriodError(ValueError):
-    def __init__(self, field: str, message: str) -> None:
+    def __init__(self, field: str, message: str, *, order: bool = False) -> None:
         super().__init__(message)
         self.field = field
         self.message = message
+        self.order = order  # the dates are fine, but `to` is not after `from`
 
 
 def _moment(raw: str, field: str, *, end: bool) -> datetime | None:
@@ -73,7 +75,7 @@ def parse_period(from_: str, to: str) -> Period:
     start = _moment(from_, "from", end=False)
     end = _moment(to, "to", end=True)
     if start is not None and end is not None and end <= start:
-        raise PeriodError("to", "to: must be after from")
+        raise PeriodError("to", "to: must be after from", order=True)
     return Period(start, end)
 
 
@@ -199,32 +201,6 @@ def figures_csv(
 
 # --- the page ------------------------------------------------------------------------------------------
 
-DURATION_NL = {
-    "arrival_to_flag": "Aankomst → signaal",
-    "arrival_to_confirmation": "Aankomst → bevestiging",
-    "arrival_to_all_acknowledged": "Aankomst → alle partijen bevestigd",
-    "arrival_to_intake": "Aankomst → intake gedaan",
-}
-SHARE_NL = {
-    "safe_discharge_checked": (
-        "Gesloten casussen met veilig-ontslagcheck",
-        "Van de gesloten casussen: het deel waarvan de checklist 'Kunt u veilig naar huis?' is ingevuld.",
-    ),
-    "flags_per_1000_visits": (
-        "Signalen per 1.000 SEH-bezoeken",
-        "Geopende casussen per 1.000 SEH-bezoeken in dezelfde periode.",
-    ),
-    "dismiss_rate": (
-        "Afgewezen signalen",
-        "Van de beoordeelde casussen: het deel dat is afgewezen (op de casus, of elke kaart in het EPD "
-        "weggeklikt en geen geaccepteerd).",
-    ),
-    "kindcheck_answered": (
-        "Kindcheck beantwoord",
-        "Van de casussen met een Kindcheck-vraag (regel R-PAR): het deel waarin de vraag is beantwoord.",
-    ),
-}
-
 
 @dataclass(frozen=True)
 class ShareView:
@@ -240,10 +216,6 @@ def _percent(value: float | None) -> str:
     return "—" if value is None else f"{value * 100:.0f}%"
 
 
-def _minutes(value: float | None) -> str:
-    return "—" if value is None else f"{value:g} min"
-
-
 def _weeks(figures: Figures) -> tuple[list[str], list[int], list[int]]:
     cases = Counter(_week(r.opened_at) for r in figures.rows)
     silent = Counter(_week(at) for at, _, _ in figures.silent.rows)
@@ -251,19 +223,23 @@ def _weeks(figures: Figures) -> tuple[list[str], list[int], list[int]]:
     return weeks, [cases[w] for w in weeks], [silent[w] for w in weeks]
 
 
-def page_context(figures: Figures) -> dict[str, Any]:
+def page_context(figures: Figures, tr: i18n.Translator) -> dict[str, Any]:
     """What the figures template shows: the charts (SVG markup) and the same numbers as tables."""
+
+    def minutes(value: float | None) -> str:
+        return "—" if value is None else tr.t("minutes_value", value=f"{value:g}")
+
     durations = figures.durations
     duration_chart = hbars(
         chart_id="chart-durations",
-        title="Tijden vanaf aankomst (minuten)",
-        description="Mediaan en p90 per stap, in minuten; de tabel eronder geeft dezelfde getallen.",
-        series=("mediaan", "p90"),
+        title=tr.t("chart_times"),
+        description=tr.t("chart_times_desc"),
+        series=(tr.t("series_median"), tr.t("series_p90")),
         bars=[
             Bar(
-                DURATION_NL[d.key],
+                tr.t(f"fig_{d.key}"),
                 (d.median_minutes, d.p90_minutes),
-                (_minutes(d.median_minutes), _minutes(d.p90_minutes)),
+                (minutes(d.median_minutes), minutes(d.p90_minutes)),
             )
             for d in durations
         ],
@@ -271,8 +247,8 @@ def page_context(figures: Figures) -> dict[str, Any]:
     shares = [
         ShareView(
             s.key,
-            SHARE_NL[s.key][0],
-            SHARE_NL[s.key][1],
+            tr.t(f"fig_{s.key}"),
+            tr.t(f"def_{s.key}"),
             s.numerator,
             s.denominator,
             ("—" if s.value is None else f"{s.value:g}") if s.per != 1 else _percent(s.value),
@@ -282,20 +258,20 @@ def page_context(figures: Figures) -> dict[str, Any]:
     percent_shares = [s for s in figures.shares if s.per == 1]
     share_chart = hbars(
         chart_id="chart-shares",
-        title="Naleving en signaallast (%)",
-        description="Percentages; de tabel eronder geeft teller en noemer.",
-        series=("%",),
+        title=tr.t("chart_shares"),
+        description=tr.t("chart_shares_desc"),
+        series=(tr.t("series_percent"),),
         bars=[
-            Bar(SHARE_NL[s.key][0], (None if s.value is None else s.value * 100,), (_percent(s.value),))
+            Bar(tr.t(f"fig_{s.key}"), (None if s.value is None else s.value * 100,), (_percent(s.value),))
             for s in percent_shares
         ],
         maximum=100.0,
     )
     rule_chart = hbars(
         chart_id="chart-rules",
-        title="Per regel: positief voorspellende waarde en afwijzingen (%)",
-        description="Per regel de PPV en het deel afgewezen signalen; open casussen tellen niet mee.",
-        series=("PPV", "afgewezen"),
+        title=tr.t("chart_rules"),
+        description=tr.t("chart_rules_desc"),
+        series=(tr.t("series_ppv"), tr.t("series_dismissed")),
         bars=[
             Bar(
                 r.rule_id,
@@ -312,18 +288,18 @@ def page_context(figures: Figures) -> dict[str, Any]:
     weeks, case_counts, silent_counts = _weeks(figures)
     week_chart = columns(
         chart_id="chart-weeks",
-        title="Signalen per week",
-        description="Geopende casussen en stille signalen per ISO-week.",
-        series=("casussen", "stil"),
+        title=tr.t("chart_weeks"),
+        description=tr.t("chart_weeks_desc"),
+        series=(tr.t("series_cases"), tr.t("series_silent")),
         labels=weeks,
         values=(case_counts, silent_counts),
     )
+    per_1000 = figures.silent.per_1000_visits.value
     return {
         "figures": figures,
         "durations": durations,
-        "duration_nl": DURATION_NL,
         "shares": shares,
-        "minutes": _minutes,
+        "minutes": minutes,
         "percent": _percent,
         "charts": {
             "durations": duration_chart,
@@ -331,7 +307,7 @@ def page_context(figures: Figures) -> dict[str, Any]:
             "rules": rule_chart,
             "weeks": week_chart,
         },
-        "silent_per_1000": figures.silent.per_1000_visits.value,
+        "silent_per_1000": "—" if per_1000 is None else f"{per_1000:g}",
     }
 
 
@@ -341,16 +317,15 @@ def figures_page(request: Request, runtime: RuntimeDep, from_: FromQuery = "", t
     if isinstance(viewer, Response):
         return viewer
     raw_from = from_
+    tr = translator(request)
     errors: dict[str, str] = {}
     try:
         period = parse_period(raw_from, to)
     except PeriodError as exc:
-        errors[exc.field] = "Vul een datum in als JJJJ-MM-DD" + (
-            "; de einddatum moet na de begindatum liggen." if "after" in exc.message else "."
-        )
+        errors[exc.field] = tr.t("err_figures_order" if exc.order else "err_figures_date")
         period = Period()
     with runtime.db.read() as session:
-        context = page_context(compute(session, period))
+        context = page_context(compute(session, period), tr)
     return board_access.page(
         request,
         "figures.html",

@@ -9,9 +9,10 @@
   var refreshMs = 1000 * parseInt(root.getAttribute("data-refresh") || "60", 10);
   var updates = 0;
 
-  function stamp(text) {
+  function say(key) { return status.getAttribute("data-" + key) || ""; }
+  function stamp(key) {
     var now = new Date();
-    status.textContent = text + " " + now.toLocaleTimeString("nl-NL");
+    status.textContent = say(key) + " " + now.toLocaleTimeString(say("locale") || "nl-NL");
   }
   function replace(html) {
     var focused = document.activeElement && document.activeElement.closest("#board-live a");
@@ -28,17 +29,17 @@
   source.addEventListener("board", function (event) {
     var message = JSON.parse(event.data);
     replace(message.html);
-    stamp("Bijgewerkt om");
+    stamp("updated");
   });
   source.addEventListener("expired", function () {
     source.close();
-    status.textContent = "U bent niet meer ingelogd; laad de pagina opnieuw om in te loggen.";
+    status.textContent = say("expired");
   });
-  source.onerror = function () { stamp("Verbinding verbroken; opnieuw verbinden… (laatste poging"); };
-  source.onopen = function () { stamp("Live verbonden om"); };
+  source.onerror = function () { stamp("lost"); };
+  source.onopen = function () { stamp("open"); };
   window.setInterval(function () {
     fetch("/board/table?" + query, { credentials: "same-origin" }).then(function (response) {
-      if (response.status === 401) { status.textContent = "U bent niet meer ingelogd; laad de pagina opnieuw."; return null; }
+      if (response.status === 401) { status.textContent = say("expired"); return null; }
       return response.ok ? response.text() : null;
     }).then(function (html) { if (html) { replace(html); } }).catch(function () {});
   }, refreshMs);
