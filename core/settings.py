@@ -185,6 +185,33 @@ class Settings(BaseSettings):
         default=300.0, gt=0, description="how often the beat anchors the audit chain head (when it moved)"
     )
 
+    # Sign-in through the hospital's identity provider, and the SMART App Launch from the EHR
+    # (docs/identity.md). No issuer: no OIDC button; no allowed iss: `/launch` refuses every launch.
+    oidc_issuer: str | None = Field(
+        default=None, description="the hospital's OpenID Connect issuer URL (discovery at /.well-known/…)"
+    )
+    oidc_client_id: str | None = Field(default=None, description="this gateway's client id at the provider")
+    oidc_client_secret: str | None = Field(default=None, description="client secret (or _FILE)")
+    oidc_client_secret_file: Path | None = Field(default=None, description="file holding the client secret")
+    oidc_scopes: str = Field(default="openid profile email", description="scopes asked for at login")
+    oidc_role_claim: str = Field(
+        default="roles", description="ID-token claim holding the groups/roles (dotted path for nested)"
+    )
+    oidc_role_map: str = Field(
+        default="",
+        description="claim value=role pairs, comma-separated, first match wins (ed-arts=physician,…)",
+    )
+    smart_allowed_iss: list[str] = Field(
+        default_factory=list, description="JSON list: EHR FHIR bases (iss) allowed to launch this app"
+    )
+    smart_client_id: str | None = Field(default=None, description="this app's client id at the EHR")
+    smart_client_secret: str | None = Field(default=None, description="EHR client secret (or _FILE)")
+    smart_client_secret_file: Path | None = Field(default=None, description="file holding that secret")
+    smart_scopes: str = Field(
+        default="launch openid fhirUser patient/*.read", description="scopes asked for at a launch"
+    )
+    smart_role: str = Field(default="physician", description="the role of the EHR user who launches")
+
     @field_validator("melding_delivery")
     @classmethod
     def _known_melding_delivery(cls, value: str) -> str:

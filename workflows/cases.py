@@ -44,6 +44,16 @@ def open_case_for_encounter(session: Session, encounter_ref: str) -> Case | None
     ).scalar_one_or_none()
 
 
+def open_case_for_patient(session: Session, patient_ref: str) -> Case | None:
+    """The patient's most recent open case, whatever the encounter (a launch without one)."""
+    return session.execute(
+        select(Case)
+        .where(Case.patient_ref == patient_ref, Case.state.in_([s.value for s in OPEN_STATES]))
+        .order_by(Case.id.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+
+
 def record_findings(
     session: Session,
     *,

@@ -88,7 +88,16 @@ def _override_reasons() -> list[dict[str, str]]:
     ]
 
 
-def _link(case_url: str) -> dict[str, str]:
+def _link(case_url: str, case_reference: str, launch_url: str | None) -> dict[str, str]:
+    """The card's way to the case: a SMART app link when the EHR launches us (`launch_url`: the EHR
+    adds `iss` and `launch`, and may hand `appContext` back in the token response), else the plain URL."""
+    if launch_url:
+        return {
+            "label": "Open de Spoedplein-casus",
+            "url": launch_url,
+            "type": "smart",
+            "appContext": case_reference,
+        }
     return {"label": "Open de Spoedplein-casus", "url": case_url, "type": "absolute"}
 
 
@@ -102,7 +111,13 @@ def _suggestion(card: str, label: str, resource: dict[str, Any], *, recommended:
 
 
 def signals_card(
-    *, service_id: str, case: CaseRef, rule_ids: list[str], patient_id: str, case_url: str
+    *,
+    service_id: str,
+    case: CaseRef,
+    rule_ids: list[str],
+    patient_id: str,
+    case_url: str,
+    launch_url: str | None = None,
 ) -> dict[str, Any]:
     """The card for a presentation whose signals opened (or joined) a case."""
     uid = card_uuid(service_id, case.reference, rule_ids)
@@ -141,12 +156,19 @@ def signals_card(
         ],
         "selectionBehavior": "any",
         "overrideReasons": _override_reasons(),
-        "links": [_link(case_url)],
+        "links": [_link(case_url, case.reference, launch_url)],
     }
 
 
 def discharge_card(
-    *, service_id: str, case: CaseRef, missing_items: int, patient_id: str, case_url: str, now: datetime
+    *,
+    service_id: str,
+    case: CaseRef,
+    missing_items: int,
+    patient_id: str,
+    case_url: str,
+    now: datetime,
+    launch_url: str | None = None,
 ) -> dict[str, Any]:
     """The critical card for a discharge while the case's safe-discharge check is not complete."""
     uid = card_uuid(service_id, case.reference, [])
@@ -174,7 +196,7 @@ def discharge_card(
         "suggestions": [_suggestion(uid, "Taak: veilig-naar-huischeck afronden", task, recommended=True)],
         "selectionBehavior": "any",
         "overrideReasons": _override_reasons(),
-        "links": [_link(case_url)],
+        "links": [_link(case_url, case.reference, launch_url)],
     }
 
 

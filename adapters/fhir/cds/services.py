@@ -50,8 +50,16 @@ class HookRequest(BaseModel):
     prefetch: dict[str, Any] | None = None
 
 
-def call(runtime: Runtime, service: Service, request: HookRequest, *, case_url_base: str) -> bytes:
-    """The hook's answer, as the JSON body to send."""
+def call(
+    runtime: Runtime,
+    service: Service,
+    request: HookRequest,
+    *,
+    case_url_base: str,
+    launch_url: str | None = None,
+) -> bytes:
+    """The hook's answer, as the JSON body to send. `launch_url`: cards link to the case as a SMART app
+    (docs/identity.md) instead of by its plain URL."""
     if request.hook != service.hook:
         raise FhirError.one(400, IssueType.INVALID, f"this service answers the {service.hook} hook", "hook")
     patient_id = request.context.get("patientId")
@@ -71,8 +79,10 @@ def call(runtime: Runtime, service: Service, request: HookRequest, *, case_url_b
         raise FhirError.one(412, IssueType.PROCESSING, "prefetch patient: no Patient", "prefetch.patient")
     analysis = hot_path.analysis_of(data, service, runtime.settings.timezone)
     if service.kind is ServiceKind.SIGNALS:
-        return _signals(runtime, service, analysis, patient_id, case_url_base)
-    answer = _discharge(runtime, service, analysis.identity, patient_id, request.hookInstance, case_url_base)
+        return _signals(runtime, service, analysis, patient_id, case_url_base, launch_url)
+    answer = _discharge(
+        runtime, service, analysis.identity, patient_id, request.hookInstance, case_url_base, launch_url
+    )
     return json.dumps(answer, separators=(",", ":")).encode()
 
 
@@ -84,7 +94,12 @@ NO_CARDS = b'{"cards":[]}'
 
 
 def _signals(
-    runtime: Runtime, service: Service, analysis: Analysis, patient_id: str, case_url_base: str
+    runtime: Runtime,
+    service: Service,
+    analysis: Analysis,
+    patient_id: str,
+    case_url_base: str,
+    launch_url: str | None,
 ) -> bytes:
     if runtime.settings.silent_mode:
         return _silent(runtime, service, analysis)
@@ -92,7 +107,7 @@ def _signals(
         return _kindcheck(runtime, service, analysis, case_url_base) if analysis.kindcheck else NO_CARDS
     case = ensure_case(runtime, service, analysis)
     case_url = f"{case_url_base}/{case.id}"
-    return _signals_answer(service.id, case, analysis.rule_ids, patient_id, case_url)
+    return _signals_answer(service.id, case, analysis.rule_ids, patient_id, case_url, launch_url)
 
 
 def _silent(runtime: Runtime, service: Service, analysis: Analysis) -> bytes:
@@ -121,10 +136,20 @@ def _kindcheck(runtime: Runtime, service: Service, analysis: Analysis, case_url_
 
 @hot_path.remembered_answer
 def _signals_answer(
-    service_id: str, case: cards.CaseRef, rule_ids: tuple[str, ...], patient_id: str, case_url: str
+    service_id: str,
+    case: cards.CaseRef,
+    rule_ids: tuple[str, ...],
+    patient_id: str,
+    case_url: str,
+    launch_url: str | None,
 ) -> bytes:
     card = cards.signals_card(
-        service_id=service_id, case=case, rule_ids=list(rule_ids), patient_id=patient_id, case_url=case_url
+        service_id=service_id,
+        case=case,
+        rule_ids=list(rule_ids),
+        patient_id=patient_id,
+        case_url=case_url,
+        launch_url=launch_url,
     )
     return json.dumps({"cards": [card]}, separators=(",", ":")).encode()
 
@@ -189,6 +214,7 @@ def _discharge(
     patient_id: str,
     hook_instance: str,
     case_url_base: str,
+    launch_url: str | None,
 ) -> dict[str, Any]:
     systems = presentations.IdentifierSystems.of(runtime.settings)
     encounter_ref = presentations.encounter_ref(runtime.pseudonyms, presentation, systems)
@@ -220,6 +246,7 @@ def _discharge(
                     patient_id=patient_id,
                     case_url=f"{case_url_base}/{case.id}",
                     now=utcnow(),
+                    launch_url=launch_url,
                 )
             )
     return {"cards": out}

@@ -24,6 +24,7 @@ from adapters.fhir.outcome import FhirError, IssueType
 from core.deps import ReadSession, RuntimeDep
 from core.runtime import Runtime
 from identity.deps import CurrentPrincipalDep
+from identity import smart
 
 router = APIRouter(tags=["cds-hooks"], route_class=FhirRoute)
 Body = TypeVar("Body", bound=BaseModel)
@@ -133,7 +134,13 @@ async def call_service(
     def work() -> bytes:
         authenticate(request, runtime, authorization)
         body = _hook_request(raw)
-        return services.call(runtime, service, body, case_url_base=f"{public_base(runtime)}/cases")
+        return services.call(
+            runtime,
+            service,
+            body,
+            case_url_base=f"{public_base(runtime)}/cases",
+            launch_url=f"{public_base(runtime)}/launch" if smart.configured(runtime.settings) else None,
+        )
 
     answer = await anyio.to_thread.run_sync(work, limiter=hot_path.hook_limiter(request.app.state))
     return Response(answer, media_type="application/json")
