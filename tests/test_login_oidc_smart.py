@@ -11,7 +11,6 @@ import itertools
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import httpx
 import pytest
@@ -167,19 +166,21 @@ def test_a_callback_with_a_forged_state_is_refused(
     assert user_named(gateway, "M. Visser") is None
 
 
-def send_a04(gateway: GatewayProcesses, *, pid: str, visit: str) -> int:
+def send_a04(gateway: GatewayProcesses, *, pid: str, visits: list[str]) -> list[int]:
+    """One A04 per visit of patient `pid`, over one connection; the ids of the cases they open, in order."""
     before = {c["id"] for c in gateway.api("/api/cases", limit=1000)}
-    message = A04.format(cid=f"SSO-{pid}-{visit}", pid=pid, visit=visit).encode()
     with MLLPClient("127.0.0.1", gateway.mllp_port) as client:
-        assert parse_ack(client.send(message)).code == "AA"
+        for visit in visits:
+            message = A04.format(cid=f"SSO-{pid}-{visit}", pid=pid, visit=visit).encode()
+            assert parse_ack(client.send(message)).code == "AA"
     new: list[int] = []
 
     def opened() -> bool:
-        new[:] = [c["id"] for c in gateway.api("/api/cases", limit=1000) if c["id"] not in before]
-        return bool(new)
+        new[:] = sorted(c["id"] for c in gateway.api("/api/cases", limit=1000) if c["id"] not in before)
+        return len(new) == len(visits)
 
-    gateway.wait_for(opened, what="the case to open")
-    return new[0]
+    gateway.wait_for(opened, what="the cases to open")
+    return new
 
 
 def ehr_knows(ehr: SmartEhr, *, pid: str, visit: str, practitioner: str, **launch: str) -> str:
@@ -219,9 +220,10 @@ def test_a_smart_launch_opens_the_case_of_that_encounter_as_the_physician(
     servers: tuple[GatewayProcesses, OidcProvider, SmartEhr], context: BrowserContext, page: Page
 ) -> None:
     gateway, _, ehr = servers
-    send_a04(gateway, pid="8101", visit="V-8101-1")  # the same patient's other visit: not this one
-    case_id = send_a04(gateway, pid="8101", visit="V-8101-2")
-    launch = ehr_knows(ehr, pid="8101", visit="V-8101-2", practitioner="Dr. L. Smit")
+    # The launched visit's case first, then a later visit of the same patient: the patient's latest case
+    # is not the one, the encounter decides.
+    case_id, _later_visit = send_a04(gateway, pid="8101", visits=["V-8101-1", "V-8101-2"])
+    launch = ehr_knows(ehr, pid="8101", visit="V-8101-1", practitioner="Dr. L. Smit")
     page.goto(ehr.page_with_link(f"{gateway.http_url}/launch?iss={ehr.iss}&launch={launch}"))
     page.click("#card")
     page.wait_for_url(f"{gateway.http_url}/cases/{case_id}")
@@ -237,7 +239,7 @@ def test_a_smart_launch_whose_id_token_carries_another_nonce_is_refused(
     servers: tuple[GatewayProcesses, OidcProvider, SmartEhr], context: BrowserContext, page: Page
 ) -> None:
     gateway, _, ehr = servers
-    case_id = send_a04(gateway, pid="8102", visit="V-8102-1")
+    [case_id] = send_a04(gateway, pid="8102", visits=["V-8102-1"])
     launch = ehr_knows(
         ehr, pid="8102", visit="V-8102-1", practitioner="Dr. R. Mol", id_token_nonce="replayed"
     )
@@ -294,8 +296,8 @@ def test_a_launch_from_an_iss_not_on_the_list_is_refused_without_contacting_it(
     assert hits == []
 
 
-def test_the_login_page_offers_the_hospital_login_only_when_configured(
-    servers: tuple[GatewayProcesses, OidcProvider, SmartEhr], tmp_path: Path
+def test_the_login_page_offers_the_hospital_login(
+    servers: tuple[GatewayProcesses, OidcProvider, SmartEhr],
 ) -> None:
     gateway, _, _ = servers
     assert "Inloggen via het ziekenhuis" in httpx.get(f"{gateway.http_url}/login", timeout=10).text
