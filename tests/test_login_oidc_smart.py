@@ -11,15 +11,20 @@ import itertools
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import httpx
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
+from starlette.testclient import TestClient
 
 from adapters.hl7.ack import parse_ack
 from adapters.hl7.client import MLLPClient
+from core.runtime import Runtime
+from core.settings import Settings
+from gateway.app import create_app
 from identity.models import User
 from store.audit import AuditEntry
 from tests.gateway_process import GatewayProcesses
@@ -301,3 +306,34 @@ def test_the_login_page_offers_the_hospital_login(
 ) -> None:
     gateway, _, _ = servers
     assert "Inloggen via het ziekenhuis" in httpx.get(f"{gateway.http_url}/login", timeout=10).text
+
+
+@pytest.fixture
+def unconfigured(tmp_path: Path) -> Iterator[TestClient]:
+    runtime = Runtime.start(Settings(data_dir=tmp_path))
+    try:
+        with TestClient(create_app(runtime), follow_redirects=False) as client:
+            yield client
+    finally:
+        runtime.close()
+
+
+def test_without_a_provider_or_an_ehr_configured_nothing_is_offered_and_nothing_is_contacted(
+    unconfigured: TestClient, unlisted_server: tuple[str, list[str]]
+) -> None:
+    unlisted, hits = unlisted_server
+    assert "Inloggen via het ziekenhuis" not in unconfigured.get("/login").text
+    answer = unconfigured.get("/login/oidc")
+    assert answer.status_code == 404 and "niet ingesteld" in answer.text
+    launch = unconfigured.get("/launch", params={"iss": unlisted, "launch": "x"})
+    assert launch.status_code == 400 and "Openen vanuit het EPD geweigerd" in launch.text
+    assert hits == []
+
+
+def test_a_role_map_naming_an_unknown_role_stops_the_start(tmp_path: Path) -> None:
+    runtime = Runtime.start(Settings(data_dir=tmp_path, oidc_role_map="seh-artsen=superuser"))
+    try:
+        with pytest.raises(ValueError, match="unknown role 'superuser'"):
+            create_app(runtime)
+    finally:
+        runtime.close()
