@@ -16,6 +16,7 @@ from core.runtime import Runtime
 from gateway.api import health
 from gateway.pages import board as board_pages
 from gateway.pages import figures as figure_pages
+from gateway.pages import sso as page_sso
 from gateway.pages import views as page_views
 from gateway.request_guard import RequestGuard
 from identity.deps import credentials_present, install_login_redirect
@@ -36,6 +37,7 @@ def create_app(runtime: Runtime) -> FastAPI:
         description="HL7 v2 / FHIR ingest, maltreatment-signal detection and the one-stop-shop workflow.",
     )
     app.state.runtime = runtime
+    page_sso.check_settings(runtime)  # a role map naming an unknown role stops the start
     # The CDS Hooks router first: routes are matched in order, and a hook call is the hot path whose
     # budget is a few milliseconds (matching through every router before it cost ~0.1 ms).
     for router in (
@@ -49,6 +51,7 @@ def create_app(runtime: Runtime) -> FastAPI:
         page_views.router,
         board_pages.router,
         figure_pages.router,
+        page_sso.router,
     ):
         app.include_router(router)
     if runtime.settings.cds_cors_origins:

@@ -140,7 +140,7 @@ def test_oidc_login_lands_on_a_page_with_the_mapped_role(
     assert has_session(context)
     user = user_named(gateway, "C. Dekker")
     assert user is not None and user.role == "coordinator"
-    logins = audit_entries(gateway, resource_type="Session", purpose="oidc:login")
+    logins = audit_entries(gateway, resource_type="Session", action="login", source="oidc")
     assert any(e.actor.startswith(f"user:{user.id} ") for e in logins)
 
 
@@ -154,7 +154,8 @@ def test_a_person_without_a_mapped_role_is_refused_in_dutch_and_gets_no_session(
     assert page.inner_text("h1") == "Geen toegang tot Spoedplein"
     assert not has_session(context)
     assert user_named(gateway, "K. Bakker") is None
-    assert audit_entries(gateway, resource_type="LoginAttempt", purpose="oidc:refused:no-role")
+    refused = audit_entries(gateway, action="login_failed", source="oidc", reason="no-role")
+    assert [(e.actor, e.outcome) for e in refused] == [("oidc:k.bakker", "denied")]
 
 
 def test_a_callback_with_a_forged_state_is_refused(
@@ -237,7 +238,8 @@ def test_a_smart_launch_opens_the_case_of_that_encounter_as_the_physician(
     assert user is not None and user.role == "physician"
     reads = audit_entries(gateway, resource_type="Case", resource_id=str(case_id))
     assert [e.actor for e in reads] == [f"user:{user.id} (Dr. L. Smit)"]
-    assert audit_entries(gateway, resource_type="Session", purpose="smart:login")
+    logins = audit_entries(gateway, action="login", source="smart", actor=f"user:{user.id} (Dr. L. Smit)")
+    assert [e.actor_role for e in logins] == ["physician"]
 
 
 def test_a_smart_launch_whose_id_token_carries_another_nonce_is_refused(
@@ -254,6 +256,7 @@ def test_a_smart_launch_whose_id_token_carries_another_nonce_is_refused(
     assert not has_session(context)
     assert user_named(gateway, "Dr. R. Mol") is None
     assert not audit_entries(gateway, resource_type="Case", resource_id=str(case_id))
+    assert audit_entries(gateway, action="login_failed", source="smart", reason="token")
 
 
 def test_a_launch_for_a_patient_without_a_case_says_so(

@@ -53,6 +53,86 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "This account is locked for a while after too many failed attempts. Try again later or contact "
         "the administrator.",
     ),
+    # logging in through the hospital (OpenID Connect) or from the EHR (SMART launch): gateway/pages/sso.py
+    "login_oidc": ("Inloggen via het ziekenhuis", "Log in through the hospital"),
+    "login_or_local": ("Of log in met een Spoedplein-account:", "Or log in with a Spoedplein account:"),
+    "login_already_role": (
+        "U bent ingelogd als {name} ({role}). Open een casus via de link in het EPD.",
+        "You are logged in as {name} ({role}). Open a case from the link in the EHR.",
+    ),
+    "sso_not_configured_title": (
+        "Inloggen via het ziekenhuis is niet ingesteld",
+        "Hospital login not set up",
+    ),
+    "sso_not_configured": (
+        "Deze installatie gebruikt geen inlogdienst van het ziekenhuis. Log in met uw gebruikersnaam en "
+        "wachtwoord.",
+        "This installation does not use the hospital's login service. Log in with your username and "
+        "password.",
+    ),
+    "sso_provider_down_title": ("Inlogdienst niet bereikbaar", "Login service unavailable"),
+    "sso_provider_down": (
+        "De inlogdienst van het ziekenhuis of het EPD antwoordt nu niet zoals verwacht. Probeer het over een "
+        "paar minuten opnieuw; lukt het dan nog niet, meld het bij de servicedesk.",
+        "The hospital's login service or the EHR does not answer as expected. Try again in a few minutes; "
+        "if it still fails, tell the service desk.",
+    ),
+    "sso_start_again_title": ("Inlogpoging verlopen", "Login attempt expired"),
+    "sso_start_again": (
+        "Deze inlogpoging is verlopen of hoort niet bij deze browser. Er is niets gewijzigd. Begin opnieuw "
+        "bij de inlogpagina of de link in het EPD.",
+        "This login attempt has expired or does not belong to this browser. Nothing was changed. Start "
+        "again from the login page or the link in the EHR.",
+    ),
+    "sso_failed_title": ("Inloggen is niet gelukt", "Logging in failed"),
+    "sso_failed": (
+        "De inlogdienst heeft uw inlog niet bevestigd. Er is niets gewijzigd. Begin opnieuw; lukt het dan "
+        "nog niet, meld het bij de servicedesk.",
+        "The login service did not confirm your login. Nothing was changed. Start again; if it still "
+        "fails, tell the service desk.",
+    ),
+    "sso_cancelled_title": ("Inloggen afgebroken", "Login cancelled"),
+    "sso_cancelled": (
+        "De inlogdienst meldt dat het inloggen is afgebroken of geweigerd. Begin opnieuw als u wilt "
+        "inloggen.",
+        "The login service reports that the login was cancelled or refused. Start again to log in.",
+    ),
+    "sso_no_role_title": ("Geen toegang tot Spoedplein", "No access to Spoedplein"),
+    "sso_no_role": (
+        "U bent bij het ziekenhuis bekend, maar u heeft geen rol in Spoedplein. Toegang krijgt u via de "
+        "functionele beheerder, die uw groep aan een Spoedplein-rol koppelt.",
+        "The hospital knows you, but you have no role in Spoedplein. The application administrator can "
+        "link your group to a Spoedplein role.",
+    ),
+    "sso_disabled_title": ("Account geblokkeerd", "Account disabled"),
+    "sso_disabled": (
+        "Uw Spoedplein-account is door de beheerder geblokkeerd. Neem contact op met de functionele "
+        "beheerder.",
+        "Your Spoedplein account has been disabled. Contact the application administrator.",
+    ),
+    "sso_launch_refused_title": ("Openen vanuit het EPD geweigerd", "Opening from the EHR refused"),
+    "sso_launch_refused": (
+        "Spoedplein accepteert deze start vanuit het EPD niet: het EPD is niet als toegestaan ingesteld, of "
+        "de link is onvolledig. Er is niets gewijzigd. Open de casus opnieuw via de kaart in het EPD; "
+        "blijft dit gebeuren, meld het bij de servicedesk.",
+        "Spoedplein does not accept this launch from the EHR: the EHR is not configured as allowed, or the "
+        "link is incomplete. Nothing was changed. Open the case again from the card in the EHR; if this "
+        "keeps happening, tell the service desk.",
+    ),
+    "sso_not_a_practitioner_title": ("Alleen voor zorgverleners", "Care professionals only"),
+    "sso_not_a_practitioner": (
+        "Het EPD meldt niet dat u als zorgverlener bent ingelogd. Spoedplein opent een casus alleen voor "
+        "zorgverleners.",
+        "The EHR does not report you as logged in as a care professional. Spoedplein opens a case only "
+        "for care professionals.",
+    ),
+    "sso_no_case_title": ("Geen Spoedplein-casus", "No Spoedplein case"),
+    "sso_no_case": (
+        "Er is voor deze patiënt en dit bezoek geen open Spoedplein-casus. U bent ingelogd; er is niets "
+        "gewijzigd.",
+        "There is no open Spoedplein case for this patient and visit. You are logged in; nothing was "
+        "changed.",
+    ),
     # generic messages
     "form_expired_title": ("Formulier verlopen", "Form expired"),
     "form_expired": (

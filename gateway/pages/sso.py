@@ -26,7 +26,7 @@ from adapters.fhir.launch_case import case_for_launch
 from core.deps import RuntimeDep
 from core.runtime import Runtime
 from gateway.pages import auth
-from gateway.pages.views import _page, _redirect
+from gateway.pages.rendering import redirect, render, translator
 from identity import oidc, pending, sessions, smart
 from identity import service as identity_service
 from identity.deps import actor_label, client_of, lifetimes
@@ -39,57 +39,11 @@ router = APIRouter(tags=["pages"], include_in_schema=False)
 KNOWN_ROLES = frozenset(r.value for r in Role)
 _CODE_MAX = 2000
 
-_NOT_CONFIGURED = {
-    "title": "Inloggen via het ziekenhuis is niet ingesteld",
-    "message": "Deze installatie gebruikt geen inlogdienst van het ziekenhuis. Log in met uw gebruikersnaam "
-    "en wachtwoord.",
-}
-_PROVIDER_DOWN = {
-    "title": "Inlogdienst niet bereikbaar",
-    "message": "De inlogdienst van het ziekenhuis antwoordt nu niet zoals verwacht. Probeer het over een "
-    "paar minuten opnieuw; lukt het dan nog niet, meld het bij de servicedesk.",
-}
-_START_AGAIN = {
-    "title": "Inlogpoging verlopen",
-    "message": "Deze inlogpoging is verlopen of hoort niet bij deze browser. Er is niets gewijzigd. "
-    "Begin opnieuw bij de inlogpagina of de link in het EPD.",
-}
-_LOGIN_FAILED = {
-    "title": "Inloggen is niet gelukt",
-    "message": "De inlogdienst heeft uw inlog niet bevestigd. Er is niets gewijzigd. Begin opnieuw; lukt het "
-    "dan nog niet, meld het bij de servicedesk.",
-}
-_CANCELLED = {
-    "title": "Inloggen afgebroken",
-    "message": "De inlogdienst meldt dat het inloggen is afgebroken of geweigerd. Begin opnieuw als u wilt "
-    "inloggen.",
-}
-_NO_ROLE = {
-    "title": "Geen toegang tot Spoedplein",
-    "message": "U bent bij het ziekenhuis bekend, maar u heeft geen rol in Spoedplein. Toegang krijgt u via "
-    "de functionele beheerder, die uw groep aan een Spoedplein-rol koppelt.",
-}
-_DISABLED = {
-    "title": "Account geblokkeerd",
-    "message": "Uw Spoedplein-account is door de beheerder geblokkeerd. Neem contact op met de functionele "
-    "beheerder.",
-}
-_LAUNCH_REFUSED = {
-    "title": "Openen vanuit het EPD geweigerd",
-    "message": "Spoedplein accepteert deze start vanuit het EPD niet: het EPD is niet als toegestaan "
-    "ingesteld, of de link is onvolledig. Er is niets gewijzigd. Open de casus opnieuw via de kaart in het "
-    "EPD; blijft dit gebeuren, meld het bij de servicedesk.",
-}
-_NOT_A_PRACTITIONER = {
-    "title": "Alleen voor zorgverleners",
-    "message": "Het EPD meldt niet dat u als zorgverlener bent ingelogd. Spoedplein opent een casus alleen "
-    "voor zorgverleners.",
-}
-_NO_CASE = {
-    "title": "Geen Spoedplein-casus",
-    "message": "Er is voor deze patiënt en dit bezoek geen open Spoedplein-casus. U bent ingelogd; er is "
-    "niets gewijzigd.",
-}
+
+def _message(request: Request, status_code: int, key: str) -> Response:
+    """A page with a title and one paragraph (`<key>_title`, `<key>` in the message catalogue)."""
+    tr = translator(request)
+    return render(request, "message.html", status_code, title=tr.t(f"{key}_title"), message=tr.t(key))
 
 
 def oidc_configured(runtime: Runtime) -> bool:
@@ -108,18 +62,19 @@ def check_settings(runtime: Runtime) -> None:
         raise ValueError(f"SPOEDPLEIN_SMART_ROLE: unknown role {runtime.settings.smart_role!r}")
 
 
-def _audit_login(
-    runtime: Runtime, request: Request, *, actor: str, resource_id: str | int, outcome: str, method: str
-) -> None:
+def _refused(runtime: Runtime, request: Request, method: AuthMethod, reason: str, who: str = "") -> None:
+    """A refused login in the audit trail: how, why, and the outside subject when the provider told it."""
     with runtime.db.write() as db:
         audit.record(
             db,
-            actor=actor,
-            action=audit.AuditAction.CREATE,
-            resource_type="Session" if outcome == "login" else "LoginAttempt",
-            resource_id=resource_id,
+            actor=f"{method.value}:{who[:64]}" if who else "unknown-user",
+            action=audit.AuditAction.LOGIN_FAILED,
+            outcome=audit.AuditOutcome.DENIED,
+            resource_type="Session",
+            resource_id="-",
             client=client_of(request),
-            purpose=f"{method}:{outcome}",
+            source=method.value,
+            reason=reason,
         )
 
 
@@ -134,38 +89,37 @@ def _finish(
     method: AuthMethod,
     target: str,
 ) -> Response:
-    """Find or create the user, open a session and send the browser on (with the session cookie)."""
-    client = client_of(request)
+    """Find or create the user, open a session (ending any the browser had: no session fixation) and
+    send the browser on with the session cookie."""
+    client, now = client_of(request), runtime.clock.now()
     with runtime.db.write() as db:
         user = identity_service.upsert_external_user(
             db, source=source, subject=subject, role=role, display_name=display_name
         )
         db.flush()
-        actor = actor_label(user.id, user.display_name)
-        if user.disabled:
-            audit.record(
-                db,
-                actor=actor,
-                action=audit.AuditAction.CREATE,
-                resource_type="LoginAttempt",
-                resource_id=user.id,
-                client=client,
-                purpose=f"{method.value}:refused:disabled",
+        cookie = ""
+        if not user.disabled:
+            sessions.revoke(db, request.cookies.get(auth.COOKIE_NAME), now=now)
+            cookie = sessions.start(
+                db, user, auth_method=method, client=client, now=now, lifetimes=lifetimes(runtime)
             )
-            return _page("message.html", 403, **_DISABLED)
-        cookie = sessions.start(
-            db, user, auth_method=method, client=client, now=runtime.clock.now(), lifetimes=lifetimes(runtime)
-        )
         audit.record(
             db,
-            actor=actor,
-            action=audit.AuditAction.CREATE,
+            actor=actor_label(user.id, user.display_name),
+            action=audit.AuditAction.LOGIN if cookie else audit.AuditAction.LOGIN_FAILED,
+            outcome=audit.AuditOutcome.SUCCESS if cookie else audit.AuditOutcome.DENIED,
             resource_type="Session",
             resource_id=user.id,
             client=client,
-            purpose=f"{method.value}:login",
+            source=method.value,
+            reason="" if cookie else "disabled",
+            actor_role=user.role,
+            actor_org=user.organisation,
+            actor_name=user.display_name,
         )
-    response = _redirect(target)
+    if not cookie:
+        return _message(request, 403, "sso_disabled")
+    response = redirect(target)
     auth.set_session_cookie(response, request, runtime, cookie)
     return response
 
@@ -183,12 +137,12 @@ def oidc_start(request: Request, runtime: RuntimeDep, next: str = "") -> Respons
     client = oidc.hospital_client(runtime.settings)
     issuer = runtime.settings.oidc_issuer
     if client is None or issuer is None:
-        return _page("message.html", 404, **_NOT_CONFIGURED)
+        return _message(request, 404, "sso_not_configured")
     try:
         metadata = oidc.discover(issuer)
     except oidc.LoginFailed as exc:
         log.warning("OIDC discovery failed: %s", exc.reason)
-        return _page("message.html", 502, **_PROVIDER_DOWN)
+        return _message(request, 502, "sso_provider_down")
     url, started = oidc.authorization_request(
         metadata,
         client,
@@ -196,7 +150,7 @@ def oidc_start(request: Request, runtime: RuntimeDep, next: str = "") -> Respons
         scope=runtime.settings.oidc_scopes,
         extra={"flow": "oidc", "next": auth.safe_next(next, default="")},
     )
-    response = _redirect(url)
+    response = redirect(url)
     pending.keep(response, request, runtime.cipher, started, public_base_url=runtime.settings.public_base_url)
     return response
 
@@ -208,18 +162,14 @@ def oidc_callback(
     client = oidc.hospital_client(runtime.settings)
     issuer = runtime.settings.oidc_issuer
     if client is None or issuer is None:
-        return _page("message.html", 404, **_NOT_CONFIGURED)
+        return _message(request, 404, "sso_not_configured")
     started = pending.take(request, runtime.cipher, state[:200])
     if started is None or started.extra.get("flow") != "oidc":
-        _audit_login(
-            runtime, request, actor="unknown-user", resource_id="-", outcome="refused:state", method="oidc"
-        )
-        return _with_pending_cleared(_page("message.html", 400, **_START_AGAIN))
+        _refused(runtime, request, AuthMethod.OIDC, "state")
+        return _with_pending_cleared(_message(request, 400, "sso_start_again"))
     if error or not code or len(code) > _CODE_MAX:
-        _audit_login(
-            runtime, request, actor="unknown-user", resource_id="-", outcome="refused:provider", method="oidc"
-        )
-        return _with_pending_cleared(_page("message.html", 401, **_CANCELLED))
+        _refused(runtime, request, AuthMethod.OIDC, "provider")
+        return _with_pending_cleared(_message(request, 401, "sso_cancelled"))
     try:
         metadata = oidc.discover(issuer)
         token = oidc.exchange_code(
@@ -227,23 +177,14 @@ def oidc_callback(
         )
     except oidc.LoginFailed as exc:
         log.warning("OIDC login failed: %s", exc.reason)
-        _audit_login(
-            runtime, request, actor="unknown-user", resource_id="-", outcome="refused:token", method="oidc"
-        )
-        return _with_pending_cleared(_page("message.html", 401, **_LOGIN_FAILED))
+        _refused(runtime, request, AuthMethod.OIDC, "token")
+        return _with_pending_cleared(_message(request, 401, "sso_failed"))
     claims = token.claims
     subject = str(claims.get("sub", ""))
     role = oidc.map_role(claims, runtime.settings.oidc_role_claim, _role_map(runtime))
     if role is None:
-        _audit_login(
-            runtime,
-            request,
-            actor=f"oidc:{subject[:64]}",
-            resource_id="-",
-            outcome="refused:no-role",
-            method="oidc",
-        )
-        return _with_pending_cleared(_page("message.html", 403, **_NO_ROLE))
+        _refused(runtime, request, AuthMethod.OIDC, "no-role", subject)
+        return _with_pending_cleared(_message(request, 403, "sso_no_role"))
     finished = _finish(
         runtime,
         request,
@@ -271,15 +212,13 @@ def smart_launch(request: Request, runtime: RuntimeDep, iss: str = "", launch: s
     except smart.LaunchRefused as exc:
         # Nothing was fetched: an iss off the list is never contacted.
         log.warning("SMART launch refused: %s", exc)
-        _audit_login(
-            runtime, request, actor="unknown-user", resource_id="-", outcome="refused:launch", method="smart"
-        )
-        return _page("message.html", 400, **_LAUNCH_REFUSED)
+        _refused(runtime, request, AuthMethod.SMART, "launch")
+        return _message(request, 400, "sso_launch_refused")
     try:
         metadata = smart.discover(allowed)
     except oidc.LoginFailed as exc:
         log.warning("SMART discovery failed: %s", exc.reason)
-        return _page("message.html", 502, **_PROVIDER_DOWN)
+        return _message(request, 502, "sso_provider_down")
     url, started = oidc.authorization_request(
         metadata,
         client,
@@ -288,7 +227,7 @@ def smart_launch(request: Request, runtime: RuntimeDep, iss: str = "", launch: s
         params={"aud": allowed, "launch": launch},
         extra={"flow": "smart", "iss": allowed},
     )
-    response = _redirect(url)
+    response = redirect(url)
     pending.keep(response, request, runtime.cipher, started, public_base_url=runtime.settings.public_base_url)
     return response
 
@@ -300,20 +239,11 @@ def smart_callback(
     client = smart.client(runtime.settings)
     started = pending.take(request, runtime.cipher, state[:200])
     if client is None or started is None or started.extra.get("flow") != "smart":
-        _audit_login(
-            runtime, request, actor="unknown-user", resource_id="-", outcome="refused:state", method="smart"
-        )
-        return _with_pending_cleared(_page("message.html", 400, **_START_AGAIN))
+        _refused(runtime, request, AuthMethod.SMART, "state")
+        return _with_pending_cleared(_message(request, 400, "sso_start_again"))
     if error or not code or len(code) > _CODE_MAX:
-        _audit_login(
-            runtime,
-            request,
-            actor="unknown-user",
-            resource_id="-",
-            outcome="refused:provider",
-            method="smart",
-        )
-        return _with_pending_cleared(_page("message.html", 401, **_CANCELLED))
+        _refused(runtime, request, AuthMethod.SMART, "provider")
+        return _with_pending_cleared(_message(request, 401, "sso_cancelled"))
     try:
         # The iss comes from our own encrypted cookie, checked against the list again (the list may
         # have changed in the ten minutes since).
@@ -325,20 +255,11 @@ def smart_callback(
         context = smart.launch_context(iss, token)
     except (oidc.LoginFailed, smart.LaunchRefused) as exc:
         log.warning("SMART launch failed: %s", getattr(exc, "reason", exc))
-        _audit_login(
-            runtime, request, actor="unknown-user", resource_id="-", outcome="refused:token", method="smart"
-        )
-        return _with_pending_cleared(_page("message.html", 401, **_LOGIN_FAILED))
+        _refused(runtime, request, AuthMethod.SMART, "token")
+        return _with_pending_cleared(_message(request, 401, "sso_failed"))
     if context.user_type not in {"Practitioner", "PractitionerRole"}:
-        _audit_login(
-            runtime,
-            request,
-            actor=f"smart:{context.subject[:64]}",
-            resource_id="-",
-            outcome="refused:not-a-practitioner",
-            method="smart",
-        )
-        return _with_pending_cleared(_page("message.html", 403, **_NOT_A_PRACTITIONER))
+        _refused(runtime, request, AuthMethod.SMART, "not-a-practitioner", context.subject)
+        return _with_pending_cleared(_message(request, 403, "sso_not_a_practitioner"))
     try:
         app_context = token.raw.get("appContext")
         case_id = case_for_launch(
@@ -346,7 +267,7 @@ def smart_callback(
         )
     except oidc.LoginFailed as exc:
         log.warning("SMART launch context could not be read: %s", exc.reason)
-        return _with_pending_cleared(_page("message.html", 502, **_PROVIDER_DOWN))
+        return _with_pending_cleared(_message(request, 502, "sso_provider_down"))
     finished = _finish(
         runtime,
         request,
@@ -363,4 +284,4 @@ def smart_callback(
 @router.get("/launch/geen-casus")
 def no_case(request: Request, runtime: RuntimeDep) -> Response:
     """Where a launch for a patient without an open case lands (a page, so a reload does not launch again)."""
-    return _page("message.html", 200, **_NO_CASE)
+    return _message(request, 200, "sso_no_case")

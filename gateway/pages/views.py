@@ -17,10 +17,10 @@ from core.deps import RuntimeDep
 from gateway.pages import auth, case_forms, case_view, party
 from gateway.pages.case_common import current_session, form_expired
 from gateway.pages.rendering import HERE, redirect, render, translator
+from identity import oidc, sessions
 from identity import service as identity_service
-from identity import sessions
 from identity.deps import actor_label, client_of, lifetimes
-from identity.models import AuthMethod
+from identity.models import ROLE_LABELS_EN, ROLE_LABELS_NL, AuthMethod
 from identity.service import LoginRefused
 from store import audit
 
@@ -53,12 +53,16 @@ def kindcheck(request: Request) -> HTMLResponse:
 
 @router.get("/login")
 def login_form(request: Request, runtime: RuntimeDep, next: str = "") -> HTMLResponse:
+    session = current_session(request, runtime)
+    labels = ROLE_LABELS_EN if translator(request).lang == "en" else ROLE_LABELS_NL
     return render(
         request,
         "login.html",
         next=auth.safe_next(next, default=""),
-        session=current_session(request, runtime),
+        session=session,
+        role_label=labels.get(session.role, "") if session else "",
         errors={},
+        oidc=oidc.hospital_client(runtime.settings) is not None,
     )
 
 
@@ -78,7 +82,12 @@ def login(
         errors["username"] = tr.t("err_username_missing")
     if not password:
         errors["password"] = tr.t("err_password_missing")
-    context: dict[str, Any] = {"here": "/login", "next": target, "username": name[:100]}
+    context: dict[str, Any] = {
+        "here": "/login",
+        "next": target,
+        "username": name[:100],
+        "oidc": oidc.hospital_client(runtime.settings) is not None,
+    }
     if errors:
         return render(request, "login.html", 422, errors=errors, **context)
     settings, now, client = runtime.settings, runtime.clock.now(), client_of(request)

@@ -23,8 +23,8 @@ from adapters.fhir.http import FhirRoute
 from adapters.fhir.outcome import FhirError, IssueType
 from core.deps import ReadSession, RuntimeDep
 from core.runtime import Runtime
-from identity.deps import CurrentPrincipalDep
 from identity import smart
+from identity.deps import CurrentPrincipalDep
 
 router = APIRouter(tags=["cds-hooks"], route_class=FhirRoute)
 Body = TypeVar("Body", bound=BaseModel)
