@@ -46,10 +46,6 @@ def _message(request: Request, status_code: int, key: str) -> Response:
     return render(request, "message.html", status_code, title=tr.t(f"{key}_title"), message=tr.t(key))
 
 
-def oidc_configured(runtime: Runtime) -> bool:
-    return oidc.hospital_client(runtime.settings) is not None
-
-
 def _role_map(runtime: Runtime) -> list[tuple[str, str]]:
     return oidc.parse_role_map(runtime.settings.oidc_role_map, KNOWN_ROLES)
 
