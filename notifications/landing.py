@@ -4,8 +4,9 @@ code sent to their registered number (or logs in); then they answer. The pages t
 English, phone first) are rendered by gateway/pages/party.py, which calls only these functions.
 
 The cookie is HMAC-signed, HttpOnly and SameSite=Strict (a form posted from another site carries no
-cookie, so needs no CSRF token of its own). Creating a full login session from here is the identity
-package's job: `establish_session` is the one place that will call it.
+cookie, so needs no CSRF token of its own). After the code, gateway/pages/party.py also starts a real
+login session for the person (identity's sessions, `AuthMethod.PAGE_LINK`): notifications stays below
+identity's users and does not import them.
 """
 
 from __future__ import annotations
@@ -75,8 +76,8 @@ def read_cookie(request: Request, runtime: Any) -> Claim | None:
 
 
 def establish_session(response: Response, runtime: Any, *, page_id: int, person: str) -> None:
-    """The person proved they hold the registered number. For now: a verified page cookie (this page only).
-    When identity/ offers it, a login session for `person` (the roster id is the username) starts here."""
+    """The person proved they hold the registered number: the page cookie is marked verified (this page
+    only; the login session for the person is started by the page's caller, which knows identity)."""
     set_cookie(response, runtime, page_id=page_id, person=person, verified=True)
 
 

@@ -18,6 +18,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, ViewportSize, expect, sync_playwright
 
+from gateway.pages import auth
 from tests.gateway_process import API_TOKEN, GatewayProcesses
 from tests.pager_fixtures import NUMBERS, ROSTER, write_roster
 from tests.paging_servers import Sms, SmsGateway
@@ -165,6 +166,8 @@ def test_confirm_consent_page_acknowledge_agree_approve_discharge_close(
         mobile.click("#ack")
         expect(mobile.locator("#party-answer")).to_contain_text("U komt, vanaf")
         expect(mobile.locator("#party-address")).to_contain_text("Doctor Deelenlaan")
+        # The code also gave them a real login session as themselves (a roster user, by page link).
+        assert any(c["name"] == auth.COOKIE_NAME for c in handset.cookies())
     finally:
         handset.close()
 

@@ -19,8 +19,15 @@ from consent.models import Party
 from consent.service import DisclosureField, decide_disclosure
 from core.deps import RuntimeDep
 from core.runtime import Runtime
+from gateway.pages import auth
+from gateway.pages.labels import label
 from gateway.pages.rendering import redirect, render, translator
+from identity import service as identity_service
+from identity import sessions
+from identity.deps import actor_label, client_of, lifetimes
+from identity.models import AuthMethod, Role
 from notifications import landing, links
+from notifications.config import paging_config
 from notifications.models import Page, PageRecipient, PageState
 from store import audit
 from workflows.cases import read_findings
@@ -176,7 +183,63 @@ def verify_code(
         )
     response = redirect("/p")
     landing.establish_session(response, runtime, page_id=claim.page_id, person=claim.person)
+    start_login_session(request, response, runtime, claim)
     return response
+
+
+# The roster role a page went to → the identity role its person acts in.
+_ROLE_OF = {
+    "forensic": Role.FORENSIC,
+    "kinder_forensisch": Role.FORENSIC,
+    "veilig_thuis": Role.VEILIG_THUIS,
+    "police": Role.POLICE,
+    "csg": Role.CSG,
+    "coordinator": Role.COORDINATOR,
+}
+
+
+def start_login_session(request: Request, response: Response, runtime: Runtime, claim: landing.Claim) -> None:
+    """The code proved the person holds their registered phone: they get a real login session as
+    themselves (a `roster` user, created on first sight, in the role they were paged for), so the audit
+    trail names them and the other pages know them. A disabled user gets none; the page itself works."""
+    found = landing.recipient_of(runtime, claim)
+    if found is None:
+        return
+    _page, recipient = found
+    role = _ROLE_OF.get(recipient.role)
+    config = paging_config(runtime)
+    person = config.roster.person(claim.person)
+    if role is None or person is None:
+        return
+    now, client = runtime.clock.now(), client_of(request)
+    with runtime.db.write() as db:
+        user = identity_service.upsert_external_user(
+            db,
+            source="roster",
+            subject=person.id,
+            role=role,
+            display_name=person.name or person.id,
+            organisation=label("role", recipient.role),
+            username=person.id,
+        )
+        if user.disabled:
+            return
+        sessions.revoke(db, request.cookies.get(auth.COOKIE_NAME), now=now)  # no session fixation
+        cookie = sessions.start(
+            db, user, auth_method=AuthMethod.PAGE_LINK, client=client, now=now, lifetimes=lifetimes(runtime)
+        )
+        audit.record(
+            db,
+            actor=actor_label(user.id, user.display_name),
+            action=audit.AuditAction.LOGIN,
+            resource_type="Session",
+            resource_id=user.id,
+            client=client,
+            source=AuthMethod.PAGE_LINK.value,
+            actor_role=user.role,
+            actor_name=user.display_name,
+        )
+    auth.set_session_cookie(response, request, runtime, cookie)
 
 
 @router.post("/p/answer")
