@@ -50,7 +50,9 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 class OidcProvider:
     def __init__(self, log_dir: Path) -> None:
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        # `localhost`, not the gateway's 127.0.0.1: the provider is another site, as in a hospital, so the
+        # browser applies its cross-site cookie rules on the way back.
+        self.url = f"http://localhost:{self.port}"
         self.log = log_dir / "oidc-provider.log"
         with open(self.log, "ab") as out:
             self.proc = subprocess.Popen(
@@ -81,7 +83,7 @@ class OidcProvider:
 class SmartEhr:
     def __init__(self, log_dir: Path, *, client_id: str, redirect_uri: str) -> None:
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = f"http://localhost:{self.port}"  # another site than the gateway (see OidcProvider)
         self.iss = f"{self.url}/fhir"
         self.log = log_dir / "smart-ehr.log"
         with open(self.log, "ab") as out:
@@ -96,6 +98,8 @@ class SmartEhr:
                     client_id,
                     "--redirect-uri",
                     redirect_uri,
+                    "--public-host",
+                    "localhost",
                 ],
                 cwd=ROOT,
                 stdout=out,

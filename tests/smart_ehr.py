@@ -202,8 +202,9 @@ def main() -> None:
     parser.add_argument("--client-id", required=True)
     parser.add_argument("--redirect-uri", required=True)
     parser.add_argument("--client-secret", default=None)
+    parser.add_argument("--public-host", default="127.0.0.1", help="host in its URLs (it binds 127.0.0.1)")
     args = parser.parse_args()
-    base_url = f"http://127.0.0.1:{args.port}"
+    base_url = f"http://{args.public_host}:{args.port}"
     app = build_app(
         base_url=base_url,
         client_id=args.client_id,

@@ -60,6 +60,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "U bent ingelogd als {name} ({role}). Open een casus via de link in het EPD.",
         "You are logged in as {name} ({role}). Open a case from the link in the EHR.",
     ),
+    "sso_continue_title": ("U bent ingelogd", "You are logged in"),
+    "sso_continue_link": ("Gaat het niet vanzelf? Ga verder.", "Not moving on by itself? Continue."),
     "sso_not_configured_title": (
         "Inloggen via het ziekenhuis is niet ingesteld",
         "Hospital login not set up",

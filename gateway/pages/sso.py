@@ -115,7 +115,10 @@ def _finish(
         )
     if not cookie:
         return _message(request, 403, "sso_disabled")
-    response = redirect(target)
+    # Not a redirect: the browser came here from the provider's site, and on a redirect chain that began
+    # there it holds back the new SameSite=Strict session cookie. A page of ours that moves on by itself
+    # (meta refresh, no script) makes the next request same-site, with the cookie.
+    response = render(request, "sso_continue.html", target=target)
     auth.set_session_cookie(response, request, runtime, cookie)
     return response
 
