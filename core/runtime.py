@@ -48,7 +48,7 @@ class Runtime:
             audit_key=chain_key(ring.root),  # the root, not the current key: the chain outlives rotations
         )
         cipher = FieldCipher(ring, keys)
-        encrypted.install(cipher)
+        encrypted.install(cipher, db.engine)
         return cls(
             settings=settings,
             db=db,

@@ -25,10 +25,12 @@ readable throughout: there is no downtime and no order in which the parts must b
 from __future__ import annotations
 
 import time
+import weakref
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Column, LargeBinary, MetaData, Table, and_, func, select, update
+from sqlalchemy.engine import Engine
 from sqlalchemy.types import TypeDecorator
 
 from store.crypto import FieldCipher
@@ -38,19 +40,27 @@ ROTATION_BATCH = 200  # rows per transaction: short enough not to hold SQLite's 
 ROTATION_BUDGET_S = 0.5  # per job run; the beat runs the job again a few seconds later
 ROTATION_INTERVAL_S = 5.0
 
-_installed: FieldCipher | None = None
+# The cipher of each engine, found through the engine's dialect (the one thing a column type is given);
+# a dialect of an engine nobody installed a cipher for falls back to the process's last installed one.
+_by_dialect: weakref.WeakKeyDictionary[Any, FieldCipher] = weakref.WeakKeyDictionary()
+_installed: list[FieldCipher] = []
 
 
-def install(cipher: FieldCipher) -> None:
-    """The key ring transparent columns use in this process (the Runtime installs its cipher)."""
-    global _installed
-    _installed = cipher
+def install(cipher: FieldCipher, engine: Engine | None = None) -> None:
+    """The key ring transparent columns use on `engine` (and, by default, in this process). The Runtime
+    installs its cipher for its database."""
+    if engine is not None:
+        _by_dialect[engine.dialect] = cipher
+    _installed[:] = [cipher]
 
 
-def installed_cipher() -> FieldCipher:
-    if _installed is None:
+def installed_cipher(dialect: Any = None) -> FieldCipher:
+    cipher = _by_dialect.get(dialect) if dialect is not None else None
+    if cipher is not None:
+        return cipher
+    if not _installed:
         raise RuntimeError("no key ring installed: start a Runtime (or call store.encrypted.install)")
-    return _installed
+    return _installed[0]
 
 
 class Encrypted(TypeDecorator[bytes]):
@@ -70,7 +80,7 @@ class Encrypted(TypeDecorator[bytes]):
         aad = self.aad
 
         def encrypt(value: bytes | None) -> bytes | None:
-            return None if value is None else installed_cipher().encrypt(value, aad)
+            return None if value is None else installed_cipher(dialect).encrypt(value, aad)
 
         return encrypt
 
@@ -80,7 +90,7 @@ class Encrypted(TypeDecorator[bytes]):
         aad = self.aad
 
         def decrypt(value: bytes | None) -> bytes | None:
-            return None if value is None else installed_cipher().decrypt(value, aad)
+            return None if value is None else installed_cipher(dialect).decrypt(bytes(value), aad)
 
         return decrypt
 

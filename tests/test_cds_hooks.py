@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import jwt
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from adapters.fhir.cds.cards import MAX_SUMMARY
 from adapters.fhir.models import CdsFeedback, CdsJwtId
@@ -389,7 +389,9 @@ def test_feedback_is_idempotent_and_feeds_the_per_rule_statistics(setup: Setup) 
         assert rule["override_reasons"] == {card["overrideReasons"][0]["code"]: 1}
     with setup.gateway.runtime.db.read() as session:
         stored = session.execute(select(CdsFeedback)).scalar_one()
-    assert b"valpartij" not in (stored.user_comment or b"")  # encrypted at rest
+        raw = session.execute(text("SELECT user_comment FROM cds_feedback")).scalar_one()
+    assert b"valpartij" not in bytes(raw)  # encrypted at rest, by the column type
+    assert stored.user_comment is not None and b"valpartij" in stored.user_comment  # read back in clear
 
 
 def test_feedback_on_an_unknown_card_is_404_and_stores_nothing(setup: Setup) -> None:

@@ -98,9 +98,10 @@ class CdsFeedback(Base):
     outcome: Mapped[str] = mapped_column(String(16))
     override_reason: Mapped[str] = mapped_column(String(64), default="")  # a code from overrideReasons
     accepted_suggestions: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # Encrypted and decrypted by the column type: the code reads and writes the plain comment.
     user_comment: Mapped[bytes | None] = mapped_column(
-        Encrypted(FEEDBACK_COMMENT_AAD), nullable=True
-    )  # encrypted
+        Encrypted(FEEDBACK_COMMENT_AAD, transparent=True), nullable=True
+    )
     outcome_at: Mapped[datetime] = mapped_column(UTCDateTime)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 

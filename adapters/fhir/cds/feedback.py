@@ -12,9 +12,8 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from adapters.fhir.models import FEEDBACK_COMMENT_AAD, CdsCard, CdsFeedback, FeedbackOutcome, json_list
+from adapters.fhir.models import CdsCard, CdsFeedback, FeedbackOutcome, json_list
 from adapters.fhir.outcome import FhirError, IssueType
-from store.crypto import FieldCipher
 
 
 class ReasonCoding(BaseModel):
@@ -44,7 +43,7 @@ class FeedbackRequest(BaseModel):
     feedback: list[FeedbackItem] = Field(min_length=1, max_length=100)
 
 
-def record(session: Session, cipher: FieldCipher, service_id: str, request: FeedbackRequest) -> int:
+def record(session: Session, service_id: str, request: FeedbackRequest) -> int:
     """Store each new (card, outcome); returns how many were new. Unknown cards → 404, nothing stored."""
     new = 0
     for index, item in enumerate(request.feedback):
@@ -74,9 +73,7 @@ def record(session: Session, cipher: FieldCipher, service_id: str, request: Feed
                         outcome=item.outcome.value,
                         override_reason=reason.reason.code if reason and reason.reason else "",
                         accepted_suggestions=[s.id for s in item.acceptedSuggestions],
-                        user_comment=cipher.encrypt(comment.encode(), FEEDBACK_COMMENT_AAD)
-                        if comment
-                        else None,
+                        user_comment=comment.encode() if comment else None,  # the column encrypts
                         outcome_at=item.outcomeTimestamp,
                     )
                 )

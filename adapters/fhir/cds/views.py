@@ -181,7 +181,7 @@ async def post_feedback(
 
 def _record_feedback(runtime: Runtime, service_id: str, body: feedback.FeedbackRequest) -> None:
     with runtime.db.write() as session:
-        feedback.record(session, runtime.cipher, service_id, body)
+        feedback.record(session, service_id, body)
 
 
 @router.get("/api/cds/statistics", summary="Per rule: cards issued, accepted, overridden and why")
