@@ -132,7 +132,6 @@ _.is_emergency  # property, detection/models.py: part of the Encounter model
 _.who_is_on_call  # function, notifications/service.py: roster plus the API's overrides, for pages
 _.read_anchors  # function, store/audit.py: anchor-file reader of the audit check (issue in progress)
 _.anchors_checked  # variable, store/audit.py: part of the audit check's report
-_.verify_chain  # function, store/audit.py: the audit-chain check operators run (docs/operations.md)
 
 # Side-effect imports: importing the module registers its handlers and periodic jobs
 _.adapters  # import, gateway/handlers.py
@@ -158,3 +157,4 @@ _.PagePrincipalDep  # variable, identity/deps.py: the pages' dependency, documen
 _.PASSWORD_TOTP  # variable, identity/models.py: identity work in progress (TOTP second factor)
 _.PAGE_LINK  # variable, identity/models.py: identity work in progress (page links)
 _.totp_secret  # variable, identity/models.py: ORM column, identity work in progress (TOTP)
+_.verify_chain  # function, store/audit.py: only tests call it now (`audit verify` is the tool); review
