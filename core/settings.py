@@ -7,15 +7,52 @@ server-less Celery broker, the generated encryption key and API token. Productio
 
 from __future__ import annotations
 
+import ipaddress
+import os
 from functools import cached_property
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+# Secrets that may come from a file instead: SPOEDPLEIN_<NAME>_FILE=/run/secrets/… (Docker and Kubernetes
+# secrets), so they never sit in the environment of a container or in `docker inspect`.
+SECRETS_FROM_FILES = (
+    "api_token",
+    "database_url",
+    "broker_url",
+    "encryption_key",
+    "sms_token",
+    "sms_webhook_secret",
+    "smtp_url",
+    "webhook_secret",
+    "ehr_fhir_token",
+)
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SPOEDPLEIN_", extra="ignore")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _secrets_from_files(cls, data: object) -> object:
+        """`SPOEDPLEIN_<NAME>_FILE` gives the value of `<name>` from that file (one trailing newline
+        dropped). Setting both the variable and its `_FILE` is refused: which one wins would be a guess."""
+        if not isinstance(data, dict):
+            return data
+        for name in SECRETS_FROM_FILES:
+            variable = f"SPOEDPLEIN_{name.upper()}_FILE"
+            path = os.environ.get(variable)
+            if not path:
+                continue
+            if data.get(name) is not None:
+                raise ValueError(f"set SPOEDPLEIN_{name.upper()} or {variable}, not both")
+            try:
+                data[name] = Path(path).read_text(encoding="utf-8").removesuffix("\n").removesuffix("\r")
+            except OSError as exc:
+                raise ValueError(f"{variable}: {path}: {exc.strerror}") from None
+        return data
 
     data_dir: Path = Path("var")
     database_url: str | None = Field(
@@ -105,6 +142,16 @@ class Settings(BaseSettings):
         default=300.0,
         gt=0,
         description="/readyz is not ready when a message has waited longer for the worker",
+    )
+
+    metrics_dir: Path | None = Field(
+        default=None,
+        description="where each process writes its metrics (prometheus multiprocess mode); "
+        "default <data dir>/metrics; `run` empties it at start",
+    )
+    metrics_allow: list[str] = Field(
+        default_factory=lambda: ["127.0.0.0/8", "::1/128"],
+        description="JSON list of networks that may read /metrics without a token",
     )
 
     relay_interval_s: float = 0.2
@@ -217,6 +264,13 @@ class Settings(BaseSettings):
     def _known_melding_delivery(cls, value: str) -> str:
         if value not in {"manual", "email"}:
             raise ValueError("must be manual or email")
+        return value
+
+    @field_validator("metrics_allow")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for network in value:
+            ipaddress.ip_network(network, strict=False)  # a ValueError names the bad one
         return value
 
     @field_validator("sqlite_synchronous")

@@ -5,14 +5,18 @@ from __future__ import annotations
 import logging
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.exception_handlers import http_exception_handler
+from fastapi.responses import JSONResponse, Response
 from fastapi_offline import FastAPIOffline
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from adapters import messages
 from adapters.fhir import api as fhir_api
 from adapters.fhir.cds import views as cds_views
 from adapters.fhir.cds.cors import CdsCors
+from adapters.fhir.conventions import unmatched_fhir_response
 from core.runtime import Runtime
+from gateway import metrics
 from gateway.api import health
 from gateway.pages import board as board_pages
 from gateway.pages import figures as figure_pages
@@ -43,6 +47,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     for router in (
         cds_views.router,
         health.router,
+        metrics.router,
         messages.router,
         presentations.router,
         case_views.router,
@@ -63,6 +68,11 @@ def create_app(runtime: Runtime) -> FastAPI:
         credentials_ok=lambda authorization, cookie: credentials_present(runtime, authorization, cookie),
     )
     install_login_redirect(app)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        # Under /fhir a path or method no route has is answered as FHIR clients expect (OperationOutcome).
+        return unmatched_fhir_response(request, exc) or await http_exception_handler(request, exc)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -48,6 +48,9 @@ def mllp_ssl_context(runtime: Runtime) -> ssl.SSLContext | None:
     return server_context(settings.mllp_tls_cert, settings.mllp_tls_key, ca=settings.mllp_tls_ca)
 
 
+METRICS_FLUSH_S = 1.0
+
+
 @asynccontextmanager
 async def mllp_listener(runtime: Runtime, sock: socket.socket | None) -> AsyncIterator[MLLPServer]:
     """The MLLP server with its receiver and writer, accepting until the block ends, then drained."""
@@ -72,13 +75,23 @@ async def mllp_listener(runtime: Runtime, sock: socket.socket | None) -> AsyncIt
         on_oversized=receiver.handle_oversized,
         on_unfinished=receiver.handle_unfinished,
     )
+    flusher = asyncio.create_task(_flush_every_second(receiver))
     try:
         await mllp.start()
         yield mllp
     finally:
         mllp.close()
         await mllp.wait_closed()
+        flusher.cancel()
+        receiver.stats.flush()
         await asyncio.to_thread(writer.close)
+
+
+async def _flush_every_second(receiver: HL7Receiver) -> None:
+    """The receiver's counts and ACK latencies to /metrics, off the ACK path (core/metrics.py)."""
+    while True:
+        await asyncio.sleep(METRICS_FLUSH_S)
+        receiver.stats.flush()
 
 
 def _stop_on_signals() -> asyncio.Event:

@@ -27,10 +27,10 @@ def gateway(tmp_path: Path) -> Iterator[GatewayServer]:
 def test_fhir_post_sends_the_corpus_and_names_each_refusal(gateway: GatewayServer) -> None:
     result = CliRunner().invoke(app, ["fhir-post", str(CORPUS), "--url", gateway.url, "--token", API_TOKEN])
 
-    assert result.exit_code == 1  # five corpus files are invalid on purpose
+    assert result.exit_code == 1  # six corpus files are invalid on purpose (test_fhir_ingest.py says why)
     refusals = [line for line in result.output.splitlines() if ": 400 " in line]
-    assert len(refusals) == 5 and all("Bundle.entry[" in line for line in refusals)
-    assert "accepted 13" in result.output and "refused 5" in result.output
+    assert len(refusals) == 6 and all("Bundle.entry[" in line for line in refusals)
+    assert "accepted 12" in result.output and "refused 6" in result.output
 
 
 def test_fhir_post_of_a_single_resource_twice_reports_the_duplicate(

@@ -20,7 +20,9 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -31,11 +33,12 @@ from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from adapters.fhir.http import FhirResponse, FhirRoute
+from adapters.fhir.http import FhirResponse, FhirRoute, absolute
 from adapters.fhir.normalise import normalise
 from adapters.fhir.outcome import FhirError, IssueType, information
 from adapters.fhir.validate import parse_json, validate_resource
 from core.deps import RuntimeDep
+from core.metrics import ACK_LATENCY, MESSAGES
 from identity.deps import CurrentPrincipalDep
 from store.crypto import FieldCipher
 from store.inbox import Channel, NewMessage, dedupe_key, store_one
@@ -261,8 +264,41 @@ def accept(runtime: Any, prepared: Prepared, *, sender: str) -> Answer:
 router = APIRouter(tags=["fhir"], route_class=FhirRoute)
 
 
-def _response(answer: Answer) -> FhirResponse:
-    return FhirResponse(answer.body, status_code=answer.status, headers=answer.headers)
+def _response(answer: Answer, request: Request, runtime: Any) -> FhirResponse:
+    """The answer with absolute URLs (the stored answer keeps them relative: the gateway's public URL
+    may change, a resend must still get its answer)."""
+    headers = dict(answer.headers)
+    if "Location" in headers:
+        headers["Location"] = absolute(request, runtime, headers["Location"])
+    body = answer.body
+    if body.get("resourceType") == "Bundle":
+        body = {
+            **body,
+            "entry": [_absolute_entry(entry, request, runtime) for entry in body.get("entry", [])],
+        }
+    return FhirResponse(body, status_code=answer.status, headers=headers)
+
+
+def _absolute_entry(entry: dict[str, Any], request: Request, runtime: Any) -> dict[str, Any]:
+    response = entry.get("response")
+    if not isinstance(response, dict) or not isinstance(response.get("location"), str):
+        return entry
+    return {**entry, "response": {**response, "location": absolute(request, runtime, response["location"])}}
+
+
+async def _measured(work: Callable[[], Answer]) -> Answer:
+    """Run the ingest off the event loop, counting its outcome and timing it (`core.metrics`)."""
+    started = time.perf_counter()
+    channel = Channel.FHIR.value
+    try:
+        answer = await run_in_threadpool(work)
+    except FhirError as error:
+        if error.status < 500:
+            MESSAGES.labels(channel, "rejected").inc()
+        raise
+    MESSAGES.labels(channel, "resent" if answer.duplicate else "accepted").inc()
+    ACK_LATENCY.labels(channel).observe(time.perf_counter() - started)
+    return answer
 
 
 @router.post("/fhir", summary="Accept a transaction, batch or collection Bundle")
@@ -273,7 +309,7 @@ async def post_bundle(request: Request, runtime: RuntimeDep, _caller: CurrentPri
     def work() -> Answer:
         return accept(runtime, prepare_bundle(body, zone), sender="fhir-rest")
 
-    return _response(await run_in_threadpool(work))
+    return _response(await _measured(work), request, runtime)
 
 
 @router.post(
@@ -288,7 +324,7 @@ async def post_resource(
     def work() -> Answer:
         return accept(runtime, prepare_resource(resource_type, body, zone), sender="fhir-rest")
 
-    return _response(await run_in_threadpool(work))
+    return _response(await _measured(work), request, runtime)
 
 
 @router.put("/fhir/{resource_type}/{resource_id}", summary="Accept one resource as an update (or create)")
@@ -302,4 +338,4 @@ async def put_resource(
         prepared = prepare_resource(resource_type, body, zone, url_id=resource_id)
         return accept(runtime, prepared, sender="fhir-rest")
 
-    return _response(await run_in_threadpool(work))
+    return _response(await _measured(work), request, runtime)

@@ -6,7 +6,12 @@ Failure modes, each a `FhirError` (status 400 unless said otherwise):
 - `resourceType` missing or not a FHIR R4 type → `invalid` at `resourceType`;
 - any element the R4B model rejects → one issue per error, expression in FHIRPath form
   (`Bundle.entry[1].resource.agent[0].who`), code `required` for a missing element, `structure` for an
-  unknown one, else `value`. At most 50 issues are listed.
+  unknown one, else `value`. At most 50 issues are listed;
+- a `code` element outside its required value set (Patient.gender `x`, Observation.status `done`) →
+  `value` at its path. The R4B models type these as plain strings; the allowed codes are in each field's
+  schema (`enum_values`), checked here after the model accepted the resource. The models list some value
+  sets only in part (marked `+`); the ones an ED feed uses are completed below from the R4 specification,
+  the rest are not checked.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from typing import Any
 
 from fhir.resources.R4B import get_fhir_model_class
 from fhir.resources.R4B.resource import Resource
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from adapters.fhir.outcome import FhirError, Issue, IssueType
 
@@ -57,13 +62,79 @@ def validate_resource(data: dict[str, Any]) -> Resource:
     cls = model_class(resource_type)
     check_nested_types(data, str(resource_type))
     try:
-        return cls.model_validate(data)
+        resource = cls.model_validate(data)
     except ValidationError as exc:
         issues = [_issue(str(resource_type), error) for error in exc.errors()[:MAX_ISSUES]]
         raise FhirError(400, issues) from None
     except (ValueError, TypeError, KeyError) as exc:
         # Some fhir.resources validators raise plain errors; their type is all we pass on.
         raise FhirError.one(400, IssueType.VALUE, f"{resource_type}: {type(exc).__name__}") from None
+    issues = []
+    _value_set_issues(resource, str(resource_type), issues)
+    if issues:
+        raise FhirError(400, issues)
+    return resource
+
+
+_OBSERVATION_STATUS = "registered preliminary final amended corrected cancelled entered-in-error unknown"
+_ENCOUNTER_STATUS = "planned arrived triaged in-progress onleave finished cancelled entered-in-error unknown"
+# Required value sets the R4B models list only in part, completed from the R4 (4.0.1) specification.
+_COMPLETED_VALUE_SETS: dict[tuple[str, str], str] = {
+    ("Observation", "status"): _OBSERVATION_STATUS,
+    ("DetectedIssue", "status"): _OBSERVATION_STATUS,
+    ("RiskAssessment", "status"): _OBSERVATION_STATUS,
+    ("Encounter", "status"): _ENCOUNTER_STATUS,
+    ("EncounterStatusHistory", "status"): _ENCOUNTER_STATUS,
+    ("DiagnosticReport", "status"): "registered partial preliminary final amended corrected appended "
+    "cancelled entered-in-error unknown",
+    (
+        "Task",
+        "status",
+    ): "draft requested received accepted rejected ready cancelled in-progress on-hold failed "
+    "completed entered-in-error",
+}
+
+# Per model class: (JSON name, allowed codes) of each code element bound to a complete required value set.
+_CODE_FIELDS: dict[type[BaseModel], list[tuple[str, str, frozenset[str]]]] = {}
+
+
+def _code_fields(cls: type[BaseModel]) -> list[tuple[str, str, frozenset[str]]]:
+    fields = _CODE_FIELDS.get(cls)
+    if fields is None:
+        fields = []
+        for name, info in cls.model_fields.items():
+            extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
+            listed = extra.get("enum_values")
+            codes = [str(code) for code in listed] if isinstance(listed, list) else []
+            if "+" in codes:
+                codes = _COMPLETED_VALUE_SETS.get((cls.__name__, name), "").split()
+            if codes:
+                fields.append((name, info.alias or name, frozenset(codes)))
+        _CODE_FIELDS[cls] = fields
+    return fields
+
+
+def _value_set_issues(model: BaseModel, path: str, issues: list[Issue]) -> None:
+    """Every code outside its required value set in `model` and the elements below it (at most
+    MAX_ISSUES), as `value` issues naming the element path; the value itself is not quoted."""
+    for name, json_name, allowed in _code_fields(type(model)):
+        value = getattr(model, name, None)
+        values = value if isinstance(value, list) else [value]
+        for index, code in enumerate(values):
+            if isinstance(code, str) and code not in allowed and len(issues) < MAX_ISSUES:
+                where = f"{path}.{json_name}" + (f"[{index}]" if isinstance(value, list) else "")
+                shown = ", ".join(sorted(allowed)) if len(allowed) <= 12 else f"{len(allowed)} codes"
+                issues.append(
+                    Issue(IssueType.VALUE, f"{where}: not in the required value set ({shown})", (where,))
+                )
+    for name, info in type(model).model_fields.items():
+        value = getattr(model, name, None)
+        if isinstance(value, BaseModel):
+            _value_set_issues(value, f"{path}.{info.alias or name}", issues)
+        elif isinstance(value, list):
+            for index, item in enumerate(value):
+                if isinstance(item, BaseModel):
+                    _value_set_issues(item, f"{path}.{info.alias or name}[{index}]", issues)
 
 
 _KNOWN_TYPES: set[str] = set()

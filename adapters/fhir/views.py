@@ -12,13 +12,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from adapters.fhir import emitted, resources
 from adapters.fhir.emitted import EmittedType
-from adapters.fhir.http import FhirResponse, FhirRoute
+from adapters.fhir.http import FhirResponse, FhirRoute, base_url
 from adapters.fhir.outcome import FhirError, IssueType
 from consent.models import ConsentRecord
 from core.deps import Actor, RuntimeDep, WriteSession, audit_read
@@ -162,6 +162,7 @@ def get_resource(
 @router.get("/fhir/{resource_type}", summary="Search emitted resources by patient")
 def search_resources(
     resource_type: str,
+    request: Request,
     session: WriteSession,
     runtime: RuntimeDep,
     caller: CurrentPrincipalDep,
@@ -170,5 +171,4 @@ def search_resources(
     kind = emitted_type(resource_type)
     if not patient:
         raise FhirError.one(400, IssueType.REQUIRED, "search needs the patient parameter", "patient")
-    base = (runtime.settings.public_base_url or "").rstrip("/")
-    return FhirResponse(search(session, runtime, caller, kind, patient, base))
+    return FhirResponse(search(session, runtime, caller, kind, patient, base_url(request, runtime)))

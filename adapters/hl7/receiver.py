@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 
 from adapters.hl7.ack import ack_code, build_ack, build_ack_for_error, internal_error
 from adapters.hl7.errors import ErrorCode, ErrorLocation, HL7Error
 from adapters.hl7.msh import Header, read_header
 from adapters.hl7.server import Peer
+from core.metrics import ChannelStats
 from store.group_commit import GroupCommitWriter, StoreUnavailable
 from store.inbox import Channel, NewMessage, dedupe_key
 
@@ -37,12 +39,16 @@ class HL7Receiver:
         self.duplicates = 0
         self.rejected = 0
         self.control_ids_reused = 0
+        # Counted in plain Python on the ACK path; the server's owner flushes them to /metrics.
+        self.stats = ChannelStats(Channel.HL7V2.value)
 
     async def handle(self, payload: bytes, peer: Peer) -> bytes:
+        started = time.perf_counter()
         try:
             header = read_header(payload, default_charset=self._default_charset)
         except HL7Error as error:
             self.rejected += 1
+            self.stats.count("rejected")
             log.info("rejected a message from connection %d: %s", peer.connection_id, error.code.name)
             return build_ack_for_error(error, zone=self._zone)
         ack = build_ack(header, zone=self._zone)
@@ -63,22 +69,28 @@ class HL7Receiver:
             answer = await self._writer.submit(message)
         except StoreUnavailable:
             self.rejected += 1
+            self.stats.count("rejected")
             return build_ack(header, error=internal_error(), zone=self._zone)
         if answer.control_id_reused and not answer.duplicate:
             self.control_ids_reused += 1
+            self.stats.count("reused_id")
             log.info(
                 "connection %d: a reused control id with other content, stored as its own message",
                 peer.connection_id,
             )
         if answer.duplicate:
             self.duplicates += 1
+            self.stats.count("resent")
         else:
             self.accepted += 1
+            self.stats.count("accepted")
+        self.stats.observe(time.perf_counter() - started)
         return answer.ack
 
     async def handle_oversized(self, prefix: bytes, peer: Peer) -> bytes:
         """Reject a message over the size limit, echoing its MSH when the prefix holds one."""
         self.rejected += 1
+        self.stats.count("rejected")
         error = HL7Error(
             ErrorCode.VALUE_TOO_LONG,
             f"message larger than the limit of {self._max_message_bytes} bytes",
@@ -90,6 +102,7 @@ class HL7Receiver:
     async def handle_unfinished(self, prefix: bytes, peer: Peer) -> bytes:
         """Reject a frame that was not complete in time (nothing stored; the sender resends it whole)."""
         self.rejected += 1
+        self.stats.count("rejected")
         error = HL7Error(
             ErrorCode.APPLICATION_INTERNAL_ERROR,
             "the message did not arrive complete in time; send it again",

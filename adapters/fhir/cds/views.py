@@ -8,6 +8,7 @@ unknown service or card, 412 for prefetch data that could not be had, 400 for a 
 from __future__ import annotations
 
 import threading
+import time
 from typing import Annotated, Any, TypeVar
 
 import anyio
@@ -22,6 +23,7 @@ from adapters.fhir.cds.auth import CdsAuthError, IssuerKeys, JtiLedger, verify
 from adapters.fhir.http import FhirRoute
 from adapters.fhir.outcome import FhirError, IssueType
 from core.deps import ReadSession, RuntimeDep
+from core.metrics import CDS_LATENCY
 from core.runtime import Runtime
 from identity import smart
 from identity.deps import CurrentPrincipalDep
@@ -142,7 +144,9 @@ async def call_service(
             launch_url=f"{public_base(runtime)}/launch" if smart.configured(runtime.settings) else None,
         )
 
+    started = time.perf_counter()
     answer = await anyio.to_thread.run_sync(work, limiter=hot_path.hook_limiter(request.app.state))
+    CDS_LATENCY.labels(service.id).observe(time.perf_counter() - started)
     return Response(answer, media_type="application/json")
 
 
