@@ -11,7 +11,7 @@ COPY store store
 COPY core core
 COPY presentations presentations
 RUN pip install --no-cache-dir . && useradd --system --home /var/lib/spoedplein spoedplein \
-    && mkdir -p /var/lib/spoedplein && chown spoedplein /var/lib/spoedplein
+    && mkdir -p /var/lib/spoedplein/metrics && chown -R spoedplein /var/lib/spoedplein
 USER spoedplein
 EXPOSE 8000 2575
 CMD ["spoedplein", "serve"]

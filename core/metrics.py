@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 from bisect import bisect_left
 from pathlib import Path
 
@@ -103,8 +104,10 @@ def configure(directory: Path, *, clean: bool = False) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     os.environ[MULTIPROC_ENV] = str(directory.resolve())
     # prometheus-client picks its value class when it is imported; children created from now on
-    # (labels are created on first use) write to the directory.
-    values.ValueClass = values.get_value_class()
+    # (labels are created on first use) write to the directory. Files are named by host and pid, not pid
+    # alone: containers sharing one metrics volume all run as pid 1.
+    host = socket.gethostname().replace("_", "-")
+    values.ValueClass = values.MultiProcessValue(lambda: f"{host}-{os.getpid()}")
 
 
 def multiprocess_dir() -> str | None:

@@ -14,6 +14,7 @@ import socket
 import sys
 import threading
 from collections.abc import Coroutine
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -59,6 +60,9 @@ def main() -> None:
         app()
     except ValidationError as exc:
         for error in exc.errors():
+            if not error["loc"]:  # a check across settings (a secret's _FILE) names its variable itself
+                print(f"spoedplein: {error['msg'].removeprefix('Value error, ')}", file=sys.stderr)
+                continue
             name = "SPOEDPLEIN_" + "_".join(str(part) for part in error["loc"]).upper()
             print(f"setting {name}: {error['msg']}", file=sys.stderr)
         raise SystemExit(2) from None
@@ -68,6 +72,47 @@ def main() -> None:
     except (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError) as exc:
         print(f"spoedplein: {exc.filename}: {exc.strerror}", file=sys.stderr)
         raise SystemExit(2) from None
+
+
+def configure_metrics(settings: Any, *, clean: bool = False) -> Path:
+    """This process writes its metrics where `/metrics` sums them (core/metrics.py); `clean` only in the
+    process that starts the others (`run`), before it does."""
+    from core.metrics import configure, metrics_dir
+
+    directory = metrics_dir(settings.data_dir, settings.metrics_dir).resolve()
+    configure(directory, clean=clean)
+    return directory
+
+
+SCHEMA_NOT_CURRENT_EXIT = 78  # EX_CONFIG: the supervisor and an orchestrator do not restart-loop on it
+
+
+def require_current_schema(settings: Any) -> None:
+    """Refuse to start (exit 78, one line) on a database whose schema is not this release's: the parts
+    never migrate (two replicas would race); `spoedplein migrate` does, once, before they start."""
+    from sqlalchemy.exc import OperationalError
+
+    from store.migrate import schema_status
+
+    try:
+        status = schema_status(settings.resolved_database_url)
+    except OperationalError as exc:
+        typer.echo(f"spoedplein: the database cannot be reached ({type(exc.orig).__name__})", err=True)
+        raise typer.Exit(1) from None
+    if status.unknown:
+        typer.echo(
+            "spoedplein: the database schema is newer than this release (revisions "
+            f"{', '.join(sorted(status.unknown))}); run the release that migrated it",
+            err=True,
+        )
+        raise typer.Exit(SCHEMA_NOT_CURRENT_EXIT)
+    if status.pending:
+        typer.echo(
+            f"spoedplein: the database schema is not up to date ({len(status.pending)} migration branch(es) "
+            "behind); run `spoedplein migrate` first",
+            err=True,
+        )
+        raise typer.Exit(SCHEMA_NOT_CURRENT_EXIT)
 
 
 def configure_logging() -> None:
@@ -127,6 +172,9 @@ def run(
     }
     os.environ.update(env_overrides)
     settings = get_settings()
+    # Counters of a previous run are gone with its processes; the parts started below write here.
+    env_overrides["SPOEDPLEIN_METRICS_DIR"] = str(configure_metrics(settings, clean=True))
+    os.environ.update(env_overrides)
     # The ports first: a taken one is the most likely mistake, and nothing has been touched yet.
     http_socket = _listen_or_exit(settings.http_host, settings.http_port, what="HTTP", option="--http-port")
     mllp_socket = _listen_or_exit(settings.mllp_host, settings.mllp_port, what="MLLP", option="--mllp-port")
@@ -203,6 +251,8 @@ def http(
     if workers is not None:
         os.environ["SPOEDPLEIN_HTTP_WORKERS"] = str(workers)
     settings = get_settings()
+    configure_metrics(settings)
+    require_current_schema(settings)
     if fd is not None:
         sock = _inherited_socket(fd)
     else:
@@ -225,6 +275,8 @@ def mllp(
 
     configure_logging()
     settings = get_settings()
+    configure_metrics(settings)
+    require_current_schema(settings)
     if fd is not None:
         sock = _inherited_socket(fd)
     else:
@@ -241,12 +293,15 @@ def mllp(
 
 @app.command()
 def serve() -> None:
-    """Run HTTP and MLLP together in one process (a small deployment; applies migrations first)."""
+    """Run HTTP and MLLP together in one process (a small deployment). On the embedded default (SQLite in
+    the data directory, one process owning it) it applies migrations first; on PostgreSQL it refuses to
+    start on an outdated schema (exit 78) like the other parts: run `spoedplein migrate` first."""
     from core.runtime import Runtime
     from gateway.serve import serve as serve_gateway
 
     configure_logging()
     settings = get_settings()
+    configure_metrics(settings)
     http_socket = _listen_or_exit(
         settings.http_host, settings.http_port, what="HTTP", option="SPOEDPLEIN_HTTP_PORT"
     )
@@ -254,7 +309,9 @@ def serve() -> None:
         settings.mllp_host, settings.mllp_port, what="MLLP", option="SPOEDPLEIN_MLLP_PORT"
     )
     paging_commands.load_paging(settings)
-    runtime = Runtime.start(settings)
+    if not settings.is_embedded:
+        require_current_schema(settings)
+    runtime = Runtime.start(settings, migrate=settings.is_embedded)
     try:
         run_event_loop(serve_gateway(runtime, http_socket=http_socket, mllp_socket=mllp_socket))
     finally:
@@ -292,11 +349,15 @@ def worker(
     concurrency: Annotated[int, typer.Option(help="worker threads (1 = solo pool)")] = 1,
 ) -> None:
     """Run a Celery worker that processes stored messages and other outbox work."""
+    from gateway import heartbeat
     from gateway.worker import celery_app
 
     configure_logging()
     paging_commands.load_paging(get_settings())
     get_settings().data_dir.mkdir(parents=True, exist_ok=True)  # the embedded broker file lives there
+    configure_metrics(get_settings())
+    require_current_schema(get_settings())
+    heartbeat.start_thread(heartbeat.heartbeat_file(get_settings().data_dir, "worker"), _broker_answers)
     pool = ["--pool=solo"] if concurrency <= 1 else ["--pool=threads", f"--concurrency={concurrency}"]
     celery_app.worker_main(
         [
@@ -316,16 +377,55 @@ def beat() -> None:
     import signal
 
     from core.runtime import Runtime
+    from gateway.heartbeat import Heartbeat, heartbeat_file
     from gateway.relay import run_relay
     from gateway.worker import celery_app
 
     configure_logging()
     paging_commands.load_paging(get_settings())
+    configure_metrics(get_settings())
+    require_current_schema(get_settings())
     runtime = Runtime.start(get_settings(), migrate=False)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
+    beat_file = Heartbeat(heartbeat_file(runtime.settings.data_dir, "beat"))
     try:
-        run_relay(runtime, celery_app, stop)
+        run_relay(runtime, celery_app, stop, beat_file)
     finally:
         runtime.close()
+
+
+def _broker_answers() -> bool:
+    """The worker's heartbeat condition: its broker takes a connection within a few seconds."""
+    from gateway.worker import celery_app
+
+    with celery_app.connection_for_read() as connection:
+        connection.ensure_connection(max_retries=1, timeout=5)
+    return True
+
+
+class HealthPart(StrEnum):
+    HTTP = "http"
+    MLLP = "mllp"
+    WORKER = "worker"
+    BEAT = "beat"
+
+
+@app.command()
+def health(
+    part: Annotated[HealthPart, typer.Argument(help="which part of this machine or container to check")],
+) -> None:
+    """Exit 0 when the part is healthy, 1 when not, with one line (container health checks): http and
+    mllp on their ports, worker and beat by the age of their heartbeat file in the data directory."""
+    from gateway import heartbeat
+
+    settings = get_settings()
+    if part is HealthPart.HTTP:
+        ok, line = heartbeat.check_http(settings.http_host, settings.http_port)
+    elif part is HealthPart.MLLP:
+        ok, line = heartbeat.check_mllp(settings.mllp_host, settings.mllp_port)
+    else:
+        ok, line = heartbeat.check_file(heartbeat.heartbeat_file(settings.data_dir, part.value), part.value)
+    typer.echo(line, err=not ok)
+    raise typer.Exit(0 if ok else 1)

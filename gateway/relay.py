@@ -16,6 +16,7 @@ from datetime import timedelta
 from celery import Celery
 
 from core.runtime import Runtime
+from gateway.heartbeat import Heartbeat
 from gateway.worker import TASK_NAME
 from store.outbox import claim_for_dispatch
 from store.periodic import registered_jobs
@@ -53,10 +54,13 @@ def run_periodic_jobs(runtime: Runtime, last_run: dict[str, float], now: float) 
             log.exception("periodic job %s failed; it runs again next interval", job.name)
 
 
-def run_relay(runtime: Runtime, celery: Celery, stop: threading.Event) -> None:
+def run_relay(
+    runtime: Runtime, celery: Celery, stop: threading.Event, heartbeat: Heartbeat | None = None
+) -> None:
     """Relay until `stop` is set; a full round goes again at once, an empty one waits an interval.
 
-    Between rounds the periodic jobs (timer ticks) run when due.
+    Between rounds the periodic jobs (timer ticks) run when due, and the heartbeat is written (the
+    beat's health check reads it: a loop that hangs stops writing).
     """
     import gateway.handlers  # noqa: F401  (registers outbox topics and periodic jobs)
 
@@ -68,5 +72,7 @@ def run_relay(runtime: Runtime, celery: Celery, stop: threading.Event) -> None:
             log.exception("relay round failed; retrying")
             published = 0
         run_periodic_jobs(runtime, last_run, time.monotonic())
+        if heartbeat is not None:
+            heartbeat.tick()
         if published < runtime.settings.relay_batch_size:
             stop.wait(runtime.settings.relay_interval_s)

@@ -8,10 +8,14 @@ another domain's table says so with `depends_on`.
 from __future__ import annotations
 
 import importlib
+from dataclasses import dataclass
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import create_engine
 
 ROOT = Path(__file__).resolve().parent.parent
 DOMAINS_WITH_TABLES = ("store", "identity", "workflows", "consent", "notifications", "adapters.fhir")
@@ -55,3 +59,34 @@ def alembic_config(database_url: str) -> Config:
 def upgrade(database_url: str) -> None:
     """Bring the database to the newest revision of every branch (idempotent)."""
     command.upgrade(alembic_config(database_url), "heads")
+
+
+@dataclass(frozen=True)
+class SchemaStatus:
+    """Where the database's schema stands against this code's migrations."""
+
+    pending: frozenset[str]  # heads of this code the database has not reached
+    unknown: frozenset[str]  # revisions in the database this code does not have (a newer release ran)
+
+    @property
+    def current(self) -> bool:
+        return not self.pending and not self.unknown
+
+
+def schema_status(database_url: str) -> SchemaStatus:
+    """Compare the database's applied heads with this code's heads (one short read; nothing changes).
+    Raises SQLAlchemy's OperationalError when the database cannot be reached."""
+    script = ScriptDirectory.from_config(alembic_config(database_url))
+    engine = create_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            applied = set(MigrationContext.configure(connection).get_current_heads())
+    finally:
+        engine.dispose()
+    known = {revision.revision for revision in script.walk_revisions()}
+    heads = set(script.get_heads())
+    unknown = applied - known
+    reached: set[str] = set()
+    for head in applied & known:
+        reached.update(r.revision for r in script.iterate_revisions(head, "base"))
+    return SchemaStatus(pending=frozenset(heads - reached), unknown=frozenset(unknown))
