@@ -15,7 +15,6 @@ from pathlib import Path
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-
 # Secrets that may come from a file instead: SPOEDPLEIN_<NAME>_FILE=/run/secrets/… (Docker and Kubernetes
 # secrets), so they never sit in the environment of a container or in `docker inspect`.
 SECRETS_FROM_FILES = (

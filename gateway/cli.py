@@ -309,9 +309,9 @@ def serve() -> None:
         settings.mllp_host, settings.mllp_port, what="MLLP", option="SPOEDPLEIN_MLLP_PORT"
     )
     paging_commands.load_paging(settings)
-    if not settings.is_embedded:
+    if not settings.resolved_database_url.startswith("sqlite"):
         require_current_schema(settings)
-    runtime = Runtime.start(settings, migrate=settings.is_embedded)
+    runtime = Runtime.start(settings, migrate=settings.resolved_database_url.startswith("sqlite"))
     try:
         run_event_loop(serve_gateway(runtime, http_socket=http_socket, mllp_socket=mllp_socket))
     finally:

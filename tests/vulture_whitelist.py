@@ -133,6 +133,10 @@ _.who_is_on_call  # function, notifications/service.py: roster plus the API's ov
 _.read_anchors  # function, store/audit.py: anchor-file reader of the audit check (issue in progress)
 _.anchors_checked  # variable, store/audit.py: part of the audit check's report
 
+_.ValueClass  # attribute, core/metrics.py: prometheus-client reads it when it creates a metric's value
+_.WORKER  # enum member, gateway/cli.py: `spoedplein health worker` (typer reads the members)
+_.BEAT  # enum member, gateway/cli.py: `spoedplein health beat`
+
 # Side-effect imports: importing the module registers its handlers and periodic jobs
 _.adapters  # import, gateway/handlers.py
 _.notifications  # import, gateway/handlers.py
