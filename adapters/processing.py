@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from adapters.fhir import writeback
 from adapters.hl7.errors import HL7Error
+from core.logs import CORRELATION_ID, message_correlation
 from core.runtime import Runtime
 from detection.engine import detect, is_flagged
 from detection.models import EventType, Finding, Presentation
@@ -105,7 +106,12 @@ def prepare_one(runtime: Runtime, row: InboxMessage) -> Prepared:
     try:
         presentation = to_presentation(runtime, row)
     except (UnprocessableMessage, DecryptionError) as exc:
-        log.warning("message %s failed: %s", row.id, type(exc).__name__)
+        log.warning(
+            "message %s failed: %s",
+            row.id,
+            type(exc).__name__,
+            extra={CORRELATION_ID: message_correlation(row.dedupe_key)},
+        )
         return Prepared(MessageStatus.FAILED, str(exc)[:2000])
     if presentation is None:
         return Prepared(MessageStatus.IGNORED, f"{row.message_type} is not used by the ED flow")
@@ -118,7 +124,11 @@ def prepare_one(runtime: Runtime, row: InboxMessage) -> Prepared:
             "processed without it; a person should read the message"
         )
         needs_review = True
-        log.warning("message %s: free text over the limit, processed without it", row.id)
+        log.warning(
+            "message %s: free text over the limit, processed without it",
+            row.id,
+            extra={CORRELATION_ID: message_correlation(row.dedupe_key)},
+        )
     record = presentations.new_record(
         cipher=runtime.cipher,
         pseudonyms=runtime.pseudonyms,

@@ -23,6 +23,7 @@ from gateway.pages import figures as figure_pages
 from gateway.pages import sso as page_sso
 from gateway.pages import views as page_views
 from gateway.request_guard import RequestGuard
+from gateway.request_id import RequestId
 from identity.deps import credentials_present, install_login_redirect
 from notifications import views as paging
 from presentations import views as presentations
@@ -68,6 +69,8 @@ def create_app(runtime: Runtime) -> FastAPI:
         credentials_ok=lambda authorization, cookie: credentials_present(runtime, authorization, cookie),
     )
     install_login_redirect(app)
+    # Outermost: every answer, a 413 from the guard too, carries the request's correlation id.
+    app.add_middleware(RequestId)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:

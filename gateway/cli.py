@@ -8,7 +8,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import os
 import socket
 import sys
@@ -115,10 +114,12 @@ def require_current_schema(settings: Any) -> None:
         raise typer.Exit(SCHEMA_NOT_CURRENT_EXIT)
 
 
-def configure_logging() -> None:
-    # Read before (and apart from) Settings: a settings error must itself be reported through logging.
-    level = os.environ.get("SPOEDPLEIN_LOG_LEVEL", "INFO").upper()
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+def configure_logging(part: str) -> None:
+    """JSON log lines on stderr naming this part (core/logs.py). The level is read before (and apart
+    from) Settings: a settings error must itself be reported through logging."""
+    from core.logs import configure
+
+    configure(part)
 
 
 PORT_IN_USE_EXIT = 1
@@ -155,7 +156,7 @@ def run(
     from core.runtime import Runtime
     from gateway.supervisor import Part, Supervisor, child_environment
 
-    configure_logging()
+    configure_logging("run")
     overrides = {
         "SPOEDPLEIN_DATA_DIR": data_dir,
         "SPOEDPLEIN_HTTP_PORT": http_port,
@@ -247,7 +248,7 @@ def http(
     """Run HTTP alone: API, pages, FHIR and CDS Hooks (production; run `spoedplein migrate` first)."""
     from gateway.http_server import run_http
 
-    configure_logging()
+    configure_logging("http")
     if workers is not None:
         os.environ["SPOEDPLEIN_HTTP_WORKERS"] = str(workers)
     settings = get_settings()
@@ -273,7 +274,7 @@ def mllp(
     from core.runtime import Runtime
     from gateway.serve import serve_mllp
 
-    configure_logging()
+    configure_logging("mllp")
     settings = get_settings()
     configure_metrics(settings)
     require_current_schema(settings)
@@ -299,7 +300,7 @@ def serve() -> None:
     from core.runtime import Runtime
     from gateway.serve import serve as serve_gateway
 
-    configure_logging()
+    configure_logging("serve")
     settings = get_settings()
     configure_metrics(settings)
     http_socket = _listen_or_exit(
@@ -325,7 +326,7 @@ def migrate() -> None:
 
     from core.runtime import Runtime
 
-    configure_logging()
+    configure_logging("migrate")
     try:
         Runtime.start(get_settings()).close()  # the data directory and secrets too, on the embedded default
     except OperationalError as exc:
@@ -352,7 +353,7 @@ def worker(
     from gateway import heartbeat
     from gateway.worker import celery_app
 
-    configure_logging()
+    configure_logging("worker")
     paging_commands.load_paging(get_settings())
     get_settings().data_dir.mkdir(parents=True, exist_ok=True)  # the embedded broker file lives there
     configure_metrics(get_settings())
@@ -381,7 +382,7 @@ def beat() -> None:
     from gateway.relay import run_relay
     from gateway.worker import celery_app
 
-    configure_logging()
+    configure_logging("beat")
     paging_commands.load_paging(get_settings())
     configure_metrics(get_settings())
     require_current_schema(get_settings())

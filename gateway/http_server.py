@@ -26,6 +26,7 @@ def uvicorn_config(app: FastAPI | str, *, workers: int = 1, factory: bool = Fals
     return uvicorn.Config(
         app,
         log_level="warning",
+        log_config=None,  # uvicorn's lines go through the process's JSON logging (core/logs.py)
         access_log=False,  # paths can carry ids; keep access logs out of the patient-data question
         lifespan="on",
         workers=workers,

@@ -1,12 +1,15 @@
-"""`GET /metrics`: who may read it, what it counts, and that no label or value names a patient.
+"""`GET /metrics` and the logs: who may read metrics, what they count, and that neither a label, a value
+nor a log line names a patient.
 
-In-process over real HTTP for access and the FHIR channel; under `spoedplein run` for the multiprocess
-sum (the MLLP part counts, the HTTP part answers) with a known test patient sent over MLLP and processed
-into a case, after which neither the metrics nor any process's log holds the patient's names or BSN.
+In-process over real HTTP for access, the FHIR channel and `X-Request-ID`; under `spoedplein run` for the
+multiprocess sum (the MLLP part counts, the HTTP part answers) with a known test patient sent over MLLP
+and processed into a case, after which neither the metrics nor any process's log (JSON lines, at DEBUG)
+holds the patient's names, BSN or visit number.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Iterator
@@ -97,6 +100,15 @@ def test_fhir_submissions_are_counted_by_outcome_and_stored_messages_by_status(
     assert "Jansen" not in text
 
 
+def test_a_request_id_is_kept_when_plain_and_made_when_not(gateway: GatewayServer) -> None:
+    kept = httpx.get(f"{gateway.url}/healthz", headers={"X-Request-ID": "ehr-7f3a.42"})
+    assert kept.headers["x-request-id"] == "ehr-7f3a.42"
+    for bad in ("", "a" * 65, "Jansen, 123456782\tBSN"):
+        made = httpx.get(f"{gateway.url}/healthz", headers={"X-Request-ID": bad})
+        assert re.fullmatch(r"[0-9a-f]{32}", made.headers["x-request-id"]), bad
+    assert httpx.get(f"{gateway.url}/healthz").headers["x-request-id"]
+
+
 @pytest.mark.slow
 def test_under_run_the_http_part_shows_what_the_mllp_part_counted_and_no_patient_data(tmp_path: Path) -> None:
     gateway = GatewayProcesses(tmp_path / "gw")
@@ -136,6 +148,13 @@ def test_under_run_the_http_part_shows_what_the_mllp_part_counted_and_no_patient
     assert sample(text, "spoedplein_processing_lag_seconds") == 0.0
     for value in PATIENT_DATA:
         assert value not in text, value
+    # Every process logged JSON lines naming its part, and no line names the patient.
+    logged = (gateway.logs / "run.log").read_text(encoding="utf-8", errors="replace")
+    records = [json.loads(line) for line in logged.splitlines() if line.startswith("{")]
+    assert {"run", "http", "mllp", "worker", "beat"} <= {r.get("part") for r in records}
+    assert all("timestamp" in r and "level" in r for r in records)
+    for value in PATIENT_DATA:
+        assert value not in logged, value
     # Labels are words and codes, never free text.
     for labels in re.findall(r"\{([^}]*)\}", text):
         assert all(re.fullmatch(r'[a-z_]+="[A-Za-z0-9_.+\-:/ ]*"', pair) for pair in labels.split(",")), (

@@ -20,6 +20,7 @@ from adapters.hl7.ack import ack_code, build_ack, build_ack_for_error, internal_
 from adapters.hl7.errors import ErrorCode, ErrorLocation, HL7Error
 from adapters.hl7.msh import Header, read_header
 from adapters.hl7.server import Peer
+from core.logs import CORRELATION_ID, message_correlation
 from core.metrics import ChannelStats
 from store.group_commit import GroupCommitWriter, StoreUnavailable
 from store.inbox import Channel, NewMessage, dedupe_key
@@ -77,6 +78,7 @@ class HL7Receiver:
             log.info(
                 "connection %d: a reused control id with other content, stored as its own message",
                 peer.connection_id,
+                extra={CORRELATION_ID: message_correlation(message.dedupe_key)},
             )
         if answer.duplicate:
             self.duplicates += 1
