@@ -115,7 +115,9 @@ def test_under_run_the_http_part_shows_what_the_mllp_part_counted_and_no_patient
     gateway.run()
     headers = {"Authorization": f"Bearer {API_TOKEN}"}
     try:
-        # The start-up probes send empty frames, each refused: count from here.
+        # The start-up probes send empty frames, each refused: count from here, once the MLLP part has
+        # flushed them (it writes its counts once a second).
+        time.sleep(1.5)
         before = httpx.get(f"{gateway.http_url}/metrics", headers=headers, timeout=10).text
         rejected_before = (
             sample(before, "spoedplein_messages_total", channel="hl7v2", outcome="rejected") or 0
