@@ -20,8 +20,6 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import structlog
 
@@ -66,7 +64,7 @@ def configure(part: str) -> None:
 
 
 def _exception_type_only(
-    logger: object, method: str, event: structlog.typing.EventDict
+    _logger: object, _method: str, event: structlog.typing.EventDict
 ) -> structlog.typing.EventDict:
     info = event.pop("exc_info", None)
     if info:
@@ -87,13 +85,3 @@ def _exception_type_only(
 def message_correlation(dedupe_key: str) -> str:
     """The correlation id of a stored message: a prefix of its dedupe key (a hash, no control id)."""
     return dedupe_key[:16]
-
-
-@contextmanager
-def correlated(correlation_id: str) -> Iterator[None]:
-    """Bind the correlation id to every log line written inside the block (this thread or task)."""
-    tokens = structlog.contextvars.bind_contextvars(**{CORRELATION_ID: correlation_id})
-    try:
-        yield
-    finally:
-        structlog.contextvars.reset_contextvars(**tokens)
