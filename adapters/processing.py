@@ -29,6 +29,7 @@ from core.logs import CORRELATION_ID, message_correlation
 from core.runtime import Runtime
 from detection.engine import detect, is_flagged
 from detection.models import EventType, Finding, Presentation
+from detection.visit import MAX_VISIT_MESSAGES, combine
 from presentations import service as presentations
 from presentations.models import PresentationRecord
 from store.crypto import DecryptionError
@@ -101,8 +102,38 @@ class Prepared:
     findings: tuple[Finding, ...] = ()
 
 
-def prepare_one(runtime: Runtime, row: InboxMessage) -> Prepared:
-    """Decrypt, map, bound the free text and detect: everything but the writes."""
+def visit_so_far(runtime: Runtime, encounter: str) -> list[Presentation]:
+    """The encounter's presentations stored before this message (the most recent ones), oldest first.
+
+    One that cannot be decrypted (a retired key) is left out: the visit is judged without it."""
+    with runtime.db.read() as session:
+        rows = (
+            session.execute(
+                select(PresentationRecord)
+                .where(PresentationRecord.encounter_ref == encounter)
+                .order_by(PresentationRecord.id.desc())
+                .limit(MAX_VISIT_MESSAGES - 1)
+            )
+            .scalars()
+            .all()
+        )
+        out = []
+        for record in reversed(rows):
+            try:
+                out.append(presentations.load(runtime.cipher, record))
+            except DecryptionError:
+                log.warning("presentation %s of an encounter could not be decrypted; left out", record.id)
+        return out
+
+
+def prepare_one(
+    runtime: Runtime, row: InboxMessage, batch: dict[str, list[Presentation]] | None = None
+) -> Prepared:
+    """Decrypt, map, bound the free text and detect: everything but the writes.
+
+    Detection reads the visit so far: this message together with the encounter's earlier ones (stored,
+    or earlier in the same batch, `batch`), so an ORU's fracture meets the A04's story (detection/visit.py).
+    """
     try:
         presentation = to_presentation(runtime, row)
     except (UnprocessableMessage, DecryptionError) as exc:
@@ -136,9 +167,12 @@ def prepare_one(runtime: Runtime, row: InboxMessage) -> Prepared:
         inbox_message_id=row.id,
         systems=presentations.IdentifierSystems.of(runtime.settings),
     )
-    return Prepared(
-        MessageStatus.PROCESSED, reason, needs_review, presentation, record, tuple(detect(presentation))
-    )
+    earlier = visit_so_far(runtime, record.encounter_ref)
+    if batch is not None:
+        earlier += batch.get(record.encounter_ref, [])
+        batch.setdefault(record.encounter_ref, []).append(presentation)
+    visit = combine([*earlier, presentation]) if earlier else presentation
+    return Prepared(MessageStatus.PROCESSED, reason, needs_review, presentation, record, tuple(detect(visit)))
 
 
 @prepares(PROCESS_TOPIC)
@@ -154,7 +188,8 @@ def prepare_messages(runtime: Runtime, payloads: list[dict[str, Any]]) -> list[P
                 )
             ).scalars()
         }
-    return [prepare_one(runtime, rows[i]) if i in rows else None for i in ids]
+    batch: dict[str, list[Presentation]] = {}  # messages of one visit in this batch, in order
+    return [prepare_one(runtime, rows[i], batch) if i in rows else None for i in ids]
 
 
 @handles_batch(PROCESS_TOPIC)

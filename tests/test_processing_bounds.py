@@ -119,7 +119,7 @@ def test_a_message_with_too_much_free_text_is_processed_without_it_and_marked_fo
 def test_a_message_that_fails_every_time_is_given_up_and_marked_not_retried_for_ever(
     runtime: Runtime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def always_fails(_runtime: Runtime, _row: InboxMessage) -> Any:
+    def always_fails(_runtime: Runtime, _row: InboxMessage, _batch: Any = None) -> Any:
         raise RuntimeError("a bug in a mapper")
 
     monkeypatch.setattr(processing, "prepare_one", always_fails)

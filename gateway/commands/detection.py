@@ -3,9 +3,10 @@
 A clinician can copy `detection/config/`, change a rule or a word, and run
 `spoedplein detect --config mydir message.hl7` to see the effect in seconds.
 
-Files: `.hl7` / `.txt` are HL7 v2 (one or more messages; the findings of all ED messages in the file
-are reported together), `.json` is a FHIR R4 Bundle or resource. A file that cannot be read or mapped
-gets an `error` and the other files are still evaluated; the exit code is then 1.
+Files: `.hl7` / `.txt` are HL7 v2 (one or more messages; each judged with the earlier messages of
+its visit, as the worker does, and the findings of all reported together), `.json` is a FHIR R4
+Bundle or resource. A file that cannot be read or mapped gets an `error` and the other files are
+still evaluated; the exit code is then 1.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from detection.configuration import ConfigError, DetectionConfig, default_config
 from detection.engine import detect as run_detection
 from detection.evaluation import CaseResult, Label, evaluate, format_report
 from detection.models import Finding, Presentation
+from detection.visit import combine
 
 HL7_SUFFIXES = frozenset({".hl7", ".txt", ".er7"})
 FHIR_SUFFIXES = frozenset({".json"})
@@ -95,10 +97,21 @@ def presentations_from_file(
 
 
 def findings_for_file(path: Path, config: DetectionConfig, *, charset: str, zone: str) -> list[Finding]:
-    """Findings of every presentation in the file, one per rule id (the first, most severe, wins)."""
+    """Findings of the file's messages, one per rule id (the first, most severe, wins).
+
+    As the worker does: each message is judged together with the messages of its visit before it
+    (detection/visit.py), and what any of them fired counts — an alert once raised stays raised.
+    """
     seen: dict[str, Finding] = {}
+    visits: dict[tuple[str, str], list[Presentation]] = {}
     for presentation in presentations_from_file(path, charset=charset, zone=zone):
-        for finding in run_detection(presentation, config):
+        key = (
+            presentation.patient.identifiers[0].value if presentation.patient.identifiers else "",
+            presentation.encounter.visit_number,
+        )
+        so_far = visits.setdefault(key, [])
+        so_far.append(presentation)
+        for finding in run_detection(combine(so_far), config):
             seen.setdefault(finding.rule_id, finding)
     return list(seen.values())
 
