@@ -168,6 +168,11 @@ def test_confirm_consent_page_acknowledge_agree_approve_discharge_close(
         expect(mobile.locator("#party-address")).to_contain_text("Doctor Deelenlaan")
         # The code also gave them a real login session as themselves (a roster user, by page link).
         assert any(c["name"] == auth.COOKIE_NAME for c in handset.cookies())
+        # That session is the forensic physician's, not the ED's: the physician's case page is refused.
+        refused = mobile.request.get(f"{gateway.http_url}/cases/{case_id}")
+        assert refused.status == 403 and "Jürgen" not in refused.text() and "SP-" not in refused.text()
+        live = mobile.request.get(f"{gateway.http_url}/cases/{case_id}/live")
+        assert live.status == 403
     finally:
         handset.close()
 

@@ -19,7 +19,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from consent.errors import ConsentError
 from core.deps import Actor, audit_access
 from core.runtime import Runtime
-from gateway.pages import auth
+from gateway.pages import auth, board_texts  # noqa: F401  (board_texts: the "ED staff only" words)
 from gateway.pages.i18n import Translator
 from gateway.pages.rendering import redirect, render, translator
 from identity.deps import Principal, client_of, login_url, principal_from_cookie
@@ -34,6 +34,15 @@ NOTE_MAX = 4000
 def current_session(request: Request, runtime: Runtime) -> Principal | None:
     """The logged-in person of a page request, or None (the one place that reads the login)."""
     return principal_from_cookie(runtime, request.cookies.get(auth.COOKIE_NAME), client_of(request))
+
+
+def not_ed_staff(request: Request, session: Principal) -> HTMLResponse:
+    """The case page is the ED's: a paged party (logged in through their page's link) sees their own page
+    at /p, as decide_disclosure allows, and never the physician's whole case."""
+    tr = translator(request)
+    return render(
+        request, "message.html", 403, session=session, title=tr.t("ed_only_title"), message=tr.t("ed_only")
+    )
 
 
 def to_login(request: Request) -> RedirectResponse:

@@ -24,6 +24,7 @@ from gateway.pages.case_common import (
     current_session,
     expected_version,
     form_expired,
+    not_ed_staff,
     to_login,
     validation_errors,
 )
@@ -66,6 +67,8 @@ def guard_post(
     session = current_session(request, runtime)
     if session is None:
         return redirect("/login")
+    if not session.is_ed_staff:
+        return not_ed_staff(request, session)
     if not auth.csrf_ok(session, csrf):
         return form_expired(request, session)
     version = expected_version(version_raw)
@@ -305,7 +308,7 @@ def kindcheck(
         children.append({"name": name.strip(), "birth_date": birth, "school": school.strip()})
     if date_errors:
         session = current_session(request, runtime)
-        if session is not None and auth.csrf_ok(session, csrf):
+        if session is not None and session.is_ed_staff and auth.csrf_ok(session, csrf):
             invalid = Outcome(422, field_errors=date_errors, values=values, form="kindcheck")
             return render_case(request, runtime, session, case_id, invalid)
     data = {"cares_for_minors": cares_for_minors or None, "children": children}
@@ -671,6 +674,8 @@ def _melding_guard(request: Request, runtime: Runtime, csrf: str) -> Principal |
     session = current_session(request, runtime)
     if session is None:
         return redirect("/login")
+    if not session.is_ed_staff:
+        return not_ed_staff(request, session)
     if not auth.csrf_ok(session, csrf):
         return form_expired(request, session)
     return session
@@ -802,6 +807,8 @@ def melding_pdf(case_id: int, request: Request, runtime: RuntimeDep) -> Response
     session = current_session(request, runtime)
     if session is None:
         return to_login(request)
+    if not session.is_ed_staff:
+        return not_ed_staff(request, session)
     with runtime.db.write() as db:
         case = db.get(Case, case_id)
         row = melding.get_melding(db, case_id) if case is not None else None

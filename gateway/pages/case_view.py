@@ -23,7 +23,7 @@ from consent import service as consent_service
 from consent.models import CONSENT_NOTE_AAD, LEGAL_BASIS_AAD, Party
 from core.deps import RuntimeDep, audit_read
 from core.runtime import Runtime
-from gateway.pages.case_common import Outcome, current_session, to_login
+from gateway.pages.case_common import Outcome, current_session, not_ed_staff, to_login
 from gateway.pages.rendering import language, render
 from gateway.pages.timeline_text import describe
 from identity.deps import Principal
@@ -230,6 +230,8 @@ def case_page(case_id: int, request: Request, runtime: RuntimeDep, gedaan: str =
             # cookie on that navigation. One same-site hop (meta refresh, no script) brings it along.
             return render(request, "bounce.html", target=request.url.path)
         return to_login(request)
+    if not session.is_ed_staff:
+        return not_ed_staff(request, session)
     return render_case(request, runtime, session, case_id, done=gedaan)
 
 
@@ -239,6 +241,8 @@ def case_live(case_id: int, request: Request, runtime: RuntimeDep) -> Response:
     session = current_session(request, runtime)
     if session is None:
         return Response(status_code=401, headers={"Cache-Control": "no-store"})
+    if not session.is_ed_staff:
+        return Response(status_code=403, headers={"Cache-Control": "no-store"})
     with runtime.db.read() as db:
         case = db.get(Case, case_id)
         if case is None:
