@@ -123,6 +123,11 @@ def test_a_patient_through_mllp_cds_and_the_workflow_leaves_no_name_or_bsn_in_an
         reads = {(r["action"], r["resource_type"]) for r in rows}
         assert {("read", "Case"), ("update", "Case/confirm"), ("read", "Case/timeline")} <= reads
         assert ("read", "Presentation/list") in reads and ("export", "AuditLog") in reads
+        cds_cards = [r for r in rows if r["resource_type"] == "Case/cds-card"]
+        assert (
+            cds_cards and cds_cards[0]["actor"] == "ehr:Practitioner/dr-1" and cds_cards[0]["source"] == "cds"
+        )
+        assert cds_cards[0]["actor_org"] == cds.ISSUER
         (gateway.logs / "cli.log").write_text(verify.stderr + export.stderr)
     finally:
         api.close()

@@ -26,9 +26,11 @@ from adapters.fhir.cds.catalog import Service, ServiceKind
 from adapters.fhir.cds.prefetch import PrefetchKey
 from adapters.fhir.models import CdsCard
 from adapters.fhir.outcome import FhirError, IssueType
+from core.deps import Actor, Caller, audit_access
 from core.runtime import Runtime
 from detection.models import Presentation, Severity
 from presentations import service as presentations
+from store.audit import AuditAction
 from store.db import utcnow
 from workflows import silent
 from workflows.cases import open_case_for_encounter, record_findings
@@ -57,9 +59,11 @@ def call(
     *,
     case_url_base: str,
     launch_url: str | None = None,
+    actor: Actor | None = None,
 ) -> bytes:
     """The hook's answer, as the JSON body to send. `launch_url`: cards link to the case as a SMART app
-    (docs/identity.md) instead of by its plain URL."""
+    (docs/identity.md) instead of by its plain URL. With `actor` (the EHR's user, `ehr_actor`), a card
+    about a case is written to the audit log in the transaction that opens or joins the case."""
     if request.hook != service.hook:
         raise FhirError.one(400, IssueType.INVALID, f"this service answers the {service.hook} hook", "hook")
     patient_id = request.context.get("patientId")
@@ -79,9 +83,16 @@ def call(
         raise FhirError.one(412, IssueType.PROCESSING, "prefetch patient: no Patient", "prefetch.patient")
     analysis = hot_path.analysis_of(data, service, runtime.settings.timezone)
     if service.kind is ServiceKind.SIGNALS:
-        return _signals(runtime, service, analysis, patient_id, case_url_base, launch_url)
+        return _signals(runtime, service, analysis, patient_id, case_url_base, launch_url, actor)
     answer = _discharge(
-        runtime, service, analysis.identity, patient_id, request.hookInstance, case_url_base, launch_url
+        runtime,
+        service,
+        analysis.identity,
+        patient_id,
+        request.hookInstance,
+        case_url_base,
+        launch_url,
+        actor,
     )
     return json.dumps(answer, separators=(",", ":")).encode()
 
@@ -100,12 +111,13 @@ def _signals(
     patient_id: str,
     case_url_base: str,
     launch_url: str | None,
+    actor: Actor | None = None,
 ) -> bytes:
     if runtime.settings.silent_mode:
         return _silent(runtime, service, analysis)
     if not analysis.flagged:
         return _kindcheck(runtime, service, analysis, case_url_base) if analysis.kindcheck else NO_CARDS
-    case = ensure_case(runtime, service, analysis)
+    case = ensure_case(runtime, service, analysis, actor)
     case_url = f"{case_url_base}/{case.id}"
     return _signals_answer(service.id, case, analysis.rule_ids, patient_id, case_url, launch_url)
 
@@ -154,8 +166,36 @@ def _signals_answer(
     return json.dumps({"cards": [card]}, separators=(",", ":")).encode()
 
 
-def ensure_case(runtime: Runtime, service: Service, analysis: Analysis) -> cards.CaseRef:
-    """The encounter's open case holding these findings, written only when something is new."""
+def ehr_actor(context: dict[str, Any], claims: dict[str, Any], client: str) -> Caller:
+    """The EHR's user behind a hook call, for the audit log: `context.userId` (a Practitioner), acting
+    for the CDS client that signed the call (`iss`)."""
+    user = str(context.get("userId") or claims.get("sub") or "unknown")[:150]
+    issuer = str(claims.get("iss", ""))[:200]
+    return Caller(
+        actor=f"ehr:{user}", client=client, role="physician", organisation=issuer, display_name=user
+    )
+
+
+def _audit_card(session: Any, actor: Actor | None, action: AuditAction, case: Case) -> None:
+    if actor is not None:
+        audit_access(
+            session,
+            actor,
+            action,
+            resource_type="Case/cds-card",
+            resource_id=case.id,
+            patient_ref=case.patient_ref,
+            case_id=case.id,
+            source="cds",
+        )
+
+
+def ensure_case(
+    runtime: Runtime, service: Service, analysis: Analysis, actor: Actor | None = None
+) -> cards.CaseRef:
+    """The encounter's open case holding these findings, written only when something is new. A repeated
+    call whose case and card are already known (`hot_path.known_case`) writes nothing, and so is not
+    audited: the first card about the case was (docs/audit.md, known gaps)."""
     systems = presentations.IdentifierSystems.of(runtime.settings)
     encounter_ref = presentations.encounter_ref(runtime.pseudonyms, analysis.identity, systems)
     rule_ids = list(analysis.rule_ids)
@@ -178,6 +218,7 @@ def ensure_case(runtime: Runtime, service: Service, analysis: Analysis) -> cards
             # The feed already brought these findings: only the card is new.
             uid = cards.card_uuid(service.id, existing.reference, rule_ids)
             _remember_card(session, uid, service, existing, rule_ids)
+            _audit_card(session, actor, AuditAction.READ, existing)
             return _case_ref(existing)
         record = presentations.save(
             session,
@@ -194,6 +235,7 @@ def ensure_case(runtime: Runtime, service: Service, analysis: Analysis) -> cards
             session, cards.card_uuid(service.id, found.reference, rule_ids), service, found, rule_ids
         )
         writeback.request(session, runtime.settings, found)
+        _audit_card(session, actor, AuditAction.CREATE, found)
         return _case_ref(found)
 
 
@@ -215,6 +257,7 @@ def _discharge(
     hook_instance: str,
     case_url_base: str,
     launch_url: str | None,
+    actor: Actor | None = None,
 ) -> dict[str, Any]:
     systems = presentations.IdentifierSystems.of(runtime.settings)
     encounter_ref = presentations.encounter_ref(runtime.pseudonyms, presentation, systems)
@@ -238,6 +281,7 @@ def _discharge(
             )
             ref = _case_ref(case)
             _remember_card(session, cards.card_uuid(service.id, case.reference, []), service, case, [])
+            _audit_card(session, actor, AuditAction.READ, case)
             out.append(
                 cards.discharge_card(
                     service_id=service.id,

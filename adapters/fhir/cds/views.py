@@ -134,14 +134,16 @@ async def call_service(
     raw = await request.body()  # bounded by the request guard's limit; parsed only once authenticated
 
     def work() -> bytes:
-        authenticate(request, runtime, authorization)
+        claims = authenticate(request, runtime, authorization)
         body = _hook_request(raw)
+        client = request.client.host if request.client else ""
         return services.call(
             runtime,
             service,
             body,
             case_url_base=f"{public_base(runtime)}/cases",
             launch_url=f"{public_base(runtime)}/launch" if smart.configured(runtime.settings) else None,
+            actor=services.ehr_actor(body.context, claims, client),
         )
 
     started = time.perf_counter()
