@@ -147,7 +147,7 @@ def build_app(*, base_url: str, client_id: str, redirect_uri: str, client_secret
             "id_token": id_token,
             "need_patient_banner": False,
         }
-        for name in ("patient", "encounter"):
+        for name in ("patient", "encounter", "appContext"):
             if launch.get(name):
                 answer[name] = launch[name]
         return JSONResponse(answer, headers={"Cache-Control": "no-store"})

@@ -27,11 +27,13 @@ from core.settings import Settings
 from gateway.app import create_app
 from identity.models import User
 from store.audit import AuditEntry
+from tests import cds_helpers as cds
 from tests.gateway_process import GatewayProcesses
 from tests.oidc_servers import OidcProvider, SmartEhr
 from tests.servers import free_port
 from tests.test_pages import CHROMIUM_ARGS
 
+CDS_KEY = cds.SigningKey("ehr-cds-key")  # the EHR's key for its CDS Hooks calls
 CLIENT_ID = "spoedplein"
 SMART_CLIENT_ID = "spoedplein-smart"
 PATIENT_SYSTEM = "https://etz.example/patient-id"
@@ -56,8 +58,10 @@ def servers(
     gateway = GatewayProcesses(root / "gw")
     provider = OidcProvider(root)
     ehr = SmartEhr(root, client_id=SMART_CLIENT_ID, redirect_uri=f"{gateway.http_url}/launch/callback")
+    jwks = CDS_KEY.write_jwks(root / "ehr-cds-jwks.json")
     gateway.env.update(
         {
+            "SPOEDPLEIN_CDS_TRUSTED_ISSUERS": f'{{"{cds.ISSUER}": "{jwks}"}}',
             "SPOEDPLEIN_OIDC_ISSUER": provider.url,
             "SPOEDPLEIN_OIDC_CLIENT_ID": CLIENT_ID,
             "SPOEDPLEIN_OIDC_CLIENT_SECRET": "geheim-van-de-test",
@@ -142,6 +146,24 @@ def test_oidc_login_lands_on_a_page_with_the_mapped_role(
     assert user is not None and user.role == "coordinator"
     logins = audit_entries(gateway, resource_type="Session", action="login", source="oidc")
     assert any(e.actor.startswith(f"user:{user.id} ") for e in logins)
+
+
+def test_a_case_link_sends_the_physician_through_the_hospital_login_and_back_to_the_case(
+    servers: tuple[GatewayProcesses, OidcProvider, SmartEhr], context: BrowserContext, page: Page
+) -> None:
+    gateway, provider, _ = servers
+    [case_id] = send_a04(gateway, pid="8150", visits=["V-8150-1"])
+    provider.put_user("a.devries", {"name": "Dr. A. de Vries", "groups": ["seh-artsen"]})
+    page.goto(f"{gateway.http_url}/cases/{case_id}")
+    page.wait_for_url(f"{gateway.http_url}/login?next=**")
+    page.click("#login-oidc")
+    page.wait_for_url(f"{provider.url}/**")
+    page.fill("input[name=sub]", "a.devries")
+    page.click("button:has-text('Authorize')")
+    page.wait_for_url(f"{gateway.http_url}/cases/{case_id}")
+    assert page.inner_text("h1").startswith("Casus SP-")
+    user = user_named(gateway, "Dr. A. de Vries")
+    assert user is not None and user.role == "physician"
 
 
 def test_a_person_without_a_mapped_role_is_refused_in_dutch_and_gets_no_session(
@@ -240,6 +262,68 @@ def test_a_smart_launch_opens_the_case_of_that_encounter_as_the_physician(
     assert [e.actor for e in reads] == [f"user:{user.id} (Dr. L. Smit)"]
     logins = audit_entries(gateway, action="login", source="smart", actor=f"user:{user.id} (Dr. L. Smit)")
     assert [e.actor_role for e in logins] == ["physician"]
+
+
+def test_the_cds_card_is_a_smart_link_that_opens_its_case_as_the_physician(
+    servers: tuple[GatewayProcesses, OidcProvider, SmartEhr], context: BrowserContext, page: Page
+) -> None:
+    gateway, _, ehr = servers
+    n = next(_numbers)
+    patient = {
+        **cds.patient_resource(),
+        "id": f"pat-cds-{n}",
+        "identifier": [{"system": PATIENT_SYSTEM, "value": f"83{n:02d}"}],
+    }
+    encounter = {
+        **cds.encounter_resource(),
+        "id": f"enc-cds-{n}",
+        "subject": {"reference": f"Patient/pat-cds-{n}"},
+        "identifier": [
+            {
+                "system": "https://etz.example/visit",
+                "value": f"V-CDS-{n}",
+                "type": {"coding": [{"code": "VN"}]},
+            }
+        ],
+    }
+    ehr.put(patient)
+    ehr.put(encounter)
+    hook = f"{gateway.http_url}/cds-services/spoedplein-signals-patient-view"
+    body = cds.hook_request(
+        "patient-view",
+        {
+            "patient": patient,
+            "encounter": encounter,
+            "conditions": cds.searchset(cds.conditions(1)),
+            "observations": cds.searchset([]),
+        },
+    )
+    answer = httpx.post(
+        hook, json=body, headers={"Authorization": f"Bearer {CDS_KEY.token(hook)}"}, timeout=30
+    )
+    assert answer.status_code == 200, answer.text
+    [card] = answer.json()["cards"]
+    [link] = card["links"]
+    assert link["type"] == "smart" and link["url"] == f"{gateway.http_url}/launch"
+    [case] = [c for c in gateway.api("/api/cases", limit=1000) if c["reference"] == link["appContext"]]
+
+    # The EHR launches the app as the CDS Hooks spec says: the link's URL plus iss and launch, and the
+    # card's appContext handed back in the token response.
+    launch = ehr.register_launch(
+        patient=patient["id"],
+        encounter=encounter["id"],
+        appContext=link["appContext"],
+        user={"sub": "ehr-dr-kok", "name": "Dr. E. Kok", "fhirUser": "Practitioner/kok"},
+    )
+    page.goto(ehr.page_with_link(f"{link['url']}?iss={ehr.iss}&launch={launch}"))
+    page.click("#card")
+    page.wait_for_url(f"{gateway.http_url}/cases/{case['id']}")
+    assert page.inner_text("h1").startswith("Casus SP-")
+    user = user_named(gateway, "Dr. E. Kok")
+    assert user is not None
+    assert audit_entries(
+        gateway, resource_type="Case", resource_id=str(case["id"]), actor=f"user:{user.id} (Dr. E. Kok)"
+    )
 
 
 def test_a_smart_launch_whose_id_token_carries_another_nonce_is_refused(
