@@ -163,10 +163,10 @@ def rotate(
         while True:
             done = rotate_batch(db, cipher, target, limit)
             total += done
+            if done < limit:
+                break  # this column is done; every column gets at least its one look per run
             if deadline is not None and time.monotonic() >= deadline:
                 return total, False
-            if done < limit:
-                break
     return total, True
 
 

@@ -161,3 +161,30 @@ def test_keys_rotate_and_status_as_a_process(tmp_path: Path) -> None:
         assert len(read_all(runtime.db, runtime.cipher)[1]) == 5
     finally:
         runtime.close()
+
+
+def test_the_beat_job_moves_values_and_rests_once_settled(
+    db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import_all_models()
+    source = FileKeySource(tmp_path / "keys", TEST_KEY)
+    cipher = FieldCipher(source.load(), source)
+    write(db, cipher, "old", 30)
+    runtime = type("BeatRuntime", (), {"db": db, "cipher": cipher})()
+    monkeypatch.setattr(encrypted, "_progress", encrypted._Progress())
+
+    encrypted.rotation_job(runtime)  # one key in the ring: nothing to do, nothing scanned
+    assert encrypted.key_usage(db, Base.metadata)["inbox_message.raw"] == {1: 30}
+
+    source.add_key()
+    cipher.reload()  # as `refresh` does within seconds in a running beat
+    encrypted.rotation_job(runtime)
+    assert encrypted.key_usage(db, Base.metadata)["inbox_message.raw"] == {2: 30}
+    assert not encrypted._progress.settled  # not yet: a part may still write with key 1 for a moment
+
+    monkeypatch.setattr(encrypted, "SETTLE_S", 0.0)
+    encrypted.rotation_job(runtime)
+    assert encrypted._progress.settled
+    write(db, FieldCipher(KeyRing.single(TEST_KEY)), "late", 1)
+    encrypted.rotation_job(runtime)  # settled: it rests (the next rotation, or a restart, wakes it)
+    assert encrypted.key_usage(db, Base.metadata)["inbox_message.raw"] == {1: 1, 2: 30}
