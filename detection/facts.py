@@ -351,6 +351,8 @@ def _visit_ordinal(facts: Facts, tokens: list[str], where: str) -> None:
     as the vocabulary's "derde keer" / "third visit" (a feed's count of earlier visits uses
     `repeated_visits_min`, which counts visits of any kind)."""
     for i, token in enumerate(tokens):
+        if not token[:1].isdigit():
+            continue
         found = _ORDINAL.match(token)
         if found is None or int(found.group(1)) < _REPEATED_ORDINAL_MIN:
             continue
