@@ -155,26 +155,23 @@ def test_confirm_consent_page_acknowledge_agree_approve_discharge_close(
 
     # The forensic physician, on a phone: link → code → the case as consent allows → "I come from …".
     forensic_sms = page_link(gateway, sms, (NUMBERS["jansen"], NUMBERS["pietersen"]), seen)
-    handset = phone(browser)
-    try:
-        mobile = open_on_phone(handset, gateway, sms, forensic_sms, seen)
-        expect(mobile.locator("#party-reference")).to_contain_text("SP-")
-        expect(mobile.locator("#party-patient")).to_contain_text("Jürgen")  # consent: identity shared
-        assert mobile.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]  # no sideways scroll
-        arrival = datetime.now(LOCAL).strftime("%H:%M")
-        mobile.fill("#at", arrival)
-        mobile.click("#ack")
-        expect(mobile.locator("#party-answer")).to_contain_text("U komt, vanaf")
-        expect(mobile.locator("#party-address")).to_contain_text("Doctor Deelenlaan")
-        # The code also gave them a real login session as themselves (a roster user, by page link).
-        assert any(c["name"] == auth.COOKIE_NAME for c in handset.cookies())
-        # That session is the forensic physician's, not the ED's: the physician's case page is refused.
-        refused = mobile.request.get(f"{gateway.http_url}/cases/{case_id}")
-        assert refused.status == 403 and "Jürgen" not in refused.text() and "SP-" not in refused.text()
-        live = mobile.request.get(f"{gateway.http_url}/cases/{case_id}/live")
-        assert live.status == 403
-    finally:
-        handset.close()
+    handset = phone(browser)  # kept to the end: the agreed time comes to the same phone
+    mobile = open_on_phone(handset, gateway, sms, forensic_sms, seen)
+    expect(mobile.locator("#party-reference")).to_contain_text("SP-")
+    expect(mobile.locator("#party-patient")).to_contain_text("Jürgen")  # consent: identity shared
+    assert mobile.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]  # no sideways scroll
+    arrival = datetime.now(LOCAL).strftime("%H:%M")
+    mobile.fill("#at", arrival)
+    mobile.click("#ack")
+    expect(mobile.locator("#party-answer")).to_contain_text("U komt, vanaf")
+    expect(mobile.locator("#party-address")).to_contain_text("Doctor Deelenlaan")
+    # The code also gave them a real login session as themselves (a roster user, by page link).
+    assert any(c["name"] == auth.COOKIE_NAME for c in handset.cookies())
+    # That session is the forensic physician's, not the ED's: the physician's case page is refused.
+    refused = mobile.request.get(f"{gateway.http_url}/cases/{case_id}")
+    assert refused.status == 403 and "Jürgen" not in refused.text() and "SP-" not in refused.text()
+    live = mobile.request.get(f"{gateway.http_url}/cases/{case_id}/live")
+    assert live.status == 403
 
     # Veilig Thuis answers by its own channel (the API here); the physician's open page shows both
     # answers without a reload.
@@ -194,6 +191,13 @@ def test_confirm_consent_page_acknowledge_agree_approve_discharge_close(
     doctor.click("#agree-form button[type=submit]")
     expect(doctor.locator(".state")).to_have_text("intake gepland")
     expect(doctor.locator("#agreed-at")).not_to_have_text("nog niet")
+    # The agreed time goes by SMS to everyone coming; on the phone still logged in as that physician,
+    # its link opens the page without another code.
+    time_sms = page_link(gateway, sms, (forensic_sms.to,), seen)
+    mobile.goto(time_sms.text.split()[-1])
+    expect(mobile.locator("#party-intake")).not_to_have_text("nog niet afgesproken")
+    assert mobile.locator("#send-code").count() == 0
+    handset.close()
     doctor.fill("#complete_intake-reason", "Intake samen met de forensisch arts afgerond")
     doctor.click("button:has-text('Intake is gedaan')")
     expect(doctor.locator(".state")).to_have_text("intake gedaan")

@@ -316,6 +316,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "party_where": ("Waar en wanneer", "Where and when"),
     "party_intake_at": ("Afgesproken intaketijd:", "Agreed intake time:"),
     "party_intake_not_yet": ("nog niet afgesproken", "not agreed yet"),
+    "party_proposed": ("voorgesteld: {at}", "proposed: {at}"),
     # case page: table of contents and the critical banner
     "toc": ("Onderdelen van de casus", "Parts of the case"),
     "critical_discharge_title": ("Ontslag zonder veiligheidscheck.", "Discharged without a safety check."),

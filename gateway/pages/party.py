@@ -24,8 +24,8 @@ from gateway.pages.labels import label
 from gateway.pages.rendering import redirect, render, translator
 from identity import service as identity_service
 from identity import sessions
-from identity.deps import actor_label, client_of, lifetimes
-from identity.models import AuthMethod, Role
+from identity.deps import actor_label, client_of, lifetimes, principal_from_cookie
+from identity.models import AuthMethod, Role, User
 from notifications import landing, links
 from notifications.config import paging_config
 from notifications.models import Page, PageRecipient, PageState
@@ -67,6 +67,15 @@ def open_link(token: str, request: Request, runtime: RuntimeDep) -> Response:
     return response
 
 
+def _party_of(page: Page, recipient: PageRecipient) -> Party | None:
+    """The party a page speaks to: the page's own, or (a page to everyone coming, like the intake
+    time) the party of the role the person was reached in."""
+    for code in (page.party, recipient.role, "forensic" if recipient.role == "kinder_forensisch" else ""):
+        if code in Party.__members__.values():
+            return Party(code)
+    return None
+
+
 def shared_view(runtime: Runtime, page: Page, recipient: PageRecipient, *, client: str) -> dict[str, Any]:
     """What this page's party may see of its case now: each field through decide_disclosure."""
     view: dict[str, Any] = {
@@ -78,9 +87,8 @@ def shared_view(runtime: Runtime, page: Page, recipient: PageRecipient, *, clien
     }
     if page.case_id is None:
         return view
-    try:
-        party = Party(page.party)
-    except ValueError:  # a page for a role that is no party (the coordinator): the reference only
+    party = _party_of(page, recipient)
+    if party is None:  # a page for a role that is no party (the coordinator): the reference only
         view["reference"] = page.case_reference
         return view
     with runtime.db.write() as db:
@@ -129,6 +137,11 @@ def party_page(request: Request, runtime: RuntimeDep) -> Response:
     if claim is None:
         return _message(request, "link_again", 401)
     if not claim.verified:
+        if logged_in_as(request, runtime, claim.person):
+            # Logged in already as the very person the link was sent to: the login stands for the code.
+            response = redirect("/p")
+            landing.establish_session(response, runtime, page_id=claim.page_id, person=claim.person)
+            return response
         return render(request, "party_code.html", here="/p", body_class="phone", step="ask", error="")
     found = landing.recipient_of(runtime, claim)
     if found is None:
@@ -185,6 +198,16 @@ def verify_code(
     landing.establish_session(response, runtime, page_id=claim.page_id, person=claim.person)
     start_login_session(request, response, runtime, claim)
     return response
+
+
+def logged_in_as(request: Request, runtime: Runtime, person: str) -> bool:
+    """Is the browser's login session that of roster person `person` (the user their code made)?"""
+    principal = principal_from_cookie(runtime, request.cookies.get(auth.COOKIE_NAME), client_of(request))
+    if principal is None:
+        return False
+    with runtime.db.read() as db:
+        user = db.get(User, principal.user_id)
+        return user is not None and user.source == "roster" and user.external_subject == person
 
 
 # The roster role a page went to → the identity role its person acts in.
