@@ -27,6 +27,8 @@ SECRETS_FROM_FILES = (
     "smtp_url",
     "webhook_secret",
     "ehr_fhir_token",
+    "oidc_client_secret",
+    "smart_client_secret",
 )
 
 
@@ -238,7 +240,6 @@ class Settings(BaseSettings):
     )
     oidc_client_id: str | None = Field(default=None, description="this gateway's client id at the provider")
     oidc_client_secret: str | None = Field(default=None, description="client secret (or _FILE)")
-    oidc_client_secret_file: Path | None = Field(default=None, description="file holding the client secret")
     oidc_scopes: str = Field(default="openid profile email", description="scopes asked for at login")
     oidc_role_claim: str = Field(
         default="roles", description="ID-token claim holding the groups/roles (dotted path for nested)"
@@ -252,7 +253,6 @@ class Settings(BaseSettings):
     )
     smart_client_id: str | None = Field(default=None, description="this app's client id at the EHR")
     smart_client_secret: str | None = Field(default=None, description="EHR client secret (or _FILE)")
-    smart_client_secret_file: Path | None = Field(default=None, description="file holding that secret")
     smart_scopes: str = Field(
         default="launch openid fhirUser patient/*.read", description="scopes asked for at a launch"
     )

@@ -18,7 +18,6 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -321,21 +320,11 @@ def validate_id_token(
 # --- the hospital's provider, from the settings --------------------------------------------------------
 
 
-def read_secret(value: str | None, path: Path | None) -> str | None:
-    """A client secret from its setting or from the file the setting names (a mounted secret)."""
-    if value:
-        return value
-    if path is not None:
-        return path.read_text(encoding="utf-8").strip() or None
-    return None
-
-
 def hospital_client(settings: Settings) -> Client | None:
     """The hospital's provider as configured, or None when OIDC login is not set up."""
     if not settings.oidc_issuer or not settings.oidc_client_id:
         return None
-    secret = read_secret(settings.oidc_client_secret, settings.oidc_client_secret_file)
-    return Client(client_id=settings.oidc_client_id, client_secret=secret)
+    return Client(client_id=settings.oidc_client_id, client_secret=settings.oidc_client_secret or None)
 
 
 def parse_role_map(text: str, known_roles: frozenset[str]) -> list[tuple[str, str]]:

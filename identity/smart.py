@@ -76,8 +76,7 @@ def check_launch(launch: str) -> str:
 def client(settings: Settings) -> oidc.Client | None:
     if not settings.smart_client_id:
         return None
-    secret = oidc.read_secret(settings.smart_client_secret, settings.smart_client_secret_file)
-    return oidc.Client(client_id=settings.smart_client_id, client_secret=secret)
+    return oidc.Client(client_id=settings.smart_client_id, client_secret=settings.smart_client_secret or None)
 
 
 def configured(settings: Settings) -> bool:

@@ -81,7 +81,9 @@ class OidcProvider:
 
 
 class SmartEhr:
-    def __init__(self, log_dir: Path, *, client_id: str, redirect_uri: str) -> None:
+    def __init__(
+        self, log_dir: Path, *, client_id: str, redirect_uri: str, client_secret: str | None = None
+    ) -> None:
         self.port = free_port()
         self.url = f"http://localhost:{self.port}"  # another site than the gateway (see OidcProvider)
         self.iss = f"{self.url}/fhir"
@@ -100,6 +102,7 @@ class SmartEhr:
                     redirect_uri,
                     "--public-host",
                     "localhost",
+                    *(["--client-secret", client_secret] if client_secret else []),
                 ],
                 cwd=ROOT,
                 stdout=out,

@@ -57,7 +57,16 @@ def servers(
     root = tmp_path_factory.mktemp("sso")
     gateway = GatewayProcesses(root / "gw")
     provider = OidcProvider(root)
-    ehr = SmartEhr(root, client_id=SMART_CLIENT_ID, redirect_uri=f"{gateway.http_url}/launch/callback")
+    # A confidential client at the EHR, its secret given as a file (as Docker secrets are): the EHR
+    # refuses the code exchange unless the secret comes along.
+    ehr = SmartEhr(
+        root,
+        client_id=SMART_CLIENT_ID,
+        redirect_uri=f"{gateway.http_url}/launch/callback",
+        client_secret="smart-geheim-van-de-test",
+    )
+    secret_file = root / "smart-client-secret"
+    secret_file.write_text("smart-geheim-van-de-test\n")
     jwks = CDS_KEY.write_jwks(root / "ehr-cds-jwks.json")
     gateway.env.update(
         {
@@ -69,6 +78,7 @@ def servers(
             "SPOEDPLEIN_OIDC_ROLE_MAP": "seh-artsen=physician,spoedplein-coordinatoren=coordinator",
             "SPOEDPLEIN_SMART_ALLOWED_ISS": f'["{ehr.iss}"]',
             "SPOEDPLEIN_SMART_CLIENT_ID": SMART_CLIENT_ID,
+            "SPOEDPLEIN_SMART_CLIENT_SECRET_FILE": str(secret_file),
             "SPOEDPLEIN_PATIENT_ID_SYSTEMS": f'{{"{PATIENT_SYSTEM}": "ETZ"}}',
         }
     )
