@@ -7,7 +7,7 @@ DEV_STAMP := $(VENV)/.installed-dev
 SYS_STAMP := .sys-packages-installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test lint typecheck unit install install-dev system-packages clean bench
+.PHONY: run test lint typecheck unit install install-dev system-packages clean bench screenshots
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -48,6 +48,10 @@ unit: $(DEV_STAMP) system-packages
 	$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
 test: lint typecheck unit
+
+## Screenshots of every page (desktop and 390x844) into docs/screenshots/, from a seeded `spoedplein run`.
+screenshots: $(DEV_STAMP) system-packages
+	$(BIN)/python tools/screenshots.py --out docs/screenshots
 
 bench: $(DEV_STAMP)
 	$(BIN)/python bench/mllp_ingest.py

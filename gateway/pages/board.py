@@ -164,6 +164,7 @@ def board_page(
         "board.html",
         422 if errors else 200,
         viewer=viewer,
+        body_class="wide",
         nav="board",
         table=table,
         cursor=cursor,

@@ -331,6 +331,7 @@ def figures_page(request: Request, runtime: RuntimeDep, from_: FromQuery = "", t
         "figures.html",
         422 if errors else 200,
         viewer=viewer,
+        body_class="wide",
         nav="figures",
         values={"from": raw_from, "to": to},
         errors=errors,

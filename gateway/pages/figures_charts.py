@@ -37,10 +37,10 @@ def hbars(
     series: Sequence[str],
     bars: Sequence[Bar],
     maximum: float | None = None,
-    width: int = 640,
+    width: int = 800,
 ) -> str:
     """Grouped horizontal bars: one group per `Bar`, one bar per series, the value written at its end."""
-    label_w, value_w, bar_h, gap = 190, 70, 16, 14
+    label_w, value_w, bar_h, gap = 280, 100, 16, 14
     plot_w = width - label_w - value_w
     top = 8 + (22 if len(series) > 1 else 0)
     group_h = bar_h * len(series) + gap
