@@ -219,6 +219,13 @@ class Settings(BaseSettings):
         max_length=300,
         description="where a paged party goes for the joint intake (shown on the page a page links to)",
     )
+    rate_limit_storage: str = Field(
+        default="memory://", description="where rate-limit counters live (`limits` URI; redis://… to share)"
+    )
+    login_rate_per_client: str = Field(
+        default="60/minute", description="login attempts allowed per client address (`limits` notation)"
+    )
+    login_rate_per_user: str = Field(default="20/minute", description="login attempts allowed per username")
     clock_offset_file: Path | None = Field(
         default=None, description="tests only: a file holding seconds to add to the system clock"
     )

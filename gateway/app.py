@@ -22,11 +22,13 @@ from gateway.pages import board as board_pages
 from gateway.pages import figures as figure_pages
 from gateway.pages import sso as page_sso
 from gateway.pages import views as page_views
+from gateway.pages.case_common import PageRefused, refused_page
 from gateway.request_guard import RequestGuard
 from gateway.request_id import RequestId
 from identity.deps import credentials_present, install_login_redirect
 from notifications import views as paging
 from presentations import views as presentations
+from workflows import access
 from workflows import views as case_views
 
 log = logging.getLogger(__name__)
@@ -69,6 +71,8 @@ def create_app(runtime: Runtime) -> FastAPI:
         credentials_ok=lambda authorization, cookie: credentials_present(runtime, authorization, cookie),
     )
     install_login_redirect(app)
+    app.state.access_policy = access.check  # one policy for every route (identity.deps calls it)
+    app.add_exception_handler(PageRefused, refused_page)  # and the pages' `current_session`
     # Outermost: every answer, a 413 from the guard too, carries the request's correlation id.
     app.add_middleware(RequestId)
 

@@ -15,7 +15,7 @@ import hmac
 from dataclasses import dataclass
 from datetime import timedelta
 from http.cookies import SimpleCookie
-from typing import Annotated
+from typing import Annotated, Protocol
 from urllib.parse import quote
 
 from fastapi import Depends, FastAPI, HTTPException, Request, status
@@ -191,7 +191,20 @@ def current_principal(
             detail="a valid bearer token or login session is required",
             headers={"WWW-Authenticate": "Bearer"},
         )
+    # The access policy (workflows/access.py) is installed on the app by the gateway: identity sits
+    # below the domains whose rows (pages, consents) the policy reads.
+    policy: AccessPolicy | None = getattr(request.app.state, "access_policy", None)
+    if policy is not None:
+        refusal = policy(runtime, principal, request.method, request.url.path)
+        if refusal is not None:
+            raise HTTPException(status.HTTP_403_FORBIDDEN, detail=f"not allowed: {refusal}")
     return principal
+
+
+class AccessPolicy(Protocol):
+    """Checks (and audits when it refuses) one request of a principal: None when allowed, else why not."""
+
+    def __call__(self, runtime: Runtime, principal: Principal, method: str, path: str) -> object | None: ...
 
 
 CurrentPrincipalDep = Annotated[Principal, Depends(current_principal)]

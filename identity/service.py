@@ -11,6 +11,7 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from functools import lru_cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -20,8 +21,14 @@ from sqlalchemy.orm import Session
 from identity.models import Role, User
 
 _hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
-# A hash to verify against when the user does not exist, so a wrong name costs as long as a wrong password.
-_DUMMY_HASH = _hasher.hash("spoedplein: no such user")
+
+
+@lru_cache(maxsize=1)
+def _dummy_hash() -> str:
+    """A hash to verify against when the user does not exist, so a wrong name costs as long as a wrong
+    password (made on first use: hashing costs tens of milliseconds, not worth paying at import)."""
+    return _hasher.hash("spoedplein: no such user")
+
 
 BOOTSTRAP_ADMIN = "bootstrap-admin"
 NAME_MAX = 100
@@ -147,7 +154,7 @@ def check_password(
     locked account refuses even the right password until then (and does not say whether it was right)."""
     user = get_by_username(session, username) if len(username) <= NAME_MAX else None
     if user is None or user.password_hash is None:
-        _verify(_DUMMY_HASH, password)
+        _verify(_dummy_hash(), password)
         return PasswordCheck(user, LoginRefused.UNKNOWN_USER if user is None else LoginRefused.NO_PASSWORD)
     if user.locked_until is not None and user.locked_until > now:
         return PasswordCheck(user, LoginRefused.LOCKED)

@@ -4,6 +4,7 @@ API tokens per person that make every recorded actor that person — on SQLite a
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -18,6 +19,7 @@ from identity import service, sessions, tokens
 from identity.deps import principal_from_cookie
 from identity.models import ApiToken, AuthMethod, Role, User, UserSession
 from identity.service import IdentityError, LoginRefused
+from store.audit import AuditEntry
 from store.crypto import FieldCipher, Pseudonymizer
 from store.db import Database
 from tests.fhir_helpers import GatewayServer
@@ -200,9 +202,10 @@ def test_cli_adds_a_user_from_stdin_prints_a_token_once_and_revokes_it(tmp_path:
     runtime = Runtime.start(Settings(data_dir=tmp_path / "var"))
     try:
         with GatewayServer(runtime) as server:
+            # The token is known, and the police role may not list the ED's cases: 403, not 401.
             assert (
                 httpx.get(f"{server.url}/api/cases", headers={"Authorization": f"Bearer {token}"}).status_code
-                == 200
+                == 403
             )
             assert cli("token", "revoke", "1").returncode == 0
             assert (
@@ -216,3 +219,33 @@ def test_cli_adds_a_user_from_stdin_prints_a_token_once_and_revokes_it(tmp_path:
         assert principal_from_cookie(runtime, "not-a-session", "") is None
     finally:
         runtime.close()
+
+
+def test_login_over_http_locks_after_failures_and_rate_limits_fast_guessing(
+    db: Database, database_url: str, tmp_path: Path
+) -> None:
+    base = runtime_for(db, database_url, tmp_path)
+    settings = base.settings.model_copy(update={"login_max_failures": 3, "login_rate_per_user": "4/minute"})
+    runtime = dataclasses.replace(base, settings=settings)
+    username = f"guess-{database_url.split(':', 1)[0]}"
+    with db.write() as session:
+        service.create_user(session, username=username, role=Role.CSG, password=PASSWORD)
+    with GatewayServer(runtime) as server, httpx.Client(base_url=server.url, timeout=30) as client:
+
+        def login(password: str) -> httpx.Response:
+            return client.post(
+                "/login", data={"username": username, "password": password}, follow_redirects=False
+            )
+
+        assert [login("fout").status_code for _ in range(2)] == [401, 401]
+        locked = login("fout")
+        assert locked.status_code == 401 and "tijdelijk geblokkeerd" in locked.text
+        assert login(PASSWORD).status_code == 401  # locked: the right password does not get in either
+        assert "spoedplein_sessie" not in client.cookies
+        limited = login(PASSWORD)
+        assert limited.status_code == 429 and limited.headers["retry-after"] == "60"
+    with db.read() as session:
+        failed = session.query(AuditEntry).filter(AuditEntry.action == "login_failed").all()
+    reasons = [e.reason for e in failed]
+    assert reasons == ["wrong_password", "wrong_password", "locked", "locked", "rate_limited"]
+    assert all(e.outcome == "denied" and PASSWORD not in e.reason for e in failed)

@@ -14,7 +14,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from core.runtime import Runtime
 from gateway.pages import auth, board_texts, rendering  # noqa: F401  (board_texts: the words)
-from identity.deps import Principal, client_of, login_url, principal_from_cookie
+from gateway.pages.case_common import current_session
+from identity.deps import Principal, login_url
 
 HEADERS = {
     "Cache-Control": "no-store",
@@ -26,6 +27,7 @@ HEADERS = {
     ),
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
+    "Strict-Transport-Security": "max-age=31536000; includeSubDomains",
 }
 
 
@@ -40,22 +42,16 @@ def page(request: Request, template: str, status_code: int = 200, **context: Any
 def viewer(request: Request, runtime: Runtime) -> Principal | Response:
     """The logged-in ED staff member (coordinator, physician, administrator); else the login page that
     comes back here afterwards, or for anyone else (a paged party) a 403 page saying where to go."""
-    session = principal_from_cookie(runtime, request.cookies.get(auth.COOKIE_NAME), client_of(request))
+    session = current_session(request, runtime)  # the access policy: ED staff only, a 403 for others
     if session is None:
         here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return RedirectResponse(login_url(here), status_code=303, headers=HEADERS)
-    if not session.is_ed_staff:
-        tr = rendering.translator(request)
-        return page(
-            request, "message.html", 403, viewer=session, title=tr.t("ed_only_title"), message=tr.t("ed_only")
-        )
     return session
 
 
 def refusal(session: Principal | None) -> Response | None:
-    """For the board's fragments and event stream: 401 without a login, 403 for anyone but ED staff."""
+    """For the board's fragments and event stream: 401 without a login. (The access policy already
+    refused anyone but ED staff with a 403 when the session was read: `current_session`.)"""
     if session is None:
         return Response(status_code=401, headers=HEADERS)
-    if not session.is_ed_staff:
-        return Response(status_code=403, headers=HEADERS)
     return None

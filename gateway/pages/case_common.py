@@ -24,16 +24,43 @@ from gateway.pages.i18n import Translator
 from gateway.pages.rendering import redirect, render, translator
 from identity.deps import Principal, client_of, login_url, principal_from_cookie
 from store.audit import AuditAction
-from workflows import service
+from workflows import access, service
 from workflows.errors import StaleCase, WorkflowError
 from workflows.models import Case
 
 NOTE_MAX = 4000
 
 
+class PageRefused(Exception):
+    """The access policy refused a page request; `refused_page` (installed on the app) answers 403."""
+
+    def __init__(self, session: Principal) -> None:
+        super().__init__("refused by the access policy")
+        self.session = session
+
+
 def current_session(request: Request, runtime: Runtime) -> Principal | None:
-    """The logged-in person of a page request, or None (the one place that reads the login)."""
-    return principal_from_cookie(runtime, request.cookies.get(auth.COOKIE_NAME), client_of(request))
+    """The logged-in person of a page request, or None (the one place that reads the login). The access
+    policy (workflows/access.py) is applied here, for every page: a refusal is audited there and raises
+    `PageRefused`, so no page renders anything for a person the policy refuses."""
+    session = principal_from_cookie(runtime, request.cookies.get(auth.COOKIE_NAME), client_of(request))
+    if session is not None and access.check(runtime, session, request.method, request.url.path) is not None:
+        raise PageRefused(session)
+    return session
+
+
+async def refused_page(request: Request, exc: Exception) -> HTMLResponse:
+    """The 403 page of a `PageRefused`: no case data, the person's language."""
+    assert isinstance(exc, PageRefused)
+    tr = translator(request)
+    return render(
+        request,
+        "message.html",
+        403,
+        session=exc.session,
+        title=tr.t("forbidden_title"),
+        message=tr.t("forbidden"),
+    )
 
 
 def not_ed_staff(request: Request, session: Principal) -> HTMLResponse:

@@ -47,6 +47,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "Gebruikersnaam of wachtwoord klopt niet. Controleer beide en probeer het opnieuw.",
         "The username or password is not right. Check both and try again.",
     ),
+    "err_login_rate": (
+        "Te veel inlogpogingen kort na elkaar. Wacht een minuut en probeer het dan opnieuw.",
+        "Too many login attempts in a short time. Wait a minute and try again.",
+    ),
     "err_login_locked": (
         "Dit account is tijdelijk geblokkeerd na te veel mislukte pogingen. Probeer het later opnieuw "
         "of neem contact op met de beheerder.",
@@ -136,6 +140,11 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "changed.",
     ),
     # generic messages
+    "forbidden_title": ("Geen toegang", "No access"),
+    "forbidden": (
+        "U heeft geen toegang tot deze pagina. Deze poging is vastgelegd in het toegangslog.",
+        "You have no access to this page. This attempt is recorded in the access log.",
+    ),
     "form_expired_title": ("Formulier verlopen", "Form expired"),
     "form_expired": (
         "Dit formulier hoort niet bij uw huidige sessie. Laad de pagina opnieuw en probeer het nog eens.",

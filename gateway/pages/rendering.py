@@ -32,6 +32,8 @@ SECURITY_HEADERS = {
     ),
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
+    # Browsers honour HSTS only over https; behind the hospital's TLS proxy it keeps them on https.
+    "Strict-Transport-Security": "max-age=31536000; includeSubDomains",
 }
 
 

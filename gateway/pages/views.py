@@ -17,7 +17,7 @@ from core.deps import RuntimeDep
 from gateway.pages import auth, case_forms, case_view, party
 from gateway.pages.case_common import current_session, form_expired
 from gateway.pages.rendering import HERE, redirect, render, translator
-from identity import oidc, sessions
+from identity import oidc, ratelimit, sessions
 from identity import service as identity_service
 from identity.deps import actor_label, client_of, lifetimes
 from identity.models import ROLE_LABELS_EN, ROLE_LABELS_NL, AuthMethod
@@ -91,6 +91,23 @@ def login(
     if errors:
         return render(request, "login.html", 422, errors=errors, **context)
     settings, now, client = runtime.settings, runtime.clock.now(), client_of(request)
+    if not ratelimit.login_allowed(runtime, client=client, username=name):
+        with runtime.db.write() as db:
+            audit.record(
+                db,
+                actor="unknown-user",
+                action=audit.AuditAction.LOGIN_FAILED,
+                outcome=audit.AuditOutcome.DENIED,
+                resource_type="Session",
+                resource_id="-",
+                client=client,
+                source=AuthMethod.PASSWORD.value,
+                reason="rate_limited",
+            )
+        message = tr.t("err_login_rate")
+        return render(
+            request, "login.html", 429, errors={"password": message}, headers={"Retry-After": "60"}, **context
+        )
     with runtime.db.write() as db:
         check = identity_service.check_password(
             db,

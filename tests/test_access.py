@@ -1,0 +1,260 @@
+"""The access policy, table-driven: every role × every route of the app (read from the app itself, so a
+new route without an entry in workflows/access.py fails here), over real HTTP, with the role's own token
+and login session. Plus the refusals that matter most: police on a case whose victim refused police,
+and a forensic doctor on a case forensic medicine was not paged for — each a 403 and an audit entry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import select
+
+from consent.models import ConsentDecision, Consenter, Party
+from consent.service import record_consent
+from core.runtime import Runtime
+from gateway.app import create_app
+from identity import service, sessions, tokens
+from identity.deps import lifetimes
+from identity.models import ED_ROLES, AuthMethod, Role, UserSession
+from notifications.models import Page, PagePurpose
+from store.audit import AuditEntry, chain_key
+from store.crypto import FieldCipher, Pseudonymizer
+from store.db import Database, make_engine
+from tests.conftest import TEST_KEY, new_sqlite_database
+from tests.fhir_helpers import GatewayServer
+from tests.workflow_fixtures import finding, flagged_case, presentation, runtime_for, years_ago
+from workflows.access import PARTY_OF_ROLE, ROUTES, Access
+
+NOW = datetime(2026, 12, 2, 10, 0, tzinfo=UTC)
+
+
+def app_routes(app: FastAPI) -> list[tuple[str, str]]:
+    """Every (method, path) the app answers, including routers included into routers."""
+    found: list[tuple[str, str]] = []
+    for route in app.router.routes:
+        contexts = getattr(route, "effective_route_contexts", None)
+        entries = (
+            [(c.original_route, c.path) for c in contexts()]
+            if contexts
+            else [(route, getattr(route, "path", ""))]
+        )
+        for original, path in entries:
+            methods = getattr(original, "methods", None) or {"GET"}
+            found.extend((m, path) for m in sorted(methods) if m != "HEAD")
+    return found
+
+
+@dataclass
+class Person:
+    role: Role
+    token: str
+    cookie: str
+    csrf: str
+    user_id: int
+
+
+@dataclass
+class World:
+    runtime: Runtime
+    server: GatewayServer
+    people: dict[Role, Person]
+    paged_case: int  # forensic and police paged; forensic has consent, police was refused
+    other_case: int  # nobody paged
+
+
+def add_page(runtime: Runtime, case_id: int, party: Party) -> None:
+    with runtime.db.write() as db:
+        db.add(
+            Page(
+                key=f"test-{case_id}-{party.value}",
+                purpose=PagePurpose.INTAKE.value,
+                case_id=case_id,
+                party=party.value,
+                role=party.value,
+                policy={"steps": []},
+                created_at=NOW,
+            )
+        )
+
+
+def consent(runtime: Runtime, case_id: int, party: Party, decision: ConsentDecision) -> None:
+    with runtime.db.write() as db:
+        record_consent(
+            db,
+            runtime.cipher,
+            case_id=case_id,
+            party=party,
+            decision=decision,
+            given_by=frozenset({Consenter.PATIENT}),
+            subject_age_years=30,
+            recorded_by="user:0 (test)",
+        )
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    tmp = tmp_path_factory.mktemp("access")
+    url = new_sqlite_database(tmp)
+    db = Database(make_engine(url), audit_key=chain_key(TEST_KEY))
+    runtime = runtime_for(db, url, tmp)
+    cipher, pseudonyms = FieldCipher(TEST_KEY), Pseudonymizer(TEST_KEY)
+    strangled = finding("R-STR-1", "R-STR", "gewurgd")
+    cases = [
+        flagged_case(
+            db, cipher, pseudonyms, presentation(visit=f"V-AC{n}", birth_date=years_ago(30)), [strangled]
+        )
+        for n in range(2)
+    ]
+    paged, other = cases
+    add_page(runtime, paged, Party.FORENSIC)
+    add_page(runtime, paged, Party.POLICE)
+    consent(runtime, paged, Party.FORENSIC, ConsentDecision.PERMIT)
+    consent(runtime, paged, Party.POLICE, ConsentDecision.DENY)
+    people: dict[Role, Person] = {}
+    with db.write() as session:
+        for role in Role:
+            user = service.create_user(
+                session, username=f"u-{role.value}", role=role, display_name=f"Test {role.value}"
+            )
+            _, token = tokens.create(session, username=user.username)
+            cookie = sessions.start(
+                session,
+                user,
+                auth_method=AuthMethod.PASSWORD,
+                client="",
+                now=runtime.clock.now(),
+                lifetimes=lifetimes(runtime),
+            )
+            row = session.get(UserSession, sessions.session_id(cookie))
+            assert row is not None
+            people[role] = Person(role, token, cookie, row.csrf_secret, user.id)
+    with GatewayServer(runtime) as server:
+        yield World(runtime, server, people, paged, other)
+    db.dispose()
+
+
+def allowed(access: Access, role: Role) -> bool:
+    """What the table promises for `paged_case`, where only forensic was paged with consent."""
+    if role in ED_ROLES:
+        return True
+    if access == Access.ED_OR_INTEGRATION:
+        return role == Role.INTEGRATION
+    if access == Access.CASE_PARTY:
+        return role == Role.FORENSIC
+    return False
+
+
+def fill(path: str, world: World, role: Role) -> str:
+    party = PARTY_OF_ROLE.get(role, Party.FORENSIC).value
+    values = {
+        "case_id": str(world.paged_case),
+        "party": party,
+        "resource_type": "Flag",
+        "name": "pages.css",
+        "token": "x",
+    }
+    for key, value in values.items():
+        path = path.replace("{" + key + "}", value)
+    while "{" in path:
+        start, end = path.index("{"), path.index("}")
+        path = path[:start] + "1" + path[end + 1 :]
+    return path
+
+
+def status_of(client: httpx.Client, method: str, path: str, person: Person) -> int:
+    kwargs: dict[str, Any] = {
+        "headers": {"Authorization": f"Bearer {person.token}"},
+        "cookies": {sessions.COOKIE_NAME: person.cookie},
+    }
+    if method in ("POST", "PUT", "PATCH"):
+        if path.startswith(("/api/", "/fhir")):
+            kwargs["json"] = {}
+        else:
+            kwargs["data"] = {"csrf": person.csrf}
+    with client.stream(method, path, **kwargs) as response:  # a stream: the board's events never end
+        return response.status_code
+
+
+def test_every_route_has_an_access_entry(world: World) -> None:
+    routes = app_routes(create_app(world.runtime))
+    assert len(routes) > 50
+    missing = [r for r in routes if r not in ROUTES]
+    assert missing == [], f"routes without an entry in workflows/access.py ROUTES: {missing}"
+    stale = [r for r in ROUTES if r not in set(routes)]
+    assert stale == [], f"entries for routes that do not exist: {stale}"
+
+
+@pytest.mark.parametrize("role", list(Role))
+def test_each_role_gets_exactly_the_routes_the_table_gives_it(world: World, role: Role) -> None:
+    person = world.people[role]
+    wrong: list[str] = []
+    with httpx.Client(base_url=world.server.url, timeout=30, follow_redirects=False) as client:
+        for (method, template), access in ROUTES.items():
+            if access == Access.PUBLIC or template == "/static-offline-docs":
+                continue
+            status = status_of(client, method, fill(template, world, role), person)
+            expected = allowed(access, role)
+            if status == 401 or (status == 403) == expected:
+                wrong.append(f"{method} {template}: {status}, expected {'allowed' if expected else 403}")
+    assert wrong == []
+
+
+def denied_entries(world: World, case_id: int, role: Role) -> list[AuditEntry]:
+    with world.runtime.db.read() as db:
+        return list(
+            db.execute(
+                select(AuditEntry).where(
+                    AuditEntry.outcome == "denied",
+                    AuditEntry.resource_id == str(case_id),
+                    AuditEntry.actor_role == role.value,
+                )
+            ).scalars()
+        )
+
+
+def test_police_reading_a_case_whose_victim_refused_police_gets_403_and_an_audit_entry(world: World) -> None:
+    police = world.people[Role.POLICE]
+    before = len(denied_entries(world, world.paged_case, Role.POLICE))
+    headers = {"Authorization": f"Bearer {police.token}"}
+    with httpx.Client(base_url=world.server.url, timeout=30, headers=headers) as client:
+        view = client.get(f"/api/cases/{world.paged_case}/shared-view/police")
+        assert view.status_code == 403 and "nothing of this case" in view.json()["detail"]
+        assert "gewurgd" not in view.text
+        assert client.get(f"/api/cases/{world.paged_case}").status_code == 403
+        client.cookies.set(sessions.COOKIE_NAME, police.cookie)
+        page = client.get(f"/cases/{world.paged_case}")
+        assert page.status_code == 403 and "Geen toegang" in page.text and "gewurgd" not in page.text
+    entries = denied_entries(world, world.paged_case, Role.POLICE)
+    assert len(entries) == before + 3
+    assert all(e.actor == f"user:{police.user_id} (Test police)" and e.patient_ref for e in entries)
+
+
+def test_forensic_reading_a_case_it_was_not_paged_for_gets_403(world: World) -> None:
+    forensic = world.people[Role.FORENSIC]
+    headers = {"Authorization": f"Bearer {forensic.token}"}
+    with httpx.Client(base_url=world.server.url, timeout=30, headers=headers) as client:
+        assert client.get(f"/api/cases/{world.paged_case}/shared-view/forensic").status_code == 200
+        refused = client.get(f"/api/cases/{world.other_case}/shared-view/forensic")
+        assert refused.status_code == 403 and "not paged" in refused.json()["detail"]
+        # Its own party only: forensic cannot ask for the police view of the case it was paged for.
+        assert client.get(f"/api/cases/{world.paged_case}/shared-view/police").status_code == 403
+    assert [e.reason for e in denied_entries(world, world.other_case, Role.FORENSIC)] == [
+        "forensic was not paged for this case"
+    ]
+
+
+def test_anonymous_requests_to_non_public_routes_are_refused(world: World) -> None:
+    with httpx.Client(base_url=world.server.url, timeout=30, follow_redirects=False) as client:
+        for (method, template), access in ROUTES.items():
+            if access == Access.PUBLIC or template == "/static-offline-docs":
+                continue
+            path = fill(template, world, Role.PHYSICIAN)
+            with client.stream(method, path, json={} if method != "GET" else None) as response:
+                assert response.status_code in (401, 303, 403), (method, template, response.status_code)
