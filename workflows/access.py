@@ -61,6 +61,9 @@ ROUTES: dict[tuple[str, str], Access] = {
     ("GET", "/static-offline-docs"): Access.PUBLIC,
     ("GET", "/healthz"): Access.PUBLIC,
     ("GET", "/readyz"): Access.PUBLIC,
+    # metrics check their own credential: an admin or integration token, or an allowed network (metrics.py)
+    ("GET", "/metrics"): Access.PUBLIC,
+    ("GET", "/fhir/metadata"): Access.PUBLIC,  # the CapabilityStatement: FHIR clients read it first
     # CDS Hooks: the EHR's signed JWT is the credential (adapters/fhir/cds/auth.py)
     ("GET", "/cds-services"): Access.PUBLIC,
     ("POST", "/cds-services/{service_id}"): Access.PUBLIC,
