@@ -145,10 +145,11 @@ def fetch_json(url: str, *, access_token: str | None = None) -> dict[str, Any]:
     return data
 
 
-_cache = KeyCache()
+# One per process: discovery documents and key sets shared by every login.
+PROVIDER_CACHE = KeyCache()
 
 
-def discover(issuer: str, *, cache: KeyCache = _cache) -> ProviderMetadata:
+def discover(issuer: str, *, cache: KeyCache = PROVIDER_CACHE) -> ProviderMetadata:
     """The provider's metadata from `{issuer}/.well-known/openid-configuration`, for exactly that issuer
     (OpenID Connect Discovery §4.3: a document naming another issuer is refused)."""
     data = cache.get_json(f"{issuer.rstrip('/')}/.well-known/openid-configuration")
@@ -227,7 +228,7 @@ def exchange_code(
     *,
     code: str,
     redirect_uri: str,
-    cache: KeyCache = _cache,
+    cache: KeyCache = PROVIDER_CACHE,
 ) -> TokenResponse:
     """Trade the code for tokens (with the PKCE verifier) and validate the ID token against the
     provider's keys, this client and the login's nonce. A confidential client authenticates with HTTP
@@ -287,7 +288,7 @@ def validate_id_token(
     client_id: str,
     nonce: str,
     access_token: str | None,
-    cache: KeyCache = _cache,
+    cache: KeyCache = PROVIDER_CACHE,
     now: int | None = None,
 ) -> dict[str, Any]:
     """The claims of a valid ID token: signed by a key in the provider's JWKS with an allowed algorithm,

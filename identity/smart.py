@@ -87,7 +87,7 @@ def discover(iss: str, *, cache: oidc.KeyCache | None = None) -> oidc.ProviderMe
     """The EHR's authorization server: `{iss}/.well-known/smart-configuration`, completed from the
     issuer's OpenID configuration where the SMART document leaves out the issuer or the key set (both
     optional in the SMART specification, both needed to check the ID token)."""
-    keys = cache or oidc._cache
+    keys = cache or oidc.PROVIDER_CACHE
     smart = keys.get_json(f"{iss}/.well-known/smart-configuration")
     capabilities = smart.get("capabilities") or []
     if isinstance(capabilities, list) and capabilities and "launch-ehr" not in capabilities:
