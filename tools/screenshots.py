@@ -117,7 +117,7 @@ class Gateway:
         self.process = subprocess.Popen(
             [self.binary, "run"], env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
-        wait_for(lambda: httpx.get(f"{self.url}/healthz", timeout=2).status_code == 200, "the gateway")
+        wait_for(lambda: httpx.get(f"{self.url}/healthz", timeout=2).status_code == 200, "the gateway", 240)
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
