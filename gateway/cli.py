@@ -253,13 +253,13 @@ def http(
         os.environ["SPOEDPLEIN_HTTP_WORKERS"] = str(workers)
     settings = get_settings()
     configure_metrics(settings)
-    require_current_schema(settings)
     if fd is not None:
         sock = _inherited_socket(fd)
     else:
         sock = _listen_or_exit(
             settings.http_host, settings.http_port, what="HTTP", option="SPOEDPLEIN_HTTP_PORT"
         )
+    require_current_schema(settings)  # after the port: a taken port is the likelier mistake, told first
     paging_commands.load_paging(settings)  # the pager's watchdog runs in this part
     run_http(settings, sock)
 
@@ -277,13 +277,13 @@ def mllp(
     configure_logging("mllp")
     settings = get_settings()
     configure_metrics(settings)
-    require_current_schema(settings)
     if fd is not None:
         sock = _inherited_socket(fd)
     else:
         sock = _listen_or_exit(
             settings.mllp_host, settings.mllp_port, what="MLLP", option="SPOEDPLEIN_MLLP_PORT"
         )
+    require_current_schema(settings)  # after the port: a taken port is the likelier mistake, told first
     runtime = Runtime.start(settings, migrate=False)
     _check_mllp_tls(runtime)
     try:
