@@ -142,3 +142,34 @@ def hook_request(hook: str, data: dict[str, Any] | None, **extra: Any) -> dict[s
     if data is not None:
         body["prefetch"] = data
     return body
+
+
+def patient_view_prefetch(
+    *, bsn: str, visit: str, family: str, given: str, birth_date: str, gender: str
+) -> dict[str, Any]:
+    """What the EHR sends with `patient-view` for one ED visit: the patient (BSN) and the encounter (visit
+    number), with a reason that describes a bruise, and no conditions or observations."""
+    patient = {
+        "resourceType": "Patient",
+        "id": PATIENT_ID,
+        "identifier": [{"system": "http://fhir.nl/fhir/NamingSystem/bsn", "value": bsn}],
+        "name": [{"family": family, "given": [given]}],
+        "birthDate": birth_date,
+        "gender": gender,
+    }
+    encounter = {
+        "resourceType": "Encounter",
+        "id": ENCOUNTER_ID,
+        "identifier": [{"system": "https://ehr.etz.test/fhir/NamingSystem/visit", "value": visit}],
+        "status": "in-progress",
+        "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "EMER"},
+        "subject": {"reference": f"Patient/{PATIENT_ID}"},
+        "period": {"start": "2026-11-23T09:55:00+01:00"},
+        "reasonCode": [{"text": "blauwe plek achter het oor en op de wang"}],
+    }
+    return {
+        "patient": patient,
+        "encounter": encounter,
+        "conditions": searchset([]),
+        "observations": searchset([]),
+    }

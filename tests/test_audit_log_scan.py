@@ -32,30 +32,9 @@ PATIENT_DATA = (BSN, GIVEN, FAMILY, GIVEN.split("-")[0], "Jolien")
 
 
 def prefetch() -> dict[str, object]:
-    patient = {
-        "resourceType": "Patient",
-        "id": cds.PATIENT_ID,
-        "identifier": [{"system": "http://fhir.nl/fhir/NamingSystem/bsn", "value": BSN}],
-        "name": [{"family": FAMILY, "given": [GIVEN]}],
-        "birthDate": "2023-07-20",
-        "gender": "female",
-    }
-    encounter = {
-        "resourceType": "Encounter",
-        "id": cds.ENCOUNTER_ID,
-        "identifier": [{"system": "https://ehr.etz.test/fhir/NamingSystem/visit", "value": VISIT}],
-        "status": "in-progress",
-        "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "EMER"},
-        "subject": {"reference": f"Patient/{cds.PATIENT_ID}"},
-        "period": {"start": "2026-11-23T09:55:00+01:00"},
-        "reasonCode": [{"text": "blauwe plek achter het oor en op de wang"}],
-    }
-    return {
-        "patient": patient,
-        "encounter": encounter,
-        "conditions": cds.searchset([]),
-        "observations": cds.searchset([]),
-    }
+    return cds.patient_view_prefetch(
+        bsn=BSN, visit=VISIT, family=FAMILY, given=GIVEN, birth_date="2023-07-20", gender="female"
+    )
 
 
 def test_a_patient_through_mllp_cds_and_the_workflow_leaves_no_name_or_bsn_in_any_log(tmp_path: Path) -> None:

@@ -35,30 +35,9 @@ A03 = (
 
 def prefetch() -> dict[str, Any]:
     """What the EHR sends with `patient-view`: the same child (BSN) and the same visit number, in FHIR."""
-    patient = {
-        "resourceType": "Patient",
-        "id": cds.PATIENT_ID,
-        "identifier": [{"system": "http://fhir.nl/fhir/NamingSystem/bsn", "value": BSN}],
-        "name": [{"family": "Berg", "given": ["Jurgen"]}],
-        "birthDate": "2026-07-20",
-        "gender": "male",
-    }
-    encounter = {
-        "resourceType": "Encounter",
-        "id": cds.ENCOUNTER_ID,
-        "identifier": [{"system": "https://ehr.etz.test/fhir/NamingSystem/visit", "value": VISIT}],
-        "status": "in-progress",
-        "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "EMER"},
-        "subject": {"reference": f"Patient/{cds.PATIENT_ID}"},
-        "period": {"start": "2026-11-23T09:55:00+01:00"},
-        "reasonCode": [{"text": "blauwe plek achter het oor en op de wang"}],
-    }
-    return {
-        "patient": patient,
-        "encounter": encounter,
-        "conditions": cds.searchset([]),
-        "observations": cds.searchset([]),
-    }
+    return cds.patient_view_prefetch(
+        bsn=BSN, visit=VISIT, family="Berg", given="Jurgen", birth_date="2026-07-20", gender="male"
+    )
 
 
 @pytest.fixture
