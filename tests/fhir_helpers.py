@@ -88,6 +88,7 @@ class EhrFhirServer:
     requests: list[Recorded] = field(default_factory=list)
     fail_next: int = 0  # answer this many requests with 503 first (to show retries)
     put_delay_s: float = 0.0  # a slow EHR: each PUT is answered this long after it arrived
+    get_delay_s: float = 0.0  # a slow EHR: each GET is answered this long after it arrived
     puts_answered: list[float] = field(default_factory=list)  # time.monotonic() of each PUT's answer
 
     def __post_init__(self) -> None:
@@ -117,6 +118,7 @@ class EhrFhirServer:
 
             def do_GET(self) -> None:
                 rec = self._record()
+                time.sleep(owner.get_delay_s)
                 if self._failing():
                     return
                 path = rec.path.split("?", 1)[0].strip("/").removeprefix("fhir/")

@@ -101,6 +101,31 @@ def test_rotated_key_is_fetched_again_but_unknown_kids_fetch_at_most_once_a_minu
         assert fetches() == 2
 
 
+def test_calls_arriving_while_the_keys_are_fetched_wait_for_that_one_fetch_instead_of_being_refused() -> None:
+    # Seen under load: two HTTP workers just started, a burst of chart openings, and the calls that
+    # came in while the first call's JWKS fetch was on its way were refused as "could not be loaded".
+    key = cds.SigningKey("slow-ehr")
+    with EhrFhirServer(get_delay_s=0.5) as ehr:
+        ehr.resources["jwks"] = key.jwks()
+        keys = IssuerKeys({cds.ISSUER: f"{ehr.url}/jwks"})
+        tokens = [key.token(AUD) for _ in range(8)]
+        outcomes: list[str] = []
+
+        def call(token: str) -> None:
+            try:
+                outcomes.append(verify(token, audience=AUD, keys=keys)["iss"])
+            except CdsAuthError as exc:
+                outcomes.append(str(exc))
+
+        threads = [threading.Thread(target=call, args=(t,)) for t in tokens]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert outcomes == [cds.ISSUER] * 8
+        assert sum(r.path.endswith("/jwks") for r in ehr.requests) == 1
+
+
 def test_a_token_whose_exp_lies_more_than_five_minutes_ahead_is_refused_so_no_jti_outlives_its_ledger(
     db: Database, tmp_path: Path
 ) -> None:

@@ -319,6 +319,23 @@ def test_issuer_whose_jwks_is_a_url_is_verified_with_the_fetched_key(setup: Setu
     assert any(r.path.endswith("/jwks") for r in setup.ehr.requests)
 
 
+def test_an_issuer_whose_jwks_cannot_be_fetched_gets_a_retryable_503_not_a_401_and_nothing_is_stored(
+    setup: Setup,
+) -> None:
+    # A 401 would tell the EHR its credentials are wrong; the keys being out of reach is ours to retry.
+    setup.ehr.fail_next = 1
+    token = setup.url_key.token(setup.aud(SIGNALS_PV), iss=URL_ISSUER)
+    cases_before = count(setup, Case)
+
+    reply = setup.call(SIGNALS_PV, cds.hook_request("patient-view", cds.prefetch()), token=token)
+
+    assert reply.status_code == 503
+    [issue] = reply.json()["issue"]
+    assert issue["code"] == "transient"
+    assert "could not be loaded" in issue["diagnostics"]
+    assert count(setup, Case) == cases_before
+
+
 def test_discharge_with_an_open_case_and_no_check_gets_a_critical_card(setup: Setup) -> None:
     setup.call(SIGNALS_ES, cds.hook_request("encounter-start", cds.prefetch()))
     data = {k: v for k, v in cds.prefetch().items() if k in ("patient", "encounter")}

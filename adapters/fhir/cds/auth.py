@@ -13,7 +13,8 @@ Accepted only when all hold:
   (which is at most 5 minutes away), so a replay is refused by every gateway process for as long as the
   token could be used at all.
 
-Failure: `CdsAuthError` (401) with a reason that names the check, never the token.
+Failure: `CdsAuthError` (401) with a reason that names the check, never the token; `CdsAuthUnavailable`
+(503, retry) when the check itself could not be made just now.
 """
 
 from __future__ import annotations
@@ -55,6 +56,11 @@ _ALGORITHMS = {name: jwt.get_algorithm_by_name(name) for name in ALLOWED_ALGORIT
 class CdsAuthError(Exception):
     """The call is not from a trusted CDS client (or is a replay); the reason is safe to return."""
 
+
+class CdsAuthUnavailable(CdsAuthError):
+    """The call could not be checked just now (keys not loadable, token id not recordable): a 503 the
+    EHR may retry, not a 401 that says its credentials are wrong."""
+
     status = 401
 
 
@@ -81,6 +87,7 @@ class IssuerKeys:
         self._cache: dict[str, tuple[float, jwt.PyJWKSet]] = {}
         self._fetched_at: dict[str, float] = {}
         self._lock = threading.Lock()
+        self._fetching: dict[str, threading.Lock] = {}
         self.fetches = 0
 
     def is_trusted(self, issuer: str) -> bool:
@@ -96,17 +103,31 @@ class IssuerKeys:
         return found
 
     def _load(self, issuer: str, *, refresh: bool) -> jwt.PyJWKSet:
+        # One fetch per issuer at a time, and the calls that arrive during it wait for its result: a
+        # burst of first calls (an EHR opening many charts just after a start) must not be refused
+        # because the keys are still on their way.
         with self._lock:
-            now = self._clock()
             cached = self._cache.get(issuer)
-            fresh = cached is not None and now - cached[0] < self._ttl_s
-            recently = now - self._fetched_at.get(issuer, -self._min_interval_s) < self._min_interval_s
-            if cached is not None and ((fresh and not refresh) or recently):
-                return cached[1]
-            if cached is None and recently:
-                raise CdsAuthError("the issuer's JWKS could not be loaded recently; try again later")
-            self._fetched_at[issuer] = now  # claimed before fetching: concurrent calls do not fetch too
-            self.fetches += 1
+            if cached is not None and not refresh and self._clock() - cached[0] < self._ttl_s:
+                return cached[1]  # the common case, without the fetch lock
+            fetching = self._fetching.setdefault(issuer, threading.Lock())
+        with fetching:
+            with self._lock:
+                now = self._clock()
+                cached = self._cache.get(issuer)
+                fresh = cached is not None and now - cached[0] < self._ttl_s
+                recently = now - self._fetched_at.get(issuer, -self._min_interval_s) < self._min_interval_s
+                if cached is not None and ((fresh and not refresh) or recently):
+                    return cached[1]
+                if cached is None and recently:
+                    raise CdsAuthUnavailable(
+                        "the issuer's JWKS could not be loaded recently; try again later"
+                    )
+                self._fetched_at[issuer] = now
+                self.fetches += 1
+            return self._fetch(issuer, now)
+
+    def _fetch(self, issuer: str, now: float) -> jwt.PyJWKSet:
         source = self._trusted[issuer]
         try:
             if source.startswith(("http://", "https://")):
@@ -117,7 +138,8 @@ class IssuerKeys:
                 data = json.loads(Path(source).read_text())
             keys = jwt.PyJWKSet.from_dict(data)
         except (httpx.HTTPError, OSError, ValueError, jwt.PyJWKSetError) as exc:
-            raise CdsAuthError(f"the issuer's JWKS could not be loaded ({type(exc).__name__})") from None
+            reason = f"the issuer's JWKS could not be loaded ({type(exc).__name__})"
+            raise CdsAuthUnavailable(reason) from None
         with self._lock:
             self._cache[issuer] = (now, keys)
         return keys
@@ -260,10 +282,10 @@ class JtiLedger:
             except OperationalError as exc:
                 # Another gateway process holds SQLite's write lock for a moment: try again shortly.
                 if not (self._sqlite and is_busy(exc)) or time.monotonic() > deadline:
-                    raise CdsAuthError("the token id could not be recorded; try again") from None
+                    raise CdsAuthUnavailable("the token id could not be recorded; try again") from None
                 time.sleep(random.uniform(50e-6, 400e-6))
             except SQLAlchemyError:
-                raise CdsAuthError("the token id could not be recorded; try again") from None
+                raise CdsAuthUnavailable("the token id could not be recorded; try again") from None
         if not fresh:
             raise CdsAuthError("the token was already used (jti replay)")
 

@@ -19,7 +19,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ValidationError
 
 from adapters.fhir.cds import catalog, feedback, hot_path, services
-from adapters.fhir.cds.auth import CdsAuthError, IssuerKeys, JtiLedger, verify
+from adapters.fhir.cds.auth import CdsAuthError, CdsAuthUnavailable, IssuerKeys, JtiLedger, verify
 from adapters.fhir.http import FhirRoute
 from adapters.fhir.outcome import FhirError, IssueType
 from core.deps import ReadSession, RuntimeDep
@@ -96,6 +96,8 @@ def authenticate(request: Request, runtime: Runtime, authorization: str | None) 
             now=runtime.clock.now().timestamp(),
         )
         _jti_ledger(request, runtime).remember(claims)
+    except CdsAuthUnavailable as exc:
+        raise FhirError.one(503, IssueType.TRANSIENT, str(exc)) from None
     except CdsAuthError as exc:
         raise FhirError.one(401, IssueType.LOGIN, str(exc)) from None
     return claims
