@@ -48,8 +48,11 @@ class GatewayProcesses:
         self.logs = data_dir / "logs"
         self.logs.mkdir(parents=True, exist_ok=True)
 
-    def start(self, part: str, *args: str) -> subprocess.Popen[bytes]:
-        log = open(self.logs / f"{part}.log", "ab")  # noqa: SIM115 - the process owns it
+    def start(self, part: str, *args: str, name: str | None = None) -> subprocess.Popen[bytes]:
+        """Start `part`; `name` (default: the part) keys the process and its log, so one data directory
+        can hold several of a part (three workers: worker-1, worker-2, worker-3)."""
+        name = name or part
+        log = open(self.logs / f"{name}.log", "ab")  # noqa: SIM115 - the process owns it
         proc = subprocess.Popen(
             [sys.executable, "-m", "gateway", part, *args],
             env=self.env,
@@ -58,7 +61,7 @@ class GatewayProcesses:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-        self.procs[part] = proc
+        self.procs[name] = proc
         if part == "serve":
             self.wait_until_serving(proc)
         if part == "run":
@@ -120,6 +123,19 @@ class GatewayProcesses:
             except (OSError, httpx.HTTPError):
                 time.sleep(0.05)
         raise RuntimeError("gateway did not start listening")
+
+    def answers(self) -> bool:
+        """True when this data directory's MLLP and HTTP ports both answer; a part that exited is told."""
+        for name, proc in self.procs.items():
+            if proc.poll() is not None:
+                raise RuntimeError(f"{name} exited with {proc.returncode}: {self.log(name)[-3000:]}")
+        try:
+            return (
+                mllp_probe(self.mllp_port, timeout_s=2)
+                and httpx.get(f"{self.http_url}/healthz", timeout=2).is_success
+            )
+        except (OSError, httpx.HTTPError):
+            return False
 
     @property
     def http_url(self) -> str:
@@ -197,3 +213,41 @@ def command_line(pid: int) -> list[str]:
 
 def niceness(pid: int) -> int:
     return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[16])
+
+
+class ScaledOut:
+    """Production scaled out on one machine: `replicas` gateway replicas, each `spoedplein http` and
+    `spoedplein mllp` as separate processes with their own ports and data directory (as two machines
+    would have), and `workers` workers plus one beat, all against one PostgreSQL + Redis given in `env`
+    (SPOEDPLEIN_DATABASE_URL, already migrated, and SPOEDPLEIN_BROKER_URL)."""
+
+    def __init__(self, root: Path, env: dict[str, str], *, replicas: int = 2) -> None:
+        self.replicas = [GatewayProcesses(root / f"replica-{n + 1}", env=env) for n in range(replicas)]
+
+    def start(self, workers: int) -> None:
+        for replica in self.replicas:
+            replica.start("http")
+            replica.start("mllp")
+        for replica in self.replicas:
+            replica.wait_for(lambda r=replica: r.answers(), timeout_s=120, what="a replica serving")
+        # Spread over the replicas' machines, as a deployment would; beat once, on the first.
+        for n in range(workers):
+            self.replicas[n % len(self.replicas)].start("worker", name=f"worker-{n + 1}")
+        self.replicas[0].start("beat")
+
+    @property
+    def mllp_ports(self) -> list[int]:
+        return [replica.mllp_port for replica in self.replicas]
+
+    def running(self) -> dict[str, int]:
+        """Every process by replica and name (`replica-1/worker-1`), its pid: all must still be alive."""
+        return {
+            f"{replica.data_dir.name}/{name}": proc.pid
+            for replica in self.replicas
+            for name, proc in replica.procs.items()
+            if proc.poll() is None
+        }
+
+    def stop_all(self) -> None:
+        for replica in self.replicas:
+            replica.stop_all()
