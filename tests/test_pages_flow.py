@@ -256,6 +256,37 @@ def test_confirm_consent_page_acknowledge_agree_approve_discharge_close(
     assert doctor.get_attribute("html", "lang") == "en"
 
 
+def test_a_party_that_cannot_come_says_why_and_the_physician_reads_it_on_the_timeline(
+    gateway: GatewayProcesses, sms: SmsGateway, browser: Browser, desk: BrowserContext
+) -> None:
+    seen: set[str] = set()
+    case_id = open_flagged_case(gateway)
+    doctor = desk.new_page()
+    log_in(doctor, gateway, case_id)
+    doctor.click("button:has-text('Bevestigen')")
+    choose_party(doctor, "#consent-form", "forensic")
+    doctor.check("#consent-form input[name=decision][value=permit]")
+    doctor.check("#consent-form input[name=given_by][value=parent_or_guardian]")
+    doctor.click("#consent-form button[type=submit]")
+    expect(doctor.locator("tr[data-party=forensic] td").first).to_contain_text("toestemming gegeven")
+    doctor.click("button:has-text('Intake aanvragen')")
+    expect(doctor.locator(".state")).to_have_text("intake aangevraagd")
+
+    handset = phone(browser)
+    try:
+        mobile = open_on_phone(handset, gateway, sms, page_link(gateway, sms, (NUMBERS["jansen"],), seen), seen)
+        mobile.fill("#reason", "Sta nu bij een sectie in Breda")
+        mobile.click("#decline")
+        expect(mobile.locator("#party-answer")).to_be_visible()
+    finally:
+        handset.close()
+
+    doctor.reload()
+    expect(doctor.locator("#timeline-title + table")).to_contain_text(
+        "kan niet komen (reden: Sta nu bij een sectie in Breda)"
+    )
+
+
 def test_a_consent_error_is_shown_next_to_the_field_and_nothing_is_recorded(
     gateway: GatewayProcesses, desk: BrowserContext
 ) -> None:

@@ -85,6 +85,14 @@ def test_each_timeline_event_is_a_sentence_without_codes(kind: EventKind, lang: 
     assert "{" not in sentence
 
 
+def test_a_declined_page_shows_the_reason_the_party_gave() -> None:
+    declined = CaseEvent(kind=EventKind.PAGE_DECLINED.value, code="police:police")
+    assert describe(declined, "nl") == "Politie kan niet komen"
+    said = describe(declined, "nl", {"reason": "Al bij een ander incident"})
+    assert said == "Politie kan niet komen (reden: Al bij een ander incident)"
+    assert describe(declined, "en", {"reason": "On another call"}) == "Police cannot come (reason: On another call)"
+
+
 def test_the_timeline_speaks_plain_dutch_and_english() -> None:
     consent = CaseEvent(kind=EventKind.CONSENT.value, code="police:deny")
     assert describe(consent, "nl") == "Toestemming voor politie: geweigerd"

@@ -36,7 +36,7 @@ from workflows import service as workflow
 from workflows.cases import read_findings
 from workflows.discharge import discharge_check_status, read_checklist
 from workflows.models import OPEN_STATES, Case, CaseFacts, CaseState, DischargeCheckRecord, EventKind, Intake
-from workflows.timeline import events
+from workflows.timeline import events, read_detail
 from workflows.transitions import allowed_actions
 
 router = APIRouter(include_in_schema=False)
@@ -124,7 +124,11 @@ def case_context(db: Session, runtime: Runtime, case: Case, lang: str) -> dict[s
     open_ = state in OPEN_STATES
     all_events = events(db, case.id)
     critical = [e for e in all_events if e.kind in CRITICAL_KINDS]
-    timeline = [(e, describe(e, lang)) for e in all_events if e.kind not in CRITICAL_KINDS]
+    timeline = [
+        (e, describe(e, lang, read_detail(cipher, e) if e.kind == EventKind.PAGE_DECLINED else None))
+        for e in all_events
+        if e.kind not in CRITICAL_KINDS
+    ]
 
     age = facts.patient_age_years if facts else workflow.patient_age_years(db, cipher, case)
     consents = consent_service.current_consents(db, case.id)

@@ -6,6 +6,8 @@ reads them and never shows one as it is: an unknown part becomes "onbekend" thro
 
 from __future__ import annotations
 
+from typing import Any
+
 from gateway.pages.labels import ACTION, DISMISS_REASON, label
 from workflows.models import CaseEvent, EventKind
 
@@ -76,8 +78,9 @@ def _word(pair: tuple[str, str] | None, lang: str) -> str:
     return pair[1] if lang == "en" else pair[0]
 
 
-def describe(event: CaseEvent, lang: str = "nl") -> str:
-    """One sentence for a timeline event in `lang`."""
+def describe(event: CaseEvent, lang: str = "nl", detail: dict[str, Any] | None = None) -> str:
+    """One sentence for a timeline event in `lang`; `detail` (the event's decrypted detail) adds what a
+    person wrote, such as the reason a paged party gave for not coming."""
     kind = event.kind
     parts = event.code.split(":") if event.code else []
     first = parts[0] if parts else ""
@@ -130,4 +133,8 @@ def describe(event: CaseEvent, lang: str = "nl") -> str:
     sentence = _SENTENCES.get(kind)
     if sentence is None:
         return label("event", kind, lang).capitalize()
-    return _word(sentence, lang).format(a=a, b=b)
+    said = _word(sentence, lang).format(a=a, b=b)
+    reason = str((detail or {}).get("reason") or "").strip()
+    if kind == EventKind.PAGE_DECLINED and reason:
+        said += f" ({'reden' if lang != 'en' else 'reason'}: {reason})"
+    return said
