@@ -274,7 +274,8 @@ def test_a_party_that_cannot_come_says_why_and_the_physician_reads_it_on_the_tim
 
     handset = phone(browser)
     try:
-        mobile = open_on_phone(handset, gateway, sms, page_link(gateway, sms, (NUMBERS["jansen"],), seen), seen)
+        text = page_link(gateway, sms, (NUMBERS["jansen"],), seen)
+        mobile = open_on_phone(handset, gateway, sms, text, seen)
         mobile.fill("#reason", "Sta nu bij een sectie in Breda")
         mobile.click("#decline")
         expect(mobile.locator("#party-answer")).to_be_visible()

@@ -90,7 +90,8 @@ def test_a_declined_page_shows_the_reason_the_party_gave() -> None:
     assert describe(declined, "nl") == "Politie kan niet komen"
     said = describe(declined, "nl", {"reason": "Al bij een ander incident"})
     assert said == "Politie kan niet komen (reden: Al bij een ander incident)"
-    assert describe(declined, "en", {"reason": "On another call"}) == "Police cannot come (reason: On another call)"
+    said = describe(declined, "en", {"reason": "On another call"})
+    assert said == "Police cannot come (reason: On another call)"
 
 
 def test_the_timeline_speaks_plain_dutch_and_english() -> None:
