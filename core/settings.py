@@ -240,6 +240,27 @@ class Settings(BaseSettings):
         default=300.0, gt=0, description="how often the beat anchors the audit chain head (when it moved)"
     )
 
+    # Retention (docs/operations.md "Retention"): `spoedplein retention` and the beat's daily job apply it.
+    # The audit log is not here: the product never prunes it (NEN 7513 asks at least 5 years).
+    retention_raw_message_days: int = Field(
+        default=30,
+        ge=1,
+        description="raw messages (and presentations no case refers to) are deleted this long after receipt",
+    )
+    retention_dismissed_days: int = Field(
+        default=90,
+        ge=1,
+        description="a dismissed flag is pseudonymised this long after the dismissal (codes stay)",
+    )
+    retention_closed_case_days: int = Field(
+        default=730,
+        ge=0,
+        description="a closed case is deleted with everything about it this long after closing; 0 = never",
+    )
+    retention_batch_size: int = Field(
+        default=500, ge=1, le=10_000, description="rows per retention transaction (each one short)"
+    )
+
     # Sign-in through the hospital's identity provider, and the SMART App Launch from the EHR
     # (docs/identity.md). No issuer: no OIDC button; no allowed iss: `/launch` refuses every launch.
     oidc_issuer: str | None = Field(

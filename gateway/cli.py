@@ -28,6 +28,7 @@ from gateway.commands import hl7 as hl7_commands
 from gateway.commands import identity as identity_commands
 from gateway.commands import keys as keys_commands
 from gateway.commands import paging as paging_commands
+from gateway.commands import retention as retention_commands
 from gateway.commands import workflow as workflow_commands
 
 app = typer.Typer(
@@ -43,6 +44,7 @@ workflow_commands.register(app)
 paging_commands.register(app)
 identity_commands.register(app)
 keys_commands.register(app)
+retention_commands.register(app)
 try:
     from gateway.commands import detection as detection_commands
 except ImportError:  # pragma: no cover - while the detection commands are not installed

@@ -11,4 +11,4 @@ import notifications.pager  # noqa: F401  (the pager's tick and auditor, a perio
 import store.audit  # the audit chain anchor (periodic)
 import store.checkpoint
 import store.encrypted  # noqa: F401  (key rotation, a periodic job)
-import workflows.timers  # noqa: F401  (the timer tick, a periodic job)
+from workflows import retention, timers  # noqa: F401  (periodic jobs: daily retention, the timer tick)

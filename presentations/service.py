@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.settings import Settings
-from detection.models import Identifier, Presentation
+from detection.models import Encounter, Identifier, Presentation, SourceRef
 from presentations.models import DATA_AAD, PresentationRecord
 from store.crypto import FieldCipher, Pseudonymizer
 
@@ -160,3 +160,20 @@ def latest_for_encounter(session: Session, encounter: str) -> PresentationRecord
         .order_by(PresentationRecord.id.desc())
         .limit(1)
     ).scalar_one_or_none()
+
+
+def pseudonymised(presentation: Presentation) -> Presentation:
+    """What retention keeps of a dismissed flag's presentation: the channel, message type, event and the
+    encounter's class and times (the figures' time to decision). No identifier, name, birth date, free
+    text, code or related person: nothing that leads back to the patient."""
+    encounter = presentation.encounter
+    return Presentation(
+        source=SourceRef(channel=presentation.source.channel, message_type=presentation.source.message_type),
+        event=presentation.event,
+        encounter=Encounter(
+            patient_class=encounter.patient_class,
+            arrival_at=encounter.arrival_at,
+            discharged_at=encounter.discharged_at,
+            status=encounter.status,
+        ),
+    )

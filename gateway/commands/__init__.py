@@ -2,6 +2,15 @@
 
 from __future__ import annotations
 
+import getpass
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from core.runtime import Runtime
+    from core.settings import Settings
+
 
 class CliError(Exception):
     """A failure the user can act on: `gateway.cli.main` prints it as one line and exits with `code`."""
@@ -13,3 +22,38 @@ class CliError(Exception):
 
 GATEWAY_DOWN = 3  # exit code: the gateway could not be reached
 TOKEN_PROBLEM = 4  # exit code: no API token, or the gateway refused it
+
+
+def settings_for(data_dir: Path | None) -> Settings:
+    """The settings, with `--data-dir` (when given) in place of SPOEDPLEIN_DATA_DIR."""
+    from core.settings import get_settings
+
+    if data_dir is not None:
+        os.environ["SPOEDPLEIN_DATA_DIR"] = str(data_dir.resolve())
+    return get_settings()
+
+
+def existing_runtime(settings: Settings) -> Runtime:
+    """The runtime of an existing installation, or exit 2: an operator's command must not make a new key
+    or an empty database (a fresh key turns every audit entry into a 'changed' one, an empty database
+    verifies clean and has nothing to prune or back up)."""
+    from core.runtime import Runtime
+
+    key_file = settings.data_dir / "secrets" / "field-encryption.key"
+    if not settings.encryption_key and not key_file.exists():
+        raise CliError(
+            f"no encryption key: {key_file} does not exist (and SPOEDPLEIN_ENCRYPTION_KEY is not set)", 2
+        )
+    url = settings.resolved_database_url
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
+        raise CliError(f"no database at {url.removeprefix('sqlite:///')}", 2)
+    return Runtime.start(settings, migrate=False)
+
+
+def os_user() -> str:
+    """The operating-system account running the command (the person behind a shell on the server):
+    the actor of an operator's command in the audit log, until the command can ask for a user's login."""
+    try:
+        return getpass.getuser()
+    except OSError:  # no name for this uid (a container)
+        return str(os.getuid())

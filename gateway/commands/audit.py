@@ -11,9 +11,7 @@ its key or database is an error (exit 2), not a fresh, empty log that would veri
 from __future__ import annotations
 
 import csv
-import getpass
 import json
-import os
 import socket
 import sys
 from enum import StrEnum
@@ -23,9 +21,7 @@ from typing import Annotated, Any
 import typer
 from sqlalchemy import select
 
-from core.runtime import Runtime
-from core.settings import Settings, get_settings
-from gateway.commands import CliError
+from gateway.commands import existing_runtime, os_user, settings_for
 from store import audit
 
 app = typer.Typer(help="The NEN 7513 audit log: verify the chain, export a patient's entries.")
@@ -55,35 +51,12 @@ class ExportFormat(StrEnum):
     JSON = "json"
 
 
-def _settings(data_dir: Path | None) -> Settings:
-    if data_dir is not None:
-        os.environ["SPOEDPLEIN_DATA_DIR"] = str(data_dir.resolve())
-    return get_settings()
-
-
-def _runtime(settings: Settings) -> Runtime:
-    """The runtime of an existing installation, or exit 2: this command must not make a new key or an
-    empty database (either would turn every entry into a 'changed' one, or hide them all)."""
-    key_file = settings.data_dir / "secrets" / "field-encryption.key"
-    if not settings.encryption_key and not key_file.exists():
-        raise CliError(
-            f"no encryption key: {key_file} does not exist (and SPOEDPLEIN_ENCRYPTION_KEY is not set)", 2
-        )
-    url = settings.resolved_database_url
-    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
-        raise CliError(f"no database at {url.removeprefix('sqlite:///')}", 2)
-    return Runtime.start(settings, migrate=False)
-
-
 def _record_operator_read(
     session: Any, action: audit.AuditAction, resource_id: str, purpose: str, patient_ref: str = ""
 ) -> None:
     """Record this command's read of the log. The actor is the operating-system account on this host
-    (the person behind a shell on the server), until the command can ask for a user's login."""
-    try:
-        user = getpass.getuser()
-    except OSError:  # no name for this uid (a container)
-        user = str(os.getuid())
+    (`os_user`)."""
+    user = os_user()
     audit.record(
         session,
         actor=f"os:{user}",
@@ -102,8 +75,8 @@ def _record_operator_read(
 @app.command()
 def verify(data_dir: DataDir = None) -> None:
     """Check the audit chain and its anchors; exit 0 when intact, else 1 with one line per broken entry."""
-    settings = _settings(data_dir)
-    runtime = _runtime(settings)
+    settings = settings_for(data_dir)
+    runtime = existing_runtime(settings)
     try:
         anchor_file = settings.resolved_audit_anchor_file
         anchors = audit.read_anchors(anchor_file)
@@ -140,8 +113,8 @@ def export(
 ) -> None:
     """Every audit entry about one patient (AVG art. 15 access request), to standard output."""
     bsn = _bsn(patient)
-    settings = _settings(data_dir)
-    runtime = _runtime(settings)
+    settings = settings_for(data_dir)
+    runtime = existing_runtime(settings)
     try:
         # The store pseudonymises the BSN as given; an 8-digit BSN may have been sent with its leading 0.
         refs = sorted({runtime.pseudonyms.ref("bsn", bsn.zfill(9)), runtime.pseudonyms.ref("bsn", bsn)})
