@@ -224,6 +224,53 @@ def by_key(items: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return {item["key"]: item for item in items}
 
 
+def definitions(answer: Any, path: str = "") -> dict[str, str]:
+    """Every title and definition in the answer, by where it is (a figure by its key)."""
+    found: dict[str, str] = {}
+    if isinstance(answer, dict):
+        here = f"{path}.{answer['key']}" if "key" in answer else path
+        for name, value in answer.items():
+            if name in ("title", "definition") and isinstance(value, str):
+                found[f"{here}.{name}"] = value
+            else:
+                found |= definitions(value, f"{here}.{name}")
+    elif isinstance(answer, list):
+        for item in answer:
+            found |= definitions(item, path)
+    return found
+
+
+def without_words(answer: Any) -> Any:
+    """The answer with every title and definition blanked: the numbers and their structure."""
+    if isinstance(answer, dict):
+        return {k: "" if k in ("title", "definition") else without_words(v) for k, v in answer.items()}
+    if isinstance(answer, list):
+        return [without_words(item) for item in answer]
+    return answer
+
+
+def test_figures_json_speaks_dutch_when_asked_every_definition_translated_and_the_numbers_the_same(
+    server: GatewayServer,
+) -> None:
+    english = api(server, "/api/figures", **NOVEMBER).json()
+    dutch = api(server, "/api/figures", **NOVEMBER, lang="nl").json()
+    by_header = httpx.get(
+        f"{server.url}/api/figures",
+        params=NOVEMBER,
+        headers={"Authorization": f"Bearer {server.runtime.api_token}", "Accept-Language": "nl-NL,nl;q=0.9"},
+        timeout=30,
+    ).json()
+
+    assert by_header == dutch
+    en, nl = definitions(english), definitions(dutch)
+    assert en.keys() == nl.keys() and len(en) >= 15
+    untranslated = [where for where in en if en[where] == nl[where]]
+    assert untranslated == []
+    assert "veilig naar huis" in nl[".shares.safe_discharge_checked.definition"]
+    assert without_words(dutch) == without_words(english)
+    assert api(server, "/api/figures", lang="fr").status_code == 422
+
+
 def test_figures_json_matches_the_hand_computed_values(server: GatewayServer) -> None:
     response = api(server, "/api/figures", **NOVEMBER)
     assert response.status_code == 200, response.text

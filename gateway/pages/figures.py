@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from adapters.fhir.models import CdsCard, CdsFeedback, FeedbackOutcome
 from core.deps import RuntimeDep
-from gateway.pages import board_access, i18n
+from gateway.pages import board_access, figures_texts, i18n
 from gateway.pages.figures_charts import Bar, columns, hbars
 from gateway.pages.rendering import translator
 from identity.deps import CurrentPrincipalDep
@@ -109,14 +109,24 @@ def _period_or_422(from_: str, to: str) -> Period:
 
 @router.get("/api/figures", summary="Pilot figures, each with its definition")
 def figures_json(
-    runtime: RuntimeDep, _caller: CurrentPrincipalDep, from_: FromQuery = "", to: str = ""
+    request: Request,
+    runtime: RuntimeDep,
+    _caller: CurrentPrincipalDep,
+    from_: FromQuery = "",
+    to: str = "",
+    lang: Annotated[str, Query(pattern="^(nl|en)?$", description="nl: Dutch titles and definitions")] = "",
 ) -> JSONResponse:
     """Every pilot figure for `[from, to)`: times to flag, confirmation, acknowledgements and intake
     (median, p90), safe-discharge compliance, flags per 1,000 ED visits, dismiss rate and PPV per rule,
-    Kindcheck prompts answered, and the silent-mode counts. No patient data."""
+    Kindcheck prompts answered, and the silent-mode counts. No patient data. Titles and definitions in
+    English, or in Dutch with `lang=nl` (or `Accept-Language: nl` without `lang`)."""
     period = _period_or_422(from_, to)
     with runtime.db.read() as session:
-        return JSONResponse(compute(session, period).as_json())
+        answer = compute(session, period).as_json()
+    # An API client gets English unless it asks: `lang`, or an Accept-Language header that prefers Dutch.
+    accept = request.headers.get("accept-language")
+    wanted = lang or (i18n.choose(None, None, accept)[0] if accept else "en")
+    return JSONResponse(figures_texts.in_dutch(answer) if wanted == "nl" else answer)
 
 
 CSV_COLUMNS = (
