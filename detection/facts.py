@@ -28,6 +28,8 @@ _HEIGHT = re.compile(r"^(\d+)(?:d(\d+))?(cm|m|meter|meters|metre|metres)?$")
 _UNITS = {"cm": 0.01, "m": 1.0, "meter": 1.0, "meters": 1.0, "metre": 1.0, "metres": 1.0}
 _ICD_SHAPE = re.compile(r"^[A-Z]\d\d")
 _ORDINAL = re.compile(r"^(\d{1,2})(?:e|de|ste|th|rd|nd)$")  # 4e, 3de, 8ste; 4th, 3rd
+# The same, found among tokens joined by " " (tokens hold no spaces).
+_ORDINAL_TOKEN = re.compile(r"(?:^| )\d{1,2}(?:e|de|ste|th|rd|nd)(?= |$)")
 _REPEATED_ORDINAL_MIN = 3
 _VISIT_WORDS = frozenset({"bezoek", "seh", "sehbezoek", "presentatie", "visit", "keer"})
 _FALL_CLASS = frozenset({"short_fall", "tall_fall"})
@@ -350,6 +352,8 @@ def _visit_ordinal(facts: Facts, tokens: list[str], where: str) -> None:
     """ "4e SEH-bezoek in 8 mnd", "3e bezoek dit jaar": the note counts this visit. From the third on,
     as the vocabulary's "derde keer" / "third visit" (a feed's count of earlier visits uses
     `repeated_visits_min`, which counts visits of any kind)."""
+    if _ORDINAL_TOKEN.search(" ".join(tokens)) is None:
+        return  # most texts hold no ordinal: one regular-expression pass (in C), no loop over tokens
     for i, token in enumerate(tokens):
         if not token[:1].isdigit():
             continue
@@ -455,6 +459,8 @@ def _screening_in_text(facts: Facts, tokens: list[str], where: str, config: Dete
     facts.pending_checklist = None
     if pending is not None:
         _read_instrument(facts, tokens, 0, min(len(tokens), _SCREEN_LOOKAHEAD_LIST), pending, where, config)
+    if INSTRUMENTS.keys().isdisjoint(tokens):
+        return  # most texts name no checklist: one set look-up per token (in C), no loop
     n = len(tokens)
     for i, token in enumerate(tokens):
         instrument = INSTRUMENTS.get(token)

@@ -26,6 +26,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from itertools import chain, compress
+from typing import cast
 
 from detection.text.normalize import CLAUSE_BREAK, tokenize
 
@@ -118,6 +120,10 @@ class TextMatch:
     mentions: list[Mention] = field(default_factory=list)
 
 
+# What scan() sees at a clause break: not a phrase (never matched), but truthy, so `compress` stops there.
+_BREAK: tuple[_Phrase, ...] = (_Phrase((), PhraseSpec((), "", "", ""), rank=0),)
+
+
 def _pattern(word: str) -> tuple[int, str]:
     if word == "_":
         return (_ANY, "")
@@ -201,6 +207,12 @@ class Lexicon:
         self._cache: dict[str, tuple[_Phrase, ...]] = {}
         self._normal: dict[str, tuple[str, ...]] = {CLAUSE_BREAK: (CLAUSE_BREAK,)}
         self._guarded = frozenset(k for k, e in self.expansions.items() if e.not_before_number)
+        # prepare(): raw token → the words it stands for (guarded abbreviations are never in it).
+        self._words: dict[str, tuple[str, ...]] = {CLAUSE_BREAK: (CLAUSE_BREAK,)}
+        # scan(): token → the phrases that can start there; a clause break maps to _BREAK.
+        self._starts: dict[str, tuple[_Phrase, ...]] = {CLAUSE_BREAK: _BREAK}
+        # scan(): (token, next token) → the phrases that can start there and whose second word fits.
+        self._followers: dict[tuple[str, str | None], tuple[_Phrase, ...]] = {}
 
     # ------------------------------------------------------------------------------ lookup
     def _candidates(self, token: str) -> tuple[_Phrase, ...]:
@@ -268,22 +280,35 @@ class Lexicon:
         return (token,)
 
     def prepare(self, text: str) -> list[str]:
-        """Tokenise and normalise a text: the tokens the phrases are matched against."""
+        """Tokenise and normalise a text: the tokens the phrases are matched against.
+
+        Each distinct word is normalised once and remembered, so a text whose words have been seen
+        costs one dictionary look-up per word (`map`, in C) and no Python work per token.
+        """
         raw = tokenize(text, self.abbreviations)
-        out: list[str] = []
-        normal = self._normal
+        words = list(map(self._words.get, raw))
+        if None in words:
+            self._fill_words(raw, words)
+        return list(chain.from_iterable(cast(list[tuple[str, ...]], words)))  # no None left
+
+    def _fill_words(self, raw: list[str], words: list[tuple[str, ...] | None]) -> None:
+        """Normalise the words `prepare` has not seen; an abbreviation that may not stand before a
+        number ("BP 120/80": a blood pressure, not a bruise) is judged in place and never remembered."""
+        cache = self._words
         guarded = self._guarded
         for i, token in enumerate(raw):
-            words = normal.get(token)
-            if words is None:
-                words = self.normalise(token)
-            if len(words) == 1:
-                out.append(words[0])
-            elif token in guarded and i + 1 < len(raw) and raw[i + 1][:1].isdigit():
-                out.append(token)  # "BP 120/80": not a bruise
+            if words[i] is not None:
+                continue
+            normal = self.normalise(token)
+            if token in guarded:
+                if len(normal) > 1 and i + 1 < len(raw) and raw[i + 1][:1].isdigit():
+                    normal = (token,)
             else:
-                out.extend(words)
-        return out
+                if len(cache) >= _CACHE_LIMIT:
+                    cache.clear()
+                    cache[CLAUSE_BREAK] = (CLAUSE_BREAK,)
+                cache[token] = normal
+            words[i] = normal
 
     def compound_part(self, token: str, suffix: str) -> PhraseSpec | None:
         """The site or descriptor in front of a compound: `ribfractuur` → rib, `oorhematoom` → ear."""
@@ -300,47 +325,56 @@ class Lexicon:
     # ------------------------------------------------------------------------------ matching
     def scan(self, tokens: list[str], *, limit: int = MAX_MENTIONS) -> list[Mention]:
         """Greedy longest-match from left to right; returns the phrases found (at most `limit`, from the
-        start of the text), before context."""
+        start of the text), before context.
+
+        The phrases that can start at each token come from one look-up per token (`map`, in C); only the
+        tokens where a phrase can start, and the clause breaks, are visited in Python.
+        """
         mentions: list[Mention] = []
-        cache = self._cache
+        found = list(map(self._starts.get, tokens))
+        if None in found:
+            self._fill_starts(tokens, found)
+        starts = cast(list[tuple[_Phrase, ...]], found)  # no None left
+        followers = self._followers
         clause = 0
-        i = 0
+        free = 0  # the first token not inside an earlier match
         n = len(tokens)
-        while i < n and len(mentions) < limit:
-            token = tokens[i]
-            if token == CLAUSE_BREAK:
+        for i in compress(range(n), starts):
+            candidates = starts[i]
+            if candidates is _BREAK:
                 clause += 1
-                i += 1
                 continue
-            candidates = cache.get(token)
-            if candidates is None:
-                candidates = self._candidates(token)
-            if not candidates:
-                i += 1
+            if i < free:
                 continue
+            if len(mentions) >= limit:
+                break
+            # Only the phrases whose second word fits the next token (one look-up per pair, remembered).
+            pair = (tokens[i], tokens[i + 1] if i + 1 < n else None)
+            fitting = followers.get(pair)
+            if fitting is None:
+                fitting = self._fitting(pair, candidates)
             best: _Phrase | None = None
-            for phrase in candidates:  # best first: the first that matches wins
+            for phrase in fitting:  # best first: the first that matches wins
                 patterns = phrase.patterns
                 length = len(patterns)
                 if i + length > n:
                     continue
-                k = 1
+                k = 2
                 while k < length:
                     mode, word = patterns[k]
                     other = tokens[i + k]
                     if not (other == word if mode == _EXACT else _token_matches(patterns[k], other)):
                         break
                     k += 1
-                if k == length:
+                if k >= length:
                     best = phrase
                     break
             if best is None:
-                i += 1
                 continue
+            token = tokens[i]
             length = len(best.patterns)
             spec = best.spec
             site = spec.site
-            value = spec.value
             if best.patterns[0][0] == _SUFFIX and spec.kind == "injury":
                 part = self.compound_part(token, best.patterns[0][1])
                 if part is not None and part.kind == "site":
@@ -352,17 +386,42 @@ class Lexicon:
             mentions.append(
                 Mention(
                     spec.kind,
-                    value,
+                    spec.value,
                     i,
                     i + length,
                     clause,
-                    " ".join(tokens[i : i + length]),
+                    token if length == 1 else " ".join(tokens[i : i + length]),
                     site,
                     concept=spec.concept,
                 )
             )
-            i += length
+            free = i + length
         return mentions
+
+    def _fitting(self, pair: tuple[str, str | None], candidates: tuple[_Phrase, ...]) -> tuple[_Phrase, ...]:
+        """Of the phrases that can start at `pair[0]`, those of one word and those whose second word
+        matches `pair[1]` (None: the text ends), in the same order."""
+        following = pair[1]
+        fitting = tuple(
+            p
+            for p in candidates
+            if len(p.patterns) == 1 or (following is not None and _token_matches(p.patterns[1], following))
+        )
+        if len(self._followers) >= _CACHE_LIMIT:
+            self._followers.clear()
+        self._followers[pair] = fitting
+        return fitting
+
+    def _fill_starts(self, tokens: list[str], starts: list[tuple[_Phrase, ...] | None]) -> None:
+        """The phrases that can start at the tokens `scan` has not seen, remembered per word."""
+        cache = self._starts
+        for i, token in enumerate(tokens):
+            if starts[i] is None:
+                found = self._candidates(token)
+                if len(cache) >= _CACHE_LIMIT:
+                    cache.clear()
+                    cache[CLAUSE_BREAK] = _BREAK
+                cache[token] = starts[i] = found
 
     def context(self, mentions: list[Mention]) -> list[Mention]:
         """Mark each mention's context; drop triggers, terminators, false friends and pseudo-negations.

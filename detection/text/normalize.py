@@ -13,17 +13,32 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
+from functools import lru_cache
 
 CLAUSE_BREAK = "."
 
-# "Dr. Burns", "i.v.m." and decimal numbers must not split a clause at their full stop.
+# The passes below are regular expressions (C), not Python work per token. Those that look at full
+# stops start with the full stop, so that the engine jumps from one to the next instead of trying a
+# match at every character of the text.
+
+# "Dr. Burns", "i.v.m." and decimal numbers must not split a clause at their full stop: drop the stop.
+_TITLES = ("dr", "drs", "dhr", "mw", "mevr", "mr", "mrs", "ms", "prof", "ca", "bijv", "vs", "st", "nr")
 _ABBREVIATION_DOT = re.compile(
-    r"\b(dr|drs|dhr|mw|mevr|mr|mrs|ms|prof|ca|bijv|vs|st|nr|o\.a|i\.v\.m|z\.n|m\.n|e\.c)\."
+    r"\.(?:"
+    + "|".join(rf"(?<=\b{w}\.)" for w in (*_TITLES, r"o\.a", r"i\.v\.m", r"z\.n", r"m\.n", r"e\.c"))
+    + ")"
 )
 _DOTTED = re.compile(r"\b([a-z])\.([a-z])\.(?:([a-z])\.)?")  # "i.v.m." → "ivm", "z.n." → "zn"
+_DOTTED_HINT = re.compile(r"\.[a-z]\.")  # every match of _DOTTED holds one
 _DECIMAL = re.compile(r"(\d)[.,](\d)")
-_TOKEN = re.compile(r"[a-z0-9]+|#|[.;!?\n]")
-_BREAKS = frozenset(".;!?\n")
+_DECIMAL_HINT = re.compile(r"[.,](?<=\d[.,])(?=\d)")  # the same, found from the separator
+# In the reversed text: a full stop, the non-token characters before it, and the word before those
+# (forwards: "g. ", "echtg ." — is the stop the abbreviation's own?).
+_STOP_AFTER_WORD = re.compile(r"\.([^a-z0-9#.;!?\n]*)([a-z0-9]+|#)")
+# A run of clause breaks with only non-token characters between them: one break.
+_BREAK_RUN = re.compile(r"[.;!?\n][^a-z0-9#]*")
+_TOKEN = re.compile(r"[a-z0-9]+|#|\.")
 
 
 def fold(text: str) -> str:
@@ -41,27 +56,29 @@ def tokenize(text: str, abbreviations: frozenset[str] = frozenset()) -> list[str
     """Folded word tokens, with CLAUSE_BREAK wherever a sentence or clause ends.
 
     A "." right after a single letter or after one of `abbreviations` is the abbreviation's own full
-    stop, not the end of the clause. One pass over the text: linear in its length.
+    stop, not the end of the clause; several breaks in a row are one. A few regular-expression passes
+    over the text and no Python work per token: linear in its length.
     """
-    folded = _ABBREVIATION_DOT.sub(r"\1", fold(text))
-    folded = _DOTTED.sub(lambda m: "".join(g for g in m.groups() if g), folded)
-    folded = _DECIMAL.sub(r"\1d\2", folded)  # 1.5 → "1d5": one token, no clause break
-    out: list[str] = []
-    previous = ""
-    for tok in _TOKEN.findall(folded):
-        if tok in _BREAKS:
-            if (
-                tok == "."
-                and previous
-                and (previous in abbreviations or (len(previous) == 1 and previous.isalpha()))
-            ):
-                previous = ""  # the abbreviation's own full stop
-                continue
-            if out and out[-1] == CLAUSE_BREAK:
-                continue  # "?." or ". \n": one break is enough
-            out.append(CLAUSE_BREAK)
-            previous = ""
-            continue
-        out.append(tok)
-        previous = tok
-    return out
+    folded = _ABBREVIATION_DOT.sub("", fold(text))
+    if _DOTTED_HINT.search(folded):
+        folded = _DOTTED.sub(lambda m: "".join(g for g in m.groups() if g), folded)
+    if _DECIMAL_HINT.search(folded):
+        folded = _DECIMAL.sub(r"\1d\2", folded)  # 1.5 → "1d5": one token, no clause break
+    # Reversed, each full stop comes before the word it follows: the pattern can start at the stop.
+    folded = _STOP_AFTER_WORD.sub(_own_stop_remover(abbreviations), folded[::-1])[::-1]
+    return _TOKEN.findall(_BREAK_RUN.sub(CLAUSE_BREAK, folded))
+
+
+@lru_cache(maxsize=8)
+def _own_stop_remover(abbreviations: frozenset[str]) -> Callable[[re.Match[str]], str]:
+    """For `_STOP_AFTER_WORD` in reversed text: drop the full stop after a single letter or one of
+    `abbreviations`, keep any other."""
+    reversed_abbreviations = frozenset(a[::-1] for a in abbreviations)
+
+    def replace(m: re.Match[str]) -> str:
+        word = m.group(2)
+        if word in reversed_abbreviations or (len(word) == 1 and word.isalpha()):
+            return f" {m.group(1)}{word}"
+        return m.group(0)
+
+    return replace
