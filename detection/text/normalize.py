@@ -36,9 +36,11 @@ _DECIMAL_HINT = re.compile(r"[.,](?<=\d[.,])(?=\d)")  # the same, found from the
 # In the reversed text: a full stop, the non-token characters before it, and the word before those
 # (forwards: "g. ", "echtg ." — is the stop the abbreviation's own?).
 _STOP_AFTER_WORD = re.compile(r"\.([^a-z0-9#.;!?\n]*)([a-z0-9]+|#)")
-# A run of clause breaks with only non-token characters between them: one break.
+# A run of clause breaks with only non-token characters between them: one break, written " . ".
 _BREAK_RUN = re.compile(r"[.;!?\n][^a-z0-9#]*")
-_TOKEN = re.compile(r"[a-z0-9]+|#|\.")
+# Then every other character that is not part of a token becomes a space, and the text is split.
+_TOKEN_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789#.")
+_TO_SPACE = str.maketrans({chr(i): " " for i in range(128) if chr(i) not in _TOKEN_CHARS})
 
 
 def fold(text: str) -> str:
@@ -66,7 +68,9 @@ def tokenize(text: str, abbreviations: frozenset[str] = frozenset()) -> list[str
         folded = _DECIMAL.sub(r"\1d\2", folded)  # 1.5 → "1d5": one token, no clause break
     # Reversed, each full stop comes before the word it follows: the pattern can start at the stop.
     folded = _STOP_AFTER_WORD.sub(_own_stop_remover(abbreviations), folded[::-1])[::-1]
-    return _TOKEN.findall(_BREAK_RUN.sub(CLAUSE_BREAK, folded))
+    if "#" in folded:
+        folded = folded.replace("#", " # ")
+    return _BREAK_RUN.sub(" . ", folded).translate(_TO_SPACE).split()
 
 
 @lru_cache(maxsize=8)
