@@ -23,6 +23,7 @@ from pydantic import ValidationError
 from core.settings import get_settings
 from gateway.commands import CliError
 from gateway.commands import audit as audit_commands
+from gateway.commands import backup as backup_commands
 from gateway.commands import fhir as fhir_commands
 from gateway.commands import hl7 as hl7_commands
 from gateway.commands import identity as identity_commands
@@ -45,6 +46,7 @@ paging_commands.register(app)
 identity_commands.register(app)
 keys_commands.register(app)
 retention_commands.register(app)
+backup_commands.register(app)
 try:
     from gateway.commands import detection as detection_commands
 except ImportError:  # pragma: no cover - while the detection commands are not installed
