@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable
 from functools import lru_cache
 
 CLAUSE_BREAK = "."
@@ -33,9 +32,7 @@ _DOTTED = re.compile(r"\b([a-z])\.([a-z])\.(?:([a-z])\.)?")  # "i.v.m." → "ivm
 _DOTTED_HINT = re.compile(r"\.[a-z]\.")  # every match of _DOTTED holds one
 _DECIMAL = re.compile(r"(\d)[.,](\d)")
 _DECIMAL_HINT = re.compile(r"[.,](?<=\d[.,])(?=\d)")  # the same, found from the separator
-# In the reversed text: a full stop, the non-token characters before it, and the word before those
-# (forwards: "g. ", "echtg ." — is the stop the abbreviation's own?).
-_STOP_AFTER_WORD = re.compile(r"\.([^a-z0-9#.;!?\n]*)([a-z0-9]+|#)")
+_WORD = re.compile(r"[a-z0-9]+|#")
 # A run of clause breaks with only non-token characters between them: one break, written " . ".
 _BREAK_RUN = re.compile(r"[.;!?\n][^a-z0-9#]*")
 # Then every other character that is not part of a token becomes a space, and the text is split.
@@ -67,22 +64,18 @@ def tokenize(text: str, abbreviations: frozenset[str] = frozenset()) -> list[str
     if _DECIMAL_HINT.search(folded):
         folded = _DECIMAL.sub(r"\1d\2", folded)  # 1.5 → "1d5": one token, no clause break
     # Reversed, each full stop comes before the word it follows: the pattern can start at the stop.
-    folded = _STOP_AFTER_WORD.sub(_own_stop_remover(abbreviations), folded[::-1])[::-1]
+    folded = _own_stop(abbreviations).sub(" ", folded[::-1])[::-1]
     if "#" in folded:
         folded = folded.replace("#", " # ")
     return _BREAK_RUN.sub(" . ", folded).translate(_TO_SPACE).split()
 
 
 @lru_cache(maxsize=8)
-def _own_stop_remover(abbreviations: frozenset[str]) -> Callable[[re.Match[str]], str]:
-    """For `_STOP_AFTER_WORD` in reversed text: drop the full stop after a single letter or one of
-    `abbreviations`, keep any other."""
-    reversed_abbreviations = frozenset(a[::-1] for a in abbreviations)
-
-    def replace(m: re.Match[str]) -> str:
-        word = m.group(2)
-        if word in reversed_abbreviations or (len(word) == 1 and word.isalpha()):
-            return f" {m.group(1)}{word}"
-        return m.group(0)
-
-    return replace
+def _own_stop(abbreviations: frozenset[str]) -> re.Pattern[str]:
+    """In reversed text: a full stop that follows (past non-token characters) a single letter or one of
+    `abbreviations` as a whole word — the abbreviation's own stop ("g. ", "echtg .")."""
+    words = sorted((a[::-1] for a in abbreviations if _WORD.fullmatch(a) and a != "#"), key=len, reverse=True)
+    alternatives = [rf"{re.escape(w)}(?![a-z0-9])" for w in words] + [r"[a-z](?![a-z0-9])"]
+    if "#" in abbreviations:
+        alternatives.append("#")
+    return re.compile(r"\.(?=[^a-z0-9#.;!?\n]*(?:" + "|".join(alternatives) + "))")
