@@ -222,6 +222,16 @@ def soak(args: argparse.Namespace) -> None:
             print(f"backlog drained {drained_after:.0f} s after the feed stopped")
         else:
             print(f"backlog NOT drained {args.drain_s:.0f} s after the feed stopped")
+        stored: dict[str, float] = {}
+        for family in text_string_to_metric_families(scrape(gateway)):
+            for point in family.samples:
+                if point.name == "spoedplein_inbox_messages":
+                    status = point.labels["status"]
+                    stored[status] = stored.get(status, 0) + point.value
+        print(
+            f"stored {sum(stored.values()):.0f} of {result.messages} acknowledged; by status "
+            + ", ".join(f"{status} {count:.0f}" for status, count in sorted(stored.items()))
+        )
         cases = wait_for_pages(gateway, sms)
         print(
             f"cases open or closed: {cases:.0f}; SMS pages accepted by the test server: {len(sms.accepted)} "
