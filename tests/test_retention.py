@@ -42,6 +42,7 @@ from tests.workflow_fixtures import (
 from workflows import intake, retention, service
 from workflows.cases import read_findings, record_findings
 from workflows.discharge import complete_discharge_check, record_discharge_check
+from workflows.errors import GuardFailed
 from workflows.models import Case, CaseEvent, CaseState
 from workflows.schemas import ConfirmFacts, DismissReason, Melder
 from workflows.statistics import dismissals_by_rule
@@ -238,6 +239,12 @@ def test_retention_deletes_raw_messages_pseudonymises_dismissed_flags_deletes_cl
         assert not any("Dismissed" in text or "Sem" in text for text in texts)
         assert not any("Quiet" in text or "Closed" in text for text in texts)
         assert any("Open" in text for text in texts)
+
+    # A pseudonymised flag names no patient any more: it cannot be reopened.
+    with pytest.raises(GuardFailed) as refused, runtime.db.write() as session:
+        case = service.get_case(session, dismissed_id)
+        service.reopen(session, cipher, case, reason="toch", actor=DOCTOR, expected_version=None)
+    assert refused.value.field == "state" and "pseudonymised" in refused.value.message
 
     # A second run finds nothing left to do.
     again = retention.apply(runtime.db, cipher, POLICY, later)

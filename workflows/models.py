@@ -30,6 +30,10 @@ class CaseState(StrEnum):
 
 OPEN_STATES = frozenset(CaseState) - {CaseState.DISMISSED, CaseState.CLOSED}
 
+# A dismissed case pseudonymised by retention (workflows/retention.py) has references starting with this
+# (never the start of a HMAC reference): it no longer leads to a patient, and cannot be reopened.
+PSEUDONYM_PREFIX = "pseudonymised-"
+
 
 class Case(Base):
     __tablename__ = "cases"

@@ -44,9 +44,8 @@ from store.db import Base, Database
 from store.inbox import InboxMessage, MessageStatus
 from store.periodic import every
 from store.prune import clear_free_text, delete_with_dependents
-from workflows.models import FINDING_AAD, Case, CaseFinding, CaseState
+from workflows.models import FINDING_AAD, PSEUDONYM_PREFIX, Case, CaseFinding, CaseState
 
-PSEUDONYM_PREFIX = "pseudonymised-"  # a pseudonymised case's references start with this (never a HMAC)
 CHECK_S = 60.0  # how often the beat looks whether a run is due
 INTERVAL = timedelta(days=1)  # a finished run is followed by the next one a day later
 BUDGET_S = 1.0  # per beat turn: a backlog (the first run on an old installation) continues next minute

@@ -33,6 +33,7 @@ from workflows.models import (
     FACTS_MELDER_AAD,
     KINDCHECK_AAD,
     MELDCODE_AAD,
+    PSEUDONYM_PREFIX,
     Case,
     CaseFacts,
     CaseState,
@@ -166,6 +167,10 @@ def reopen(
     limits: Limits = DEFAULT_LIMITS,
 ) -> None:
     """dismissed → flagged, with a reason; the open-too-long timer starts again."""
+    if case.patient_ref.startswith(PSEUDONYM_PREFIX):
+        raise GuardFailed(
+            "this flag was pseudonymised by the retention policy: it no longer names a patient", field="state"
+        )
     apply_transition(
         session, cipher, case, Action.REOPEN, actor=actor, expected_version=expected_version, reason=reason
     )

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import getpass
 import os
+import socket
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from sqlalchemy.orm import Session
+
+from store.audit import AuditAction, record
 
 if TYPE_CHECKING:
     from core.runtime import Runtime
@@ -57,3 +62,30 @@ def os_user() -> str:
         return getpass.getuser()
     except OSError:  # no name for this uid (a container)
         return str(os.getuid())
+
+
+def record_operator_action(
+    session: Session,
+    action: AuditAction,
+    resource_type: str,
+    resource_id: str,
+    purpose: str,
+    *,
+    patient_ref: str = "",
+) -> None:
+    """The audit entry of an operator's command: the operating-system account (`os_user`) on this host,
+    role admin, source cli."""
+    user = os_user()
+    record(
+        session,
+        actor=f"os:{user}",
+        actor_role="admin",
+        actor_name=user,
+        action=action,
+        resource_type=resource_type,
+        resource_id=resource_id,
+        patient_ref=patient_ref,
+        client=socket.gethostname(),
+        source="cli",
+        purpose=purpose,
+    )

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import csv
 import json
-import socket
 import sys
 from enum import StrEnum
 from pathlib import Path
@@ -21,7 +20,7 @@ from typing import Annotated, Any
 import typer
 from sqlalchemy import select
 
-from gateway.commands import existing_runtime, os_user, settings_for
+from gateway.commands import existing_runtime, record_operator_action, settings_for
 from store import audit
 
 app = typer.Typer(help="The NEN 7513 audit log: verify the chain, export a patient's entries.")
@@ -51,27 +50,6 @@ class ExportFormat(StrEnum):
     JSON = "json"
 
 
-def _record_operator_read(
-    session: Any, action: audit.AuditAction, resource_id: str, purpose: str, patient_ref: str = ""
-) -> None:
-    """Record this command's read of the log. The actor is the operating-system account on this host
-    (`os_user`)."""
-    user = os_user()
-    audit.record(
-        session,
-        actor=f"os:{user}",
-        actor_role="admin",
-        actor_name=user,
-        action=action,
-        resource_type="AuditLog",
-        resource_id=resource_id,
-        patient_ref=patient_ref,
-        client=socket.gethostname(),
-        source="cli",
-        purpose=purpose,
-    )
-
-
 @app.command()
 def verify(data_dir: DataDir = None) -> None:
     """Check the audit chain and its anchors; exit 0 when intact, else 1 with one line per broken entry."""
@@ -83,7 +61,9 @@ def verify(data_dir: DataDir = None) -> None:
         with runtime.db.read() as session:
             report = audit.verify(session, anchors)
         with runtime.db.write() as session:
-            _record_operator_read(session, audit.AuditAction.READ, "verify", "audit log verification")
+            record_operator_action(
+                session, audit.AuditAction.READ, "AuditLog", "verify", "audit log verification"
+            )
     finally:
         runtime.close()
     if not anchors:
@@ -120,9 +100,10 @@ def export(
         refs = sorted({runtime.pseudonyms.ref("bsn", bsn.zfill(9)), runtime.pseudonyms.ref("bsn", bsn)})
         with runtime.db.write() as session:
             # Recorded first, in the same transaction: the export shows that it was made.
-            _record_operator_read(
+            record_operator_action(
                 session,
                 audit.AuditAction.EXPORT,
+                "AuditLog",
                 "patient",
                 "AVG art. 15 access request",
                 patient_ref=runtime.pseudonyms.ref("bsn", bsn.zfill(9)),

@@ -11,17 +11,15 @@ in the audit log, as backup does (a backup is a copy of every patient's data).
 
 from __future__ import annotations
 
-import socket
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
 
 from core.runtime import Runtime
-from gateway.commands import CliError, existing_runtime, os_user, settings_for
+from gateway.commands import CliError, existing_runtime, record_operator_action, settings_for
 from store import audit
 from store import backup as backups
 from store.inbox import InboxMessage
@@ -29,22 +27,6 @@ from workflows.models import Case
 
 DataDir = Annotated[Path | None, typer.Option(help="the data directory (as for `spoedplein run`)")]
 Force = Annotated[bool, typer.Option("--force", help="replace what is there")]
-
-
-def _record(session: Session, action: audit.AuditAction, resource_id: str, purpose: str) -> None:
-    user = os_user()
-    audit.record(
-        session,
-        actor=f"os:{user}",
-        actor_role="admin",
-        actor_name=user,
-        action=action,
-        resource_type="Database",
-        resource_id=resource_id,
-        client=socket.gethostname(),
-        source="cli",
-        purpose=purpose,
-    )
 
 
 def backup(
@@ -59,7 +41,7 @@ def backup(
     runtime = existing_runtime(settings)
     try:
         with runtime.db.write() as session:  # first, so the backup holds the record of itself
-            _record(session, audit.AuditAction.EXPORT, out.name[:200], "backup")
+            record_operator_action(session, audit.AuditAction.EXPORT, "Database", out.name[:200], "backup")
         kind = backups.backup(settings.resolved_database_url, out)
     except backups.BackupError as exc:
         raise CliError(str(exc), 1) from None
@@ -109,7 +91,9 @@ def restore(
                 1,
             )
         with runtime.db.write() as session:
-            _record(session, audit.AuditAction.CREATE, source.name[:200], "restore from backup")
+            record_operator_action(
+                session, audit.AuditAction.CREATE, "Database", source.name[:200], "restore from backup"
+            )
     finally:
         runtime.close()
     typer.echo(
