@@ -24,13 +24,18 @@ MAX_ATTACH_DISTANCE = 8
 # thousands of times adds nothing after these, and the rules (and the evidence they quote) stay small.
 MAX_INJURIES = 200
 MAX_HITS_PER_KIND = 50
-# A height token ("2", "1d5" for 1.5, "80cm"), found among tokens joined by " ".
-_HEIGHT_TOKEN = re.compile(r"(?:^| )(\d+)(?:d(\d+))?(cm|m|meter|meters|metre|metres)?(?= |$)")
+# A height token ("2", "1d5" for 1.5, "80cm"), found among tokens joined by " ". The pattern starts
+# at a digit (the engine skips ahead to digits) whose previous character is a space or the start.
+_HEIGHT_TOKEN = re.compile(r"(\d(?<![^ ]\d)\d*)(?:d(\d+))?(cm|m|meter|meters|metre|metres)?(?![^ ])")
 _UNITS = {"cm": 0.01, "m": 1.0, "meter": 1.0, "meters": 1.0, "metre": 1.0, "metres": 1.0}
 _ICD_SHAPE = re.compile(r"^[A-Z]\d\d")
 _ORDINAL = re.compile(r"^(\d{1,2})(?:e|de|ste|th|rd|nd)$")  # 4e, 3de, 8ste; 4th, 3rd
-# The same, found among tokens joined by " " (tokens hold no spaces).
-_ORDINAL_TOKEN = re.compile(r"(?:^| )\d{1,2}(?:e|de|ste|th|rd|nd)(?= |$)")
+# Every token _ORDINAL matches (tokens are ASCII), to see in one set look-up per token whether any is there.
+_ORDINAL_WORDS = frozenset(
+    f"{number}{suffix}"
+    for number in [*map(str, range(10)), *(f"{n:02d}" for n in range(100))]
+    for suffix in ("e", "de", "ste", "th", "rd", "nd")
+)
 _REPEATED_ORDINAL_MIN = 3
 _VISIT_WORDS = frozenset({"bezoek", "seh", "sehbezoek", "presentatie", "visit", "keer"})
 _FALL_CLASS = frozenset({"short_fall", "tall_fall"})
@@ -296,9 +301,8 @@ def _read_text(facts: Facts, text: str, where: str, config: DetectionConfig) -> 
     match = match_text(text, config.lexicon)
     mentions = match.mentions
     _screening_in_text(facts, match.tokens, where, config)
-    joined = " ".join(match.tokens)  # for the passes that look for numbers: regular expressions over it
     if not mentions:
-        _visit_ordinal(facts, match.tokens, joined, where)
+        _visit_ordinal(facts, match.tokens, where)
         return
     injuries: list[tuple[Mention, Injury]] = []
     for m in mentions:
@@ -345,17 +349,17 @@ def _read_text(facts: Facts, text: str, where: str, config: DetectionConfig) -> 
             facts.injuries.append(injury)
     _combinations(facts, mentions, where, config)
     _fall_accounts(facts, mentions, where)
-    _visit_ordinal(facts, match.tokens, joined, where)
+    _visit_ordinal(facts, match.tokens, where)
     if "fall" in facts.mechanisms and facts.fall_height_m is None:
-        facts.fall_height_m = _height(match.tokens, joined)
+        facts.fall_height_m = _height(match.tokens)
 
 
-def _visit_ordinal(facts: Facts, tokens: list[str], joined: str, where: str) -> None:
+def _visit_ordinal(facts: Facts, tokens: list[str], where: str) -> None:
     """ "4e SEH-bezoek in 8 mnd", "3e bezoek dit jaar": the note counts this visit. From the third on,
     as the vocabulary's "derde keer" / "third visit" (a feed's count of earlier visits uses
     `repeated_visits_min`, which counts visits of any kind)."""
-    if _ORDINAL_TOKEN.search(joined) is None:
-        return  # most texts hold no ordinal: one regular-expression pass (in C), no loop over tokens
+    if _ORDINAL_WORDS.isdisjoint(tokens):
+        return  # most texts hold no ordinal: one set look-up per token (in C), no loop
     for i, token in enumerate(tokens):
         if not token[:1].isdigit():
             continue
@@ -600,9 +604,10 @@ def _nearest(m: Mention, injuries: list[tuple[Mention, Injury]], starts: list[in
     return best
 
 
-def _height(tokens: list[str], joined: str) -> float | None:
-    """The first height in the text: "1d5 m", "80cm". `joined` is the tokens joined by " "; a regular
-    expression finds the number tokens in it, so the other tokens cost no Python work."""
+def _height(tokens: list[str]) -> float | None:
+    """The first height in the text: "1d5 m", "80cm". A regular expression finds the number tokens in
+    the joined tokens, so the other tokens cost no Python work."""
+    joined = " ".join(tokens)
     for found in _HEIGHT_TOKEN.finditer(joined):
         i = joined.count(" ", 0, found.start(1))  # the token's index: tokens hold no spaces
         whole, frac, unit = found.groups()

@@ -33,11 +33,13 @@ _DOTTED_HINT = re.compile(r"\.[a-z]\.")  # every match of _DOTTED holds one
 _DECIMAL = re.compile(r"(\d)[.,](\d)")
 _DECIMAL_HINT = re.compile(r"[.,](?<=\d[.,])(?=\d)")  # the same, found from the separator
 _WORD = re.compile(r"[a-z0-9]+|#")
-# A run of clause breaks with only non-token characters between them: one break, written " . ".
-_BREAK_RUN = re.compile(r"[.;!?\n][^a-z0-9#]*")
-# Then every other character that is not part of a token becomes a space, and the text is split.
+# Last, every clause break becomes "." and every other character that is not part of a token a space;
+# a run of breaks with only spaces between them is one break, written " . "; the text is split.
 _TOKEN_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789#.")
-_TO_SPACE = str.maketrans({chr(i): " " for i in range(128) if chr(i) not in _TOKEN_CHARS})
+_TO_SPACE = str.maketrans(
+    {chr(i): "." if chr(i) in ";!?\n" else " " for i in range(128) if chr(i) not in _TOKEN_CHARS}
+)
+_BREAK_RUN = re.compile(r"\.[. ]*")
 
 
 def fold(text: str) -> str:
@@ -67,7 +69,7 @@ def tokenize(text: str, abbreviations: frozenset[str] = frozenset()) -> list[str
     folded = _own_stop(abbreviations).sub(" ", folded[::-1])[::-1]
     if "#" in folded:
         folded = folded.replace("#", " # ")
-    return _BREAK_RUN.sub(" . ", folded).translate(_TO_SPACE).split()
+    return _BREAK_RUN.sub(" . ", folded.translate(_TO_SPACE)).split()
 
 
 @lru_cache(maxsize=8)
