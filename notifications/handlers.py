@@ -27,54 +27,66 @@ from notifications.topics import (
     AlertReason,
 )
 from store import audit
-from store.handlers import handles, handles_io
+from store.handlers import handles, handles_batch, handles_io
 
 log = logging.getLogger(__name__)
 
 
-@handles(PAGE_PARTY)
-def page_party(runtime: Any, session: Session, payload: dict[str, Any]) -> None:
-    """A page carries only the case reference; even that needs a ground for this party, checked now."""
-    case_id, party = int(payload["case_id"]), Party(payload["party"])
-    key = str(payload["key"])
+@handles_batch(PAGE_PARTY)
+def page_party(runtime: Any, session: Session, payloads: list[dict[str, Any]]) -> None:
+    """A page carries only the case reference; even that needs a ground for this party, checked now.
+    The batch's pages are started together (`service.start_pages`) and their disclosures audited
+    together."""
     now = runtime.clock.now()
-    reference = str(payload.get("case_reference", ""))
-    decision = decide_disclosure(session, case_id=case_id, party=party, field=DisclosureField.CASE_REFERENCE)
-    if not decision.allowed:
-        service.suppress(
-            session,
-            runtime,
-            key=key,
-            case_id=case_id,
-            case_reference=reference,
-            party=party.value,
-            reason=str(payload.get("reason", "")),
-            why=decision.reason,
-            now=now,
+    requests: list[service.PageRequest] = []
+    grounds: list[str] = []
+    for payload in payloads:
+        case_id, party = int(payload["case_id"]), Party(payload["party"])
+        key = str(payload["key"])
+        reference = str(payload.get("case_reference", ""))
+        decision = decide_disclosure(
+            session, case_id=case_id, party=party, field=DisclosureField.CASE_REFERENCE
         )
-        log.info("page for case %s to %s suppressed: no disclosure ground", case_id, party.value)
-        return
-    page = service.start_page(
+        if not decision.allowed:
+            service.suppress(
+                session,
+                runtime,
+                key=key,
+                case_id=case_id,
+                case_reference=reference,
+                party=party.value,
+                reason=str(payload.get("reason", "")),
+                why=decision.reason,
+                now=now,
+            )
+            log.info("page for case %s to %s suppressed: no disclosure ground", case_id, party.value)
+            continue
+        requests.append(
+            service.PageRequest(
+                key=key,
+                purpose=PagePurpose.INTAKE,
+                role=party.value,
+                case_id=case_id,
+                case_reference=reference,
+                party=party.value,
+                reason=str(payload.get("reason", "")),
+            )
+        )
+        grounds.append(decision.ground.value if decision.ground else "")
+    pages = service.start_pages(session, runtime, requests, now=now, disclosure_checked=True)
+    audit.record_many(
         session,
-        runtime,
-        key=key,
-        purpose=PagePurpose.INTAKE,
-        role=party.value,
-        now=now,
-        case_id=case_id,
-        case_reference=reference,
-        party=party.value,
-        reason=str(payload.get("reason", "")),
-    )
-    ground = decision.ground.value if decision.ground else ""
-    audit.record(
-        session,
-        actor=service.ACTOR,
-        action=audit.AuditAction.DISCLOSE,
-        resource_type="Case",
-        resource_id=case_id,
-        client="notifications",
-        purpose=f"page {page.id} to {party.value}: case reference ({ground})",
+        [
+            audit.Entry(
+                actor=service.ACTOR,
+                action=audit.AuditAction.DISCLOSE,
+                resource_type="Case",
+                resource_id=str(request.case_id),
+                client="notifications",
+                purpose=f"page {page.id} to {request.party}: case reference ({ground})",
+            )
+            for request, page, ground in zip(requests, pages, grounds, strict=True)
+        ],
     )
 
 

@@ -2,13 +2,16 @@
 
 The workflow installs one `CaseHooks` object when it is imported (`workflows.timeline`): the pager calls
 `event` for every send, delivery report, failure, answer and escalation (a timeline entry in the same
-transaction), and `party_answered` when a party's page is acknowledged or declined (the intake records it
-— one model of acknowledgement: the workflow's `IntakeParty`). A pager event with no hooks installed is a
-programming error and raises: an event is never silently dropped.
+transaction; `events` writes a batch of them at once), and `party_answered` when a party's page is
+acknowledged or declined (the intake records it — one model of acknowledgement: the workflow's
+`IntakeParty`). A pager event with no hooks installed is a programming error and raises: an event is
+never silently dropped.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol
@@ -32,6 +35,18 @@ class PageEventKind(StrEnum):
     MELDING_DELIVERY = "melding_delivery"
 
 
+@dataclass(frozen=True)
+class PageEvent:
+    """One timeline entry for `CaseHooks.events` (the arguments `CaseHooks.event` takes)."""
+
+    case_id: int
+    kind: PageEventKind
+    code: str
+    detail: dict[str, Any] | None
+    dedupe_key: str
+    warning: bool = False
+
+
 class CaseHooks(Protocol):
     def event(
         self,
@@ -46,6 +61,11 @@ class CaseHooks(Protocol):
         warning: bool = False,
     ) -> None:
         """Append one timeline entry (no-op when `dedupe_key` was written before)."""
+        ...
+
+    def events(self, session: Session, cipher: FieldCipher, items: Sequence[PageEvent]) -> None:
+        """Append many timeline entries with a few statements for all (each a no-op when its
+        `dedupe_key` was written before)."""
         ...
 
     def party_answered(

@@ -32,7 +32,7 @@ from notifications import links, texts
 from notifications.channels.base import Attachment, OutboundMessage, Outcome, SendResult
 from notifications.channels.sms import DeliveryReportIn, InboundSms, ReportStatus
 from notifications.config import PagingConfig, paging_config
-from notifications.hooks import PageEventKind, hooks
+from notifications.hooks import PageEvent, PageEventKind, hooks
 from notifications.models import (
     ATTEMPT_FINAL,
     ATTEMPT_REACHED,
@@ -55,7 +55,7 @@ from notifications.models import (
 from notifications.roster import Absence, ChannelName, Override, Roster, local_instant
 from store import audit
 from store.db import Database, claim_rows
-from store.outbox import enqueue
+from store.outbox import enqueue, enqueue_many
 
 log = logging.getLogger(__name__)
 
@@ -109,14 +109,11 @@ def who_is_on_call(session: Session, roster: Roster, role: str, at: datetime) ->
 # --- starting a page ------------------------------------------------------------------------------------
 
 
-def _events(
-    session: Session, runtime: Any, page: Page, kind: PageEventKind, code: str, key: str, **detail: Any
-) -> None:
+def _event(page: Page, kind: PageEventKind, code: str, key: str, **detail: Any) -> PageEvent | None:
+    """The timeline entry for a page event; None for a page without a case."""
     if page.case_id is None:
-        return
-    hooks().event(
-        session,
-        runtime.cipher,
+        return None
+    return PageEvent(
         case_id=page.case_id,
         kind=kind,
         code=code[:64],
@@ -125,6 +122,14 @@ def _events(
         warning=kind
         in (PageEventKind.PAGE_FAILED, PageEventKind.PAGE_EXHAUSTED, PageEventKind.PAGE_DECLINED),
     )
+
+
+def _events(
+    session: Session, runtime: Any, page: Page, kind: PageEventKind, code: str, key: str, **detail: Any
+) -> None:
+    event = _event(page, kind, code, key, **detail)
+    if event is not None:
+        hooks().events(session, runtime.cipher, [event])
 
 
 def frozen_policy(roster: Roster, role: str) -> dict[str, Any]:
@@ -145,6 +150,22 @@ def frozen_policy(roster: Roster, role: str) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class PageRequest:
+    """What `start_pages` needs to start one page (its `key` makes the start idempotent)."""
+
+    key: str
+    purpose: PagePurpose
+    role: str
+    case_id: int | None = None
+    case_reference: str = ""
+    party: str = ""
+    reason: str = ""
+    urgency: Urgency = Urgency.EMERGENCY
+    policy: dict[str, Any] | None = None
+    info: dict[str, Any] | None = None
+
+
 def start_page(
     session: Session,
     runtime: Any,
@@ -163,31 +184,83 @@ def start_page(
 ) -> Page:
     """Create the page (once per `key`) with the role's escalation policy frozen on it, and fire its
     first step at once. A later edit of the roster does not change a running page."""
-    existing = session.execute(select(Page).where(Page.key == key)).scalar_one_or_none()
-    if existing is not None:
-        return existing
-    config = paging_config(runtime)
-    page = Page(
+    request = PageRequest(
         key=key,
-        purpose=purpose.value,
+        purpose=purpose,
+        role=role,
         case_id=case_id,
         case_reference=case_reference,
         party=party,
-        role=role,
         reason=reason,
-        urgency=urgency.value,
-        state=PageState.ACTIVE.value,
-        policy=policy if policy is not None else frozen_policy(config.roster, role),
-        info=info or {},
-        created_at=now,
+        urgency=urgency,
+        policy=policy,
+        info=info,
     )
-    session.add(page)
-    session.flush()
-    step = PageStep(page_id=page.id, step_index=0, round=0, due_at=now, token=_token(), why="start")
-    session.add(step)
-    session.flush()
-    fire_step(session, runtime, step.id, step.token, now=now, config=config)
+    (page,) = start_pages(session, runtime, [request], now=now)
     return page
+
+
+def start_pages(
+    session: Session,
+    runtime: Any,
+    requests: Sequence[PageRequest],
+    *,
+    now: datetime,
+    disclosure_checked: bool = False,
+) -> list[Page]:
+    """`start_page` for many at once, set-based: the pages, their first steps, recipients, attempts and
+    work items are each written with one statement for the whole batch (a burst of 200 cases pages 600
+    parties; one round trip per row would take seconds). Returns the page of each request, in order; a
+    key that exists already returns its page and starts nothing. `disclosure_checked`: the caller decided
+    the disclosure of each intake page's case reference in this transaction (the first step need not
+    decide it again)."""
+    if not requests:
+        return []
+    found = {
+        page.key: page
+        for page in session.execute(select(Page).where(Page.key.in_([r.key for r in requests]))).scalars()
+    }
+    config = paging_config(runtime)
+    new: list[Page] = []
+    for request in requests:
+        if request.key in found:
+            continue
+        page = Page(
+            key=request.key,
+            purpose=request.purpose.value,
+            case_id=request.case_id,
+            case_reference=request.case_reference,
+            party=request.party,
+            role=request.role,
+            reason=request.reason,
+            urgency=request.urgency.value,
+            state=PageState.ACTIVE.value,
+            policy=request.policy
+            if request.policy is not None
+            else frozen_policy(config.roster, request.role),
+            info=request.info or {},
+            created_at=now,
+        )
+        found[request.key] = page
+        new.append(page)
+    if new:
+        session.add_all(new)
+        session.flush()
+        steps = [
+            PageStep(page_id=page.id, step_index=0, round=0, due_at=now, token=_token(), why="start")
+            for page in new
+        ]
+        session.add_all(steps)
+        session.flush()
+        fire_steps(
+            session,
+            runtime,
+            [(step.id, step.token) for step in steps],
+            now=now,
+            config=config,
+            disclosed={page.id for page in new} if disclosure_checked else None,
+        )
+    return [found[request.key] for request in requests]
 
 
 def suppress(
@@ -244,23 +317,39 @@ def _next_step(page: Page, step: PageStep) -> tuple[int, int, timedelta] | None:
     return step.step_index + 1, 0, wait
 
 
-def _reply_code(session: Session, person: str) -> str:
-    """Four digits, unique among the person's active pages (so `OK 4821` names one page)."""
-    taken = set(
-        session.execute(
-            select(PageRecipient.reply_code)
+def _reply_codes(session: Session, people: set[str]) -> dict[str, set[str]]:
+    """The reply codes each person holds on active pages (a new code must differ from all of them)."""
+    taken: dict[str, set[str]] = {person: set() for person in people}
+    if people:
+        rows = session.execute(
+            select(PageRecipient.person, PageRecipient.reply_code)
             .join(Page, Page.id == PageRecipient.page_id)
-            .where(PageRecipient.person == person, Page.state == PageState.ACTIVE)
-        ).scalars()
-    )
+            .where(PageRecipient.person.in_(people), Page.state == PageState.ACTIVE)
+        )
+        for person, code in rows:
+            taken[person].add(code)
+    return taken
+
+
+def _new_code(taken: set[str]) -> str:
+    """Four digits not in `taken` (so `OK 4821` names one page); the code is added to `taken`."""
     while True:
         code = f"{secrets.randbelow(9000) + 1000}"
         if code not in taken:
+            taken.add(code)
             return code
 
 
+def _reply_code(session: Session, person: str) -> str:
+    """Four digits, unique among the person's active pages."""
+    return _new_code(_reply_codes(session, {person})[person])
+
+
+RosterChanges = tuple[list[Override], list[Absence]]
+
+
 def _recipients(
-    session: Session, config: PagingConfig, page: Page, spec: dict[str, Any], now: datetime
+    config: PagingConfig, page: Page, spec: dict[str, Any], now: datetime, changes: RosterChanges
 ) -> list[tuple[str, str]]:
     """(role, person) the step reaches now: the roster (with API overrides and absences) for intake and
     alert pages, the people named on the page for informational ones."""
@@ -268,7 +357,7 @@ def _recipients(
         return [(str(r), str(p)) for r, p in page.info.get("people", [])]
     if page.purpose == PagePurpose.MELDING:
         return [("veilig_thuis", MELDING_PERSON)]
-    overrides, absences = roster_changes(session, now=now)
+    overrides, absences = changes
     found: list[tuple[str, str]] = []
     for target in spec["notify"]:
         role, people = config.roster.targets(page.role, target, now, overrides=overrides, absences=absences)
@@ -281,6 +370,51 @@ def _address(config: PagingConfig, page: Page, person: str, channel: ChannelName
         return config.settings.melding_email if channel is ChannelName.EMAIL else None
     found = config.roster.person(person)
     return found.address(channel) if found is not None else None
+
+
+def _make_attempt(
+    config: PagingConfig,
+    page: Page,
+    step: PageStep,
+    person: str,
+    channels: Sequence[str],
+    start_index: int,
+    used: set[str],
+    now: datetime,
+) -> PageAttempt | None:
+    """A message to `person` on the first usable channel from `start_index` on that is not in `used`
+    (the channels this step has used for them); None if there is none. Not added to the session."""
+    for index in range(start_index, len(channels)):
+        channel = ChannelName(channels[index])
+        address = _address(config, page, person, channel)
+        if not address or channel not in config.channels or channel.value in used:
+            continue
+        return PageAttempt(
+            page_id=page.id,
+            step_id=step.id,
+            person=person,
+            channel=channel.value,
+            channel_index=index,
+            address=address,
+            reference=f"sp{page.id}s{step.id}{secrets.token_hex(6)}",
+            state=AttemptState.QUEUED.value,
+            created_at=now,
+        )
+    return None
+
+
+def _queue(session: Session, attempts: Sequence[PageAttempt]) -> None:
+    """Write the attempts and the work that sends them (run at once by the worker that wrote them)."""
+    if not attempts:
+        return
+    session.add_all(attempts)
+    session.flush()
+    enqueue_many(
+        session,
+        topic=DELIVER,
+        items=[(f"deliver:{a.id}:try1", {"attempt_id": a.id}) for a in attempts],
+        eager=True,
+    )
 
 
 def _new_attempt(
@@ -300,33 +434,10 @@ def _new_attempt(
             select(PageAttempt.channel).where(PageAttempt.step_id == step.id, PageAttempt.person == person)
         ).scalars()
     )
-    for index in range(start_index, len(channels)):
-        channel = ChannelName(channels[index])
-        address = _address(config, page, person, channel)
-        if not address or channel not in config.channels or channel.value in used:
-            continue
-        attempt = PageAttempt(
-            page_id=page.id,
-            step_id=step.id,
-            person=person,
-            channel=channel.value,
-            channel_index=index,
-            address=address,
-            reference=f"sp{page.id}s{step.id}{secrets.token_hex(6)}",
-            state=AttemptState.QUEUED.value,
-            created_at=now,
-        )
-        session.add(attempt)
-        session.flush()
-        enqueue(
-            session,
-            topic=DELIVER,
-            key=f"deliver:{attempt.id}:try1",
-            payload={"attempt_id": attempt.id},
-            eager=True,
-        )
-        return attempt
-    return None
+    attempt = _make_attempt(config, page, step, person, channels, start_index, used, now)
+    if attempt is not None:
+        _queue(session, [attempt])
+    return attempt
 
 
 def _disclosure_allowed(session: Session, page: Page, field: DisclosureField) -> tuple[bool, str]:
@@ -345,91 +456,178 @@ def fire_step(
     now: datetime,
     config: PagingConfig | None = None,
 ) -> bool:
-    """Fire one escalation step if its token still holds; True if this call acted.
+    """Fire one escalation step if its token still holds; True if this call acted (see `fire_steps`)."""
+    return fire_steps(session, runtime, [(step_id, token)], now=now, config=config) == 1
 
-    Reaches the people the step names (who is on call *now*), queues one message each on the first
+
+def fire_steps(
+    session: Session,
+    runtime: Any,
+    claims: Sequence[tuple[int, str]],
+    *,
+    now: datetime,
+    config: PagingConfig | None = None,
+    disclosed: set[int] | None = None,
+) -> int:
+    """Fire the escalation steps whose (id, token) still hold; returns how many acted. An intake page
+    may still show its case reference (a revoked consent suppresses it), unless its id is in `disclosed`
+    (decided in this transaction already).
+
+    Each step reaches the people it names (who is on call *now*), queues one message each on the first
     channel they can be reached by, and schedules the step after it. A step that reaches nobody moves on
-    at once; the row after the last step marks the page exhausted and alerts the coordinator.
+    at once; the row after the last step marks the page exhausted and alerts the coordinator. The whole
+    batch takes a fixed number of statements (the rows of all steps are written together).
     """
-    claimed = session.execute(
-        update(PageStep)
-        .where(PageStep.id == step_id, PageStep.token == token, PageStep.state == StepState.PENDING)
-        .values(state=StepState.FIRED.value, fired_at=now)
-    )
-    if not claimed.rowcount:  # type: ignore[attr-defined]
-        return False
-    step = session.get(PageStep, step_id)
-    page = session.get(Page, step.page_id) if step else None
-    if step is None or page is None or page.state != PageState.ACTIVE:
-        return False
-    config = config or paging_config(runtime)
-    steps = page.policy.get("steps") or [
-        {"notify": [], "channels": page.policy.get("channels", ["sms"]), "wait_s": 0}
-    ]
-    if step.step_index >= len(steps):
-        _exhaust(session, runtime, page, now)
-        return True
-    if page.purpose == PagePurpose.INTAKE:
-        allowed, why = _disclosure_allowed(session, page, DisclosureField.CASE_REFERENCE)
-        if not allowed:
-            page.state, page.state_reason, page.closed_at = PageState.SUPPRESSED.value, why[:200], now
-            _events(
-                session,
-                runtime,
-                page,
-                PageEventKind.PAGE_SUPPRESSED,
-                page.party,
-                f"page:{page.id}:suppressed",
-            )
-            return True
-    spec = steps[step.step_index]
-    reached = 0
-    for role, person in _recipients(session, config, page, spec, now):
-        recipient = session.execute(
-            select(PageRecipient).where(PageRecipient.page_id == page.id, PageRecipient.person == person)
-        ).scalar_one_or_none()
-        if recipient is None:
-            recipient = PageRecipient(
-                page_id=page.id,
-                person=person,
-                role=role,
-                reply_code=_reply_code(session, person),
-                first_step_id=step.id,
-            )
-            session.add(recipient)
-            session.flush()
-        elif recipient.answer == Answer.DECLINED:
-            continue  # said no already: a repeat does not ask again
-        if _new_attempt(session, config, page, step, person, spec["channels"], 0, now) is not None:
-            reached += 1
-    if step.step_index > 0 or step.round > 0:
-        _events(
-            session,
-            runtime,
-            page,
-            PageEventKind.PAGE_ESCALATED,
-            f"{page.party or page.role}:{step.step_index + 1}",
-            f"step:{step.id}:escalated",
-            step=step.step_index + 1,
-            round=step.round,
-            why=step.why,
-            people=reached,
+    if not claims:
+        return 0
+    tokens = dict(claims)
+    pending = session.execute(
+        select(PageStep.id, PageStep.token).where(
+            PageStep.id.in_(list(tokens)), PageStep.state == StepState.PENDING
         )
-    following = _next_step(page, step)
-    if following is None:
-        page.state, page.closed_at = PageState.DONE.value, now
-        return True
-    index, round_, wait = following
-    due = now if reached == 0 else now + wait
-    why = "nobody_reachable" if reached == 0 else "wait"
-    session.add(
-        PageStep(page_id=page.id, step_index=index, round=round_, due_at=due, token=_token(), why=why)
     )
-    session.flush()
-    if reached == 0:
-        log.warning("page %s step %s reached nobody; escalating at once", page.id, step.step_index + 1)
+    matching = [step_id for step_id, token in pending if tokens[step_id] == token]
+    if not matching:
+        return 0
+    # The state guard makes the claim once-only even against a concurrent tick (RETURNING: only the rows
+    # this statement moved from pending to fired are ours).
+    fired = list(
+        session.execute(
+            update(PageStep)
+            .where(PageStep.id.in_(matching), PageStep.state == StepState.PENDING)
+            .values(state=StepState.FIRED.value, fired_at=now)
+            .returning(PageStep.id)
+        ).scalars()
+    )
+    if not fired:
+        return 0
+    steps = list(
+        session.execute(select(PageStep).where(PageStep.id.in_(fired)).order_by(PageStep.id)).scalars()
+    )
+    pages = {
+        page.id: page
+        for page in session.execute(select(Page).where(Page.id.in_({s.page_id for s in steps}))).scalars()
+    }
+    config = config or paging_config(runtime)
+    acted = 0
+    work: list[tuple[PageStep, Page, dict[str, Any]]] = []
+    for step in steps:
+        page = pages.get(step.page_id)
+        if page is None or page.state != PageState.ACTIVE:
+            continue
+        acted += 1
+        policy_steps = page.policy.get("steps") or [
+            {"notify": [], "channels": page.policy.get("channels", ["sms"]), "wait_s": 0}
+        ]
+        if step.step_index >= len(policy_steps):
+            _exhaust(session, runtime, page, now)
+            continue
+        if page.purpose == PagePurpose.INTAKE and page.id not in (disclosed or ()):
+            allowed, why = _disclosure_allowed(session, page, DisclosureField.CASE_REFERENCE)
+            if not allowed:
+                page.state, page.state_reason, page.closed_at = PageState.SUPPRESSED.value, why[:200], now
+                _events(
+                    session,
+                    runtime,
+                    page,
+                    PageEventKind.PAGE_SUPPRESSED,
+                    page.party,
+                    f"page:{page.id}:suppressed",
+                )
+                continue
+        work.append((step, page, policy_steps[step.step_index]))
+    if not work:
+        return acted
+    changes = roster_changes(session, now=now)
+    targets = {step.id: _recipients(config, page, spec, now, changes) for step, page, spec in work}
+    known = {
+        (r.page_id, r.person): r
+        for r in session.execute(
+            select(PageRecipient).where(PageRecipient.page_id.in_({page.id for _, page, _ in work}))
+        ).scalars()
+    }
+    used: dict[tuple[int, str], set[str]] = {}
+    for step_id, person, channel in session.execute(
+        select(PageAttempt.step_id, PageAttempt.person, PageAttempt.channel).where(
+            PageAttempt.step_id.in_(list(targets))
+        )
+    ):
+        used.setdefault((step_id, person), set()).add(channel)
+    codes = _reply_codes(
+        session,
+        {
+            person
+            for step, page, _ in work
+            for _, person in targets[step.id]
+            if (page.id, person) not in known
+        },
+    )
+    recipients: list[PageRecipient] = []
+    attempts: list[PageAttempt] = []
+    events: list[PageEvent] = []
+    following: list[PageStep] = []
+    stuck: list[Page] = []
+    for step, page, spec in work:
+        reached = 0
+        for role, person in targets[step.id]:
+            recipient = known.get((page.id, person))
+            if recipient is None:
+                recipient = PageRecipient(
+                    page_id=page.id,
+                    person=person,
+                    role=role,
+                    reply_code=_new_code(codes[person]),
+                    first_step_id=step.id,
+                )
+                known[(page.id, person)] = recipient
+                recipients.append(recipient)
+            elif recipient.answer == Answer.DECLINED:
+                continue  # said no already: a repeat does not ask again
+            taken = used.setdefault((step.id, person), set())
+            attempt = _make_attempt(config, page, step, person, spec["channels"], 0, taken, now)
+            if attempt is not None:
+                taken.add(attempt.channel)
+                attempts.append(attempt)
+                reached += 1
+        if step.step_index > 0 or step.round > 0:
+            event = _event(
+                page,
+                PageEventKind.PAGE_ESCALATED,
+                f"{page.party or page.role}:{step.step_index + 1}",
+                f"step:{step.id}:escalated",
+                step=step.step_index + 1,
+                round=step.round,
+                why=step.why,
+                people=reached,
+            )
+            if event is not None:
+                events.append(event)
+        after = _next_step(page, step)
+        if after is None:
+            page.state, page.closed_at = PageState.DONE.value, now
+            continue
+        index, round_, wait = after
+        following.append(
+            PageStep(
+                page_id=page.id,
+                step_index=index,
+                round=round_,
+                due_at=now if reached == 0 else now + wait,
+                token=_token(),
+                why="nobody_reachable" if reached == 0 else "wait",
+            )
+        )
+        if reached == 0:
+            log.warning("page %s step %s reached nobody; escalating at once", page.id, step.step_index + 1)
+            stuck.append(page)
+    session.add_all(recipients)
+    session.add_all(following)
+    _queue(session, attempts)
+    if events:
+        hooks().events(session, runtime.cipher, events)
+    for page in stuck:
         _fire_soon(session, page.id)
-    return True
+    return acted
 
 
 def _fire_soon(session: Session, page_id: int) -> None:
@@ -540,11 +738,14 @@ def _attachments(session: Session, runtime: Any, page: Page) -> tuple[Attachment
 
 
 def _message(
-    session: Session, runtime: Any, config: PagingConfig, attempt: PageAttempt, page: Page, now: datetime
+    session: Session,
+    runtime: Any,
+    config: PagingConfig,
+    attempt: PageAttempt,
+    page: Page,
+    recipient: PageRecipient,
+    now: datetime,
 ) -> OutboundMessage:
-    recipient = session.execute(
-        select(PageRecipient).where(PageRecipient.page_id == page.id, PageRecipient.person == attempt.person)
-    ).scalar_one()
     link = ""
     if page.purpose != PagePurpose.MELDING:
         token = links.new_link(
@@ -594,10 +795,19 @@ def _claim(runtime: Any, config: PagingConfig, attempt_ids: list[int], now: date
             PageAttempt.id.in_(attempt_ids),
             PageAttempt.state.in_([AttemptState.QUEUED.value, AttemptState.RETRY.value]),
         )
-        for attempt in session.execute(claim_rows(query, db)).scalars():
+        attempts = list(session.execute(claim_rows(query, db)).scalars())
+        page_ids = {a.page_id for a in attempts}
+        pages = {p.id: p for p in session.execute(select(Page).where(Page.id.in_(page_ids))).scalars()}
+        recipients = {
+            (r.page_id, r.person): r
+            for r in session.execute(
+                select(PageRecipient).where(PageRecipient.page_id.in_(page_ids))
+            ).scalars()
+        }
+        for attempt in attempts:
             if attempt.next_try_at is not None and attempt.next_try_at > now:
                 continue
-            page = session.get(Page, attempt.page_id)
+            page = pages.get(attempt.page_id)
             if page is None or (
                 page.state != PageState.ACTIVE and page.purpose in (PagePurpose.INTAKE, PagePurpose.ALERT)
             ):
@@ -607,7 +817,8 @@ def _claim(runtime: Any, config: PagingConfig, attempt_ids: list[int], now: date
             attempt.claim_token = _token()
             attempt.claimed_at = now
             attempt.tries += 1
-            message = _message(session, runtime, config, attempt, page, now)
+            recipient = recipients[(page.id, attempt.person)]
+            message = _message(session, runtime, config, attempt, page, recipient, now)
             claimed.append(_Claimed(attempt.id, attempt.claim_token, ChannelName(attempt.channel), message))
     return claimed
 
@@ -641,8 +852,16 @@ def deliver(runtime: Any, attempt_ids: list[int]) -> int:
     results = _send_all(config, claimed)
     now = runtime.clock.now()
     with runtime.db.write() as session:
-        for item, result in zip(claimed, results, strict=True):
-            record_send(session, runtime, item.attempt_id, item.claim_token, result, now=now, config=config)
+        record_sends(
+            session,
+            runtime,
+            [
+                (item.attempt_id, item.claim_token, result)
+                for item, result in zip(claimed, results, strict=True)
+            ],
+            now=now,
+            config=config,
+        )
     return len(claimed)
 
 
@@ -656,59 +875,130 @@ def record_send(
     now: datetime,
     config: PagingConfig | None = None,
 ) -> None:
-    """What a send came to. Only the claim that sent it may record it; a delivery report that arrived in
-    between (the provider can be faster than our commit) is kept, not overwritten."""
-    attempt = session.get(PageAttempt, attempt_id)
-    if attempt is None or attempt.claim_token != claim_token:
-        return
-    page = session.get(Page, attempt.page_id)
-    assert page is not None
-    outcome = result.outcome
-    still_sending = attempt.state == AttemptState.SENDING
-    if outcome in (Outcome.ACCEPTED, Outcome.SENT):
-        if still_sending:
-            attempt.state = (
-                AttemptState.ACCEPTED if outcome is Outcome.ACCEPTED else AttemptState.SENT
-            ).value
-            if outcome is Outcome.SENT:
-                attempt.final_at = now
-        attempt.sent_at = attempt.sent_at or now
+    """What one send came to (see `record_sends`)."""
+    record_sends(session, runtime, [(attempt_id, claim_token, result)], now=now, config=config)
+
+
+def record_sends(
+    session: Session,
+    runtime: Any,
+    results: Sequence[tuple[int, str, SendResult]],
+    *,
+    now: datetime,
+    config: PagingConfig | None = None,
+) -> None:
+    """What the sends of (attempt id, claim token, result) came to. Only the claim that sent an attempt
+    may record it; a delivery report that arrived in between (the provider can be faster than our commit)
+    is kept, not overwritten. The timeline entries and audit entries of the accepted sends are written
+    together, in a few statements for the whole batch."""
+    ids = [attempt_id for attempt_id, _, _ in results]
+    attempts = {
+        a.id: a for a in session.execute(select(PageAttempt).where(PageAttempt.id.in_(ids))).scalars()
+    }
+    pages = {
+        p.id: p
+        for p in session.execute(
+            select(Page).where(Page.id.in_({a.page_id for a in attempts.values()}))
+        ).scalars()
+    }
+    events: list[PageEvent] = []
+    entries: list[audit.Entry] = []
+    sent: list[PageAttempt] = []
+    for attempt_id, claim_token, result in results:
+        attempt = attempts.get(attempt_id)
+        if attempt is None or attempt.claim_token != claim_token:
+            continue
+        page = pages[attempt.page_id]
+        outcome = result.outcome
+        still_sending = attempt.state == AttemptState.SENDING
+        if outcome in (Outcome.ACCEPTED, Outcome.SENT):
+            if still_sending:
+                attempt.state = (
+                    AttemptState.ACCEPTED if outcome is Outcome.ACCEPTED else AttemptState.SENT
+                ).value
+                if outcome is Outcome.SENT:
+                    attempt.final_at = now
+            attempt.sent_at = attempt.sent_at or now
+            attempt.detail = result.detail[:200]
+            sent.append(attempt)
+            _sent(page, attempt, events, entries)
+            if outcome is Outcome.SENT and page.purpose == PagePurpose.MELDING and page.case_id is not None:
+                hooks().melding_delivered(
+                    session, runtime.cipher, case_id=page.case_id, reference=attempt.reference
+                )
+            continue
+        if not still_sending:
+            continue
         attempt.detail = result.detail[:200]
-        _sent(session, runtime, page, attempt)
-        if outcome is Outcome.SENT and page.purpose == PagePurpose.MELDING and page.case_id is not None:
-            hooks().melding_delivered(
-                session, runtime.cipher, case_id=page.case_id, reference=attempt.reference
+        if outcome is Outcome.RETRY and attempt.tries < MAX_TRIES:
+            attempt.state = AttemptState.RETRY.value
+            attempt.next_try_at = now + retry_delay(attempt.tries, page.urgency)
+            log.info(
+                "attempt %s: %s; try %d in %s",
+                attempt.id,
+                result.detail,
+                attempt.tries + 1,
+                attempt.next_try_at - now,
             )
-        return
-    if not still_sending:
-        return
-    attempt.detail = result.detail[:200]
-    if outcome is Outcome.RETRY and attempt.tries < MAX_TRIES:
-        attempt.state = AttemptState.RETRY.value
-        attempt.next_try_at = now + retry_delay(attempt.tries, page.urgency)
-        log.info(
-            "attempt %s: %s; try %d in %s",
-            attempt.id,
-            result.detail,
-            attempt.tries + 1,
-            attempt.next_try_at - now,
-        )
-        enqueue(
-            session,
-            topic=DELIVER,
-            key=f"deliver:{attempt.id}:try{attempt.tries + 1}",
-            payload={"attempt_id": attempt.id},
-            available_at=attempt.next_try_at,
-        )
-        return
-    attempt.state, attempt.final_at = AttemptState.FAILED.value, now
-    _failed(session, runtime, page, attempt, result.detail, now=now, config=config)
+            enqueue(
+                session,
+                topic=DELIVER,
+                key=f"deliver:{attempt.id}:try{attempt.tries + 1}",
+                payload={"attempt_id": attempt.id},
+                available_at=attempt.next_try_at,
+            )
+            continue
+        attempt.state, attempt.final_at = AttemptState.FAILED.value, now
+        _failed(session, runtime, page, attempt, result.detail, now=now, config=config)
+    _wait_from_handover(session, pages, sent, now)
+    if events:
+        hooks().events(session, runtime.cipher, events)
+    audit.record_many(session, entries)
 
 
-def _sent(session: Session, runtime: Any, page: Page, attempt: PageAttempt) -> None:
-    _events(
-        session,
-        runtime,
+def _wait_from_handover(
+    session: Session, pages: dict[int, Page], sent: Sequence[PageAttempt], now: datetime
+) -> None:
+    """A step's wait counts from when its messages were handed to the provider, not from when the step
+    fired: under load the send can lag the step by more than the wait, and the next step (or the
+    exhaustion, which cancels what is still queued) must not come before the person was even paged."""
+    by_step: dict[int, PageAttempt] = {}
+    for attempt in sent:
+        page = pages[attempt.page_id]
+        if page.state == PageState.ACTIVE and page.purpose in (PagePurpose.INTAKE, PagePurpose.ALERT):
+            by_step.setdefault(attempt.step_id, attempt)
+    if not by_step:
+        return
+    fired = {
+        s.id: s for s in session.execute(select(PageStep).where(PageStep.id.in_(list(by_step)))).scalars()
+    }
+    waiting = {
+        s.page_id: s
+        for s in session.execute(
+            select(PageStep).where(
+                PageStep.page_id.in_({a.page_id for a in by_step.values()}),
+                PageStep.state == StepState.PENDING,
+                PageStep.why == "wait",
+            )
+        ).scalars()
+    }
+    for step_id, attempt in by_step.items():
+        step, after = fired.get(step_id), waiting.get(attempt.page_id)
+        if step is None or after is None:
+            continue
+        following = _next_step(pages[attempt.page_id], step)
+        if following is None or following[:2] != (after.step_index, after.round):
+            continue  # the pending step was not scheduled by this one
+        # From the claim just before the send (the provider had it from then on), not from the later
+        # recording: the clock may have moved on meanwhile.
+        due = (attempt.claimed_at or now) + following[2]
+        if after.due_at < due:
+            after.due_at = due
+
+
+def _sent(page: Page, attempt: PageAttempt, events: list[PageEvent], entries: list[audit.Entry]) -> None:
+    who = page.party or page.role
+    event = _event(
         page,
         PageEventKind.PAGE_SENT,
         f"{page.party or page.role}:{attempt.channel}",
@@ -717,16 +1007,17 @@ def _sent(session: Session, runtime: Any, page: Page, attempt: PageAttempt) -> N
         channel=attempt.channel,
         purpose=page.purpose,
     )
-    audit.record(
-        session,
-        actor=ACTOR,
-        action=audit.AuditAction.DISCLOSE,
-        resource_type="Page",
-        resource_id=page.id,
-        client=attempt.channel,
-        purpose=f"{page.purpose} page of case {page.case_id} to {attempt.person} ({page.party or page.role})"[
-            :200
-        ],
+    if event is not None:
+        events.append(event)
+    entries.append(
+        audit.Entry(
+            actor=ACTOR,
+            action=audit.AuditAction.DISCLOSE,
+            resource_type="Page",
+            resource_id=page.id,
+            client=attempt.channel,
+            purpose=f"{page.purpose} page of case {page.case_id} to {attempt.person} ({who})"[:200],
+        )
     )
 
 
@@ -1110,26 +1401,54 @@ def acknowledged_people(session: Session, case_id: int) -> list[tuple[str, str, 
 # --- the tick and the auditor ---------------------------------------------------------------------------
 
 
+DEFER = timedelta(seconds=1)  # a waiting step whose previous messages are still queued looks again after this
+
+
 def fire_due_steps(runtime: Any, *, now: datetime, limit: int = 200) -> int:
-    """Claim due escalation steps and fire them; returns how many acted."""
+    """Claim due escalation steps and fire them; returns how many acted.
+
+    A step that follows a wait does not fire while a message of its page has not reached the provider
+    yet (queued, or being sent for the first time): the wait counts from the hand-over
+    (`_wait_from_handover` sets the due time when it happens). Firing it early would page the next
+    person, or exhaust the page and cancel the queued message, before the first person was paged at all.
+    """
     db: Database = runtime.db
     with db.write() as session:
         due = session.execute(
             claim_rows(
-                select(PageStep.id, PageStep.token)
+                select(PageStep.id, PageStep.token, PageStep.page_id, PageStep.why)
                 .where(PageStep.state == StepState.PENDING, PageStep.due_at <= now)
                 .order_by(PageStep.due_at)
                 .limit(limit),
                 db,
             )
         ).all()
-        return sum(fire_step(session, runtime, row.id, row.token, now=now) for row in due)
+        after_wait = {row.page_id for row in due if row.why == "wait"}
+        unsent = set(
+            session.execute(
+                select(PageAttempt.page_id).where(
+                    PageAttempt.page_id.in_(after_wait),
+                    PageAttempt.state.in_(
+                        [AttemptState.QUEUED.value, AttemptState.SENDING.value, AttemptState.RETRY.value]
+                    ),
+                    PageAttempt.sent_at.is_(None),
+                )
+            ).scalars()
+            if after_wait
+            else []
+        )
+        deferred = [row.id for row in due if row.why == "wait" and row.page_id in unsent]
+        if deferred:
+            session.execute(update(PageStep).where(PageStep.id.in_(deferred)).values(due_at=now + DEFER))
+        ready = [(row.id, row.token) for row in due if row.id not in set(deferred)]
+        return fire_steps(session, runtime, ready, now=now)
 
 
 def redrive(runtime: Any, *, now: datetime, limit: int = 500) -> int:
     """The auditor: attempts whose worker died mid-send (still `sending` after `SENDING_STALE`) are tried
-    again with the same reference (the provider drops a duplicate), and retries that are due but whose
-    work item is gone are handed out again. Returns how many it re-drove."""
+    again with the same reference (the provider drops a duplicate); retries that are due, and messages
+    still queued after `SENDING_STALE`, whose work items are gone are handed out again. Returns how many
+    sends it re-drove."""
     db: Database = runtime.db
     with db.write() as session:
         stale = (
@@ -1156,6 +1475,28 @@ def redrive(runtime: Any, *, now: datetime, limit: int = 500) -> int:
                 key=f"deliver:{attempt.id}:try{attempt.tries + 1}",
                 payload={"attempt_id": attempt.id},
             )
+        # A message still queued long after it was written lost its work item (it is run once, by
+        # whoever claims it first): a waiting step does not fire before it is sent, so it must go out.
+        queued = (
+            session.execute(
+                claim_rows(
+                    select(PageAttempt)
+                    .where(
+                        PageAttempt.state == AttemptState.QUEUED,
+                        PageAttempt.created_at < now - SENDING_STALE,
+                    )
+                    .limit(limit),
+                    db,
+                )
+            )
+            .scalars()
+            .all()
+        )
+        enqueue_many(
+            session,
+            topic=DELIVER,
+            items=[(f"deliver:{a.id}:queued", {"attempt_id": a.id}) for a in queued],
+        )
         # A retry whose time has come (by the pager's clock) is handed out by the tick itself: its
         # delayed work item may have run early and found it not yet due.
         due = (

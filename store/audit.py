@@ -159,6 +159,26 @@ def session_key(session: Session) -> bytes:
     return key
 
 
+@dataclass(frozen=True)
+class Entry:
+    """One entry to append with `record_many` (the same fields `record` takes)."""
+
+    actor: str
+    action: AuditAction
+    resource_type: str
+    resource_id: str | int
+    patient_ref: str = ""
+    client: str = ""
+    purpose: str = ""
+    actor_role: str = ""
+    actor_org: str = ""
+    actor_name: str = ""
+    outcome: AuditOutcome = AuditOutcome.SUCCESS
+    case_id: str | int = ""
+    source: str = ""
+    reason: str = ""
+
+
 def record(
     session: Session,
     *,
@@ -178,37 +198,66 @@ def record(
     reason: str = "",
 ) -> AuditEntry:
     """Append one entry inside the caller's transaction (the read it logs and the log commit together)."""
+    entry = Entry(
+        actor=actor,
+        action=action,
+        resource_type=resource_type,
+        resource_id=resource_id,
+        patient_ref=patient_ref,
+        client=client,
+        purpose=purpose,
+        actor_role=actor_role,
+        actor_org=actor_org,
+        actor_name=actor_name,
+        outcome=outcome,
+        case_id=case_id,
+        source=source,
+        reason=reason,
+    )
+    (written,) = record_many(session, [entry])
+    return written
+
+
+def record_many(session: Session, entries: Iterable[Entry]) -> list[AuditEntry]:
+    """Append entries in order inside the caller's transaction: one lock of the chain head and one
+    flush for all of them (a batch of pages writes hundreds; one round trip each would dominate)."""
     key = session_key(session)
+    pending = list(entries)
+    if not pending:
+        return []
     head = session.execute(select(AuditHead).where(AuditHead.id == 1).with_for_update()).scalar_one_or_none()
     if head is None:  # the migration creates the row; this only serves a schema made by other means
         head = AuditHead(id=1, last_hash=GENESIS, last_seq=0)
         session.add(head)
-    entry = AuditEntry(
-        seq=head.last_seq + 1,
-        version=CHAIN_VERSION,
-        at=utcnow(),
-        actor=actor,
-        actor_role=actor_role,
-        actor_org=actor_org,
-        actor_name=actor_name,
-        action=action.value,
-        outcome=outcome.value,
-        resource_type=resource_type,
-        resource_id=str(resource_id),
-        patient_ref=patient_ref,
-        case_id=str(case_id),
-        client=client,
-        source=source,
-        purpose=purpose,
-        reason=reason,
-        prev_hash=head.last_hash,
-    )
-    entry.entry_hash = entry_digest(key, entry, head.last_hash)
-    head.last_hash = entry.entry_hash
-    head.last_seq = entry.seq
-    session.add(entry)
+    written = []
+    for item in pending:
+        entry = AuditEntry(
+            seq=head.last_seq + 1,
+            version=CHAIN_VERSION,
+            at=utcnow(),
+            actor=item.actor,
+            actor_role=item.actor_role,
+            actor_org=item.actor_org,
+            actor_name=item.actor_name,
+            action=item.action.value,
+            outcome=item.outcome.value,
+            resource_type=item.resource_type,
+            resource_id=str(item.resource_id),
+            patient_ref=item.patient_ref,
+            case_id=str(item.case_id),
+            client=item.client,
+            source=item.source,
+            purpose=item.purpose,
+            reason=item.reason,
+            prev_hash=head.last_hash,
+        )
+        entry.entry_hash = entry_digest(key, entry, head.last_hash)
+        head.last_hash = entry.entry_hash
+        head.last_seq = entry.seq
+        written.append(entry)
+    session.add_all(written)
     session.flush()
-    return entry
+    return written
 
 
 # --- anchors ----------------------------------------------------------------------------------------

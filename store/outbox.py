@@ -8,6 +8,7 @@ idempotent handler turns that into exactly once. Rows that were handed out but n
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -52,18 +53,37 @@ def enqueue(
     row is handed to that runner (and marked dispatched, so the relay only redelivers it if the runner
     dies first); elsewhere the relay hands it out as usual. `available_at` delays the work.
     """
-    exists = session.execute(select(OutboxItem.id).where(OutboxItem.key == key)).first()
-    if exists is not None:
+    enqueue_many(session, topic=topic, items=[(key, payload)], eager=eager, available_at=available_at)
+
+
+def enqueue_many(
+    session: Session,
+    *,
+    topic: str,
+    items: Sequence[tuple[str, dict[str, Any]]],
+    eager: bool = False,
+    available_at: datetime | None = None,
+) -> None:
+    """`enqueue` for many (key, payload) pairs of one topic: one read of the keys for all of them."""
+    if not items:
         return
-    item = OutboxItem(topic=topic, key=key, payload=payload)
-    if available_at is not None:
-        item.available_at = available_at
+    keys = [key for key, _ in items]
+    taken = set(session.execute(select(OutboxItem.key).where(OutboxItem.key.in_(keys))).scalars())
     eager_items = session.info.get(EAGER)
-    if eager and eager_items is not None and available_at is None:
-        item.dispatched_at = utcnow()
-        item.dispatch_count = 1
-        eager_items.append(item)
-    session.add(item)
+    rows = []
+    for key, payload in items:
+        if key in taken:
+            continue
+        taken.add(key)
+        item = OutboxItem(topic=topic, key=key, payload=payload)
+        if available_at is not None:
+            item.available_at = available_at
+        if eager and eager_items is not None and available_at is None:
+            item.dispatched_at = utcnow()
+            item.dispatch_count = 1
+            eager_items.append(item)
+        rows.append(item)
+    session.add_all(rows)
 
 
 def claim_for_dispatch(

@@ -37,15 +37,15 @@ def _worker_main(mode: str, marker: str) -> None:
 
     runtime = Runtime.start(get_settings(), migrate=False)
     if mode == "pause":
-        real = registry.handler_for(PAGE_PARTY)
+        real = registry.batch_handler_for(PAGE_PARTY)
 
-        def stalled(rt: Any, session: Any, payload: dict[str, Any]) -> None:
-            real(rt, session, payload)  # the side effect is written, not yet committed
+        def stalled(rt: Any, session: Any, payloads: list[dict[str, Any]]) -> None:
+            real(rt, session, payloads)  # the side effect is written, not yet committed
             session.flush()
             Path(marker).write_text("inside the handler")
             time.sleep(120)  # the test kills us here
 
-        registry._HANDLERS[PAGE_PARTY] = stalled
+        registry._BATCH_HANDLERS[PAGE_PARTY] = stalled
     with runtime.db.read() as session:
         ids = list(session.execute(select(OutboxItem.id).where(OutboxItem.done_at.is_(None))).scalars())
     run_items(runtime, ids)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from notifications.hooks import PageEventKind
+from notifications.hooks import PageEvent, PageEventKind
 from notifications.hooks import install as install_pager_hooks
 from store.crypto import FieldCipher
 from store.db import utcnow
@@ -62,39 +63,50 @@ def add_event(
     return event
 
 
-def add_pager_event(
+def add_pager_events(
     session: Session,
     cipher: FieldCipher,
-    case_id: int,
-    *,
-    kind: EventKind,
-    code: str,
-    detail: dict[str, Any] | None,
-    dedupe_key: str,
-    severity: EventSeverity,
-) -> CaseEvent | None:
-    """A pager event on the timeline. It does not bump the case's version: a delivery report arriving
-    while the physician edits the case must not turn their change into a conflict."""
-    existing = session.execute(select(CaseEvent.id).where(CaseEvent.dedupe_key == dedupe_key)).first()
-    if existing is not None:
-        return None
-    state = session.execute(select(Case.state).where(Case.id == case_id)).scalar_one_or_none()
-    if state is None:
-        return None
-    event = CaseEvent(
-        case_id=case_id,
-        at=utcnow(),
-        actor="spoedplein-pager",
-        kind=kind.value,
-        to_state=state,
-        severity=severity.value,
-        code=code,
-        detail=cipher.encrypt(json.dumps(detail, default=str).encode(), EVENT_AAD) if detail else None,
-        dedupe_key=dedupe_key,
-    )
-    session.add(event)
+    items: Sequence[PageEvent],
+) -> list[CaseEvent]:
+    """Pager events on the timelines of their cases: two reads and one flush for the whole batch. An
+    event whose `dedupe_key` was written before, or whose case is gone, is skipped. They do not bump the
+    case's version: a delivery report arriving while the physician edits the case must not turn their
+    change into a conflict."""
+    if not items:
+        return []
+    keys = [item.dedupe_key for item in items]
+    seen = set(session.execute(select(CaseEvent.dedupe_key).where(CaseEvent.dedupe_key.in_(keys))).scalars())
+    states = {
+        case_id: state
+        for case_id, state in session.execute(
+            select(Case.id, Case.state).where(Case.id.in_({item.case_id for item in items}))
+        )
+    }
+    added = []
+    for item in items:
+        if item.dedupe_key in seen or item.case_id not in states:
+            continue
+        seen.add(item.dedupe_key)
+        severity = EventSeverity.WARNING if item.warning else EventSeverity.INFO
+        detail = item.detail
+        added.append(
+            CaseEvent(
+                case_id=item.case_id,
+                at=utcnow(),
+                actor="spoedplein-pager",
+                kind=EventKind(item.kind.value).value,
+                to_state=states[item.case_id],
+                severity=severity.value,
+                code=item.code,
+                detail=cipher.encrypt(json.dumps(detail, default=str).encode(), EVENT_AAD)
+                if detail
+                else None,
+                dedupe_key=item.dedupe_key,
+            )
+        )
+    session.add_all(added)
     session.flush()
-    return event
+    return added
 
 
 class _PagerHooks:
@@ -112,15 +124,16 @@ class _PagerHooks:
         dedupe_key: str,
         warning: bool = False,
     ) -> None:
-        add_pager_event(
+        self.events(session, cipher, [PageEvent(case_id, kind, code, detail, dedupe_key, warning)])
+
+    def events(self, session: Session, cipher: FieldCipher, items: Sequence[PageEvent]) -> None:
+        add_pager_events(
             session,
             cipher,
-            case_id,
-            kind=EventKind(kind.value),
-            code=code,
-            detail=detail,
-            dedupe_key=f"pager:{dedupe_key}",
-            severity=EventSeverity.WARNING if warning else EventSeverity.INFO,
+            [
+                PageEvent(i.case_id, i.kind, i.code, i.detail, f"pager:{i.dedupe_key}", i.warning)
+                for i in items
+            ],
         )
 
     def party_answered(
