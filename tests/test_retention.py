@@ -27,7 +27,8 @@ from store.db import Base, Database, utcnow
 from store.inbox import PROCESS_TOPIC, InboxMessage, MessageStatus, NewMessage, dedupe_key, store_one
 from store.outbox import OutboxItem
 from store.periodic import registered_jobs
-from tests.gateway_process import ROOT
+from tests.gateway_process import ROOT, GatewayProcesses
+from tests.test_durability import Sender, processed_everything
 from tests.test_workflow_scenarios import complete_checklist
 from tests.workflow_fixtures import (
     NOW,
@@ -387,3 +388,41 @@ def test_the_retention_command_reports_first_then_prunes_and_records_its_run(tmp
     missing = spoedplein(tmp_path / "nothing-here", "retention", "--dry-run")
     assert missing.returncode == 2 and "no encryption key" in missing.stderr
     assert not (tmp_path / "nothing-here" / "spoedplein.sqlite").exists()
+
+
+@pytest.mark.slow
+def test_under_spoedplein_run_the_beat_prunes_a_month_old_feed_and_the_audit_log_still_verifies(
+    tmp_path: Path,
+) -> None:
+    offset = tmp_path / "clock-offset"
+    offset.write_text("0")
+    gateway = GatewayProcesses(tmp_path / "gw", env={"SPOEDPLEIN_CLOCK_OFFSET_FILE": str(offset)})
+    try:
+        gateway.run()
+        sender = Sender(gateway.mllp_port, [f"R-{n}" for n in range(10)])
+        sender.run()
+        assert len(sender.acked) == 10
+        gateway.wait_for(lambda: processed_everything(gateway, 10), timeout_s=180, what="processing")
+        offset.write_text(str(31 * 86400))  # a month passes for every part at once
+        gateway.wait_for(
+            lambda: gateway.api("/api/messages", limit=100) == [],
+            timeout_s=retention.CHECK_S + 90,
+            what="the beat's retention run",
+        )
+        assert len(gateway.api("/api/cases", limit=100)) == 10  # open cases keep their presentations
+    finally:
+        gateway.stop_all()
+    verified = spoedplein(gateway.data_dir, "audit", "verify")
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    runtime = Runtime.start(Settings(data_dir=gateway.data_dir), migrate=False)
+    try:
+        with runtime.db.read() as session:
+            runs = session.execute(
+                select(audit.AuditEntry.resource_id).where(
+                    audit.AuditEntry.resource_type == "Retention", audit.AuditEntry.actor == "system:beat"
+                )
+            ).scalars()
+            assert any("raw_messages=10" in counts for counts in runs)
+            assert session.execute(select(func.count(PresentationRecord.id))).scalar_one() >= 10
+    finally:
+        runtime.close()
