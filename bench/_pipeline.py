@@ -16,8 +16,8 @@ from adapters.hl7.msh import read_header
 from bench._mllp_load import PayloadFactory
 from store.db import Database
 from store.inbox import InboxMessage, MessageStatus
+from tests.gateway_load import MESSAGE as FLAGGED
 from tests.gateway_process import GatewayProcesses
-from tests.test_durability import MESSAGE as FLAGGED
 
 
 @lru_cache(maxsize=1)

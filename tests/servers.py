@@ -49,6 +49,9 @@ class PostgresServer:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
+        self._start()
+
+    def _start(self) -> None:
         self.proc = subprocess.Popen(
             _as_postgres_user(
                 [
@@ -87,6 +90,19 @@ class PostgresServer:
             except Exception:
                 time.sleep(0.1)
         raise RuntimeError("PostgreSQL did not start within 30 s")
+
+    def restart(self, down_s: float = 0.0) -> None:
+        """Stop the server as an operator restarting it would (`pg_ctl stop -m fast`: open transactions
+        are rolled back, every connection is closed) and start it again on the same port and data."""
+        subprocess.run(
+            _as_postgres_user([_pg_bin("pg_ctl"), "-D", str(self.data), "stop", "-m", "fast", "-w"]),
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        self.proc.wait(timeout=30)
+        time.sleep(down_s)
+        self._start()
 
     def url(self, database: str, *, driver: str = "") -> str:
         scheme = "postgresql+psycopg" if driver else "postgresql"

@@ -1,35 +1,25 @@
 """Nothing lost, nothing doubled: processes are SIGKILLed mid-work and restarted (by the test, or under
 `spoedplein run` by its supervisor).
 
-The sender behaves like a real interface engine: a message without a positive ACK is sent again,
-on a new connection, until it gets one.
+The senders (tests/gateway_load.py) behave like a real interface engine: a message without a positive
+ACK is sent again, on a new connection, until it gets one. tests/test_faults.py does the same with the
+store and the broker taken away under load.
 """
 
 from __future__ import annotations
 
-import threading
 import time
-from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 import redis
 
-from adapters.hl7.ack import parse_ack
-from adapters.hl7.client import MLLPClient
 from tests.conftest import new_postgres_database
+from tests.gateway_load import Sender, answered, assert_each_stored_and_processed_once, processed_everything
 from tests.gateway_process import GatewayProcesses
 
 pytestmark = pytest.mark.slow
-
-MESSAGE = (
-    "MSH|^~\\&|HIX|ETZ|SPOEDPLEIN|ETZ|20261123100000+0100||ADT^A04^ADT_A01|{cid}|P|2.5\r"
-    "PID|1||{cid}^^^ETZ^PI||Testpersoon^Kind||20260801|F\r"
-    "PV1|1|E|SEH^K1^1^ETZ||||||||||||||||V{cid}|||||||||||||||||||||||||20261123095500+0100\r"
-    "PV2|||^blauwe plek op de wang\r"
-)
 
 
 @pytest.fixture(params=["embedded", "postgresql+redis"])
@@ -44,58 +34,6 @@ def gateway(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[GatewayP
     processes = GatewayProcesses(tmp_path / "gw", env=env)
     yield processes
     processes.stop_all()
-
-
-class Sender(threading.Thread):
-    """Streams its messages in order; resends whatever did not get a positive ACK."""
-
-    def __init__(self, port: int, control_ids: list[str]) -> None:
-        super().__init__(daemon=True)
-        self.port = port
-        self.pending = list(control_ids)
-        self.acked: list[str] = []
-        self.failures = 0
-        self.deadline = time.monotonic() + 120
-
-    def run(self) -> None:
-        client: MLLPClient | None = None
-        while self.pending and time.monotonic() < self.deadline:
-            cid = self.pending[0]
-            try:
-                if client is None:
-                    client = MLLPClient("127.0.0.1", self.port, timeout_s=5)
-                ack = parse_ack(client.send(MESSAGE.format(cid=cid).encode()))
-            except Exception:
-                self.failures += 1
-                if client is not None:
-                    client.close()
-                client = None
-                time.sleep(0.05)
-                continue
-            if ack.code == "AA" and ack.acked_control_id == cid:
-                self.acked.append(cid)
-                self.pending.pop(0)
-        if client is not None:
-            client.close()
-
-
-def processed_everything(gateway: GatewayProcesses, expected: int) -> bool:
-    rows = gateway.api("/api/messages", limit=1000)
-    return isinstance(rows, list) and len(rows) >= expected and all(r["status"] == "processed" for r in rows)
-
-
-def assert_each_stored_and_processed_once(gateway: GatewayProcesses, acked: list[str]) -> None:
-    rows = gateway.api("/api/messages", limit=1000)
-    assert isinstance(rows, list)
-    per_control_id = Counter(r["control_id"] for r in rows)
-    assert set(acked) <= set(per_control_id), "a positively acknowledged message is missing"
-    assert max(per_control_id.values()) == 1, "a message was stored twice"
-    presentations = gateway.api("/api/presentations", limit=1000)
-    assert isinstance(presentations, list)
-    per_message = Counter(p["inbox_message_id"] for p in presentations)
-    assert len(per_message) == len(rows) and max(per_message.values()) == 1, "processed twice or not at all"
-    cases = gateway.api("/api/cases", limit=1000)
-    assert isinstance(cases, list) and len(cases) == len(rows), "one case per flagged visit, no more"
 
 
 def test_gateway_killed_while_streaming_loses_no_acked_message_and_doubles_none(
@@ -144,18 +82,6 @@ def test_worker_killed_mid_processing_processes_every_message_exactly_once(
         lambda: processed_everything(gateway, 300), timeout_s=120, what="processing after restart"
     )
     assert_each_stored_and_processed_once(gateway, sender.acked)
-
-
-def answered(gateway: GatewayProcesses, check: Callable[[], bool]) -> Callable[[], bool]:
-    """`check`, counted as not yet true while the HTTP part is being restarted."""
-
-    def tolerant() -> bool:
-        try:
-            return check()
-        except httpx.HTTPError:
-            return False
-
-    return tolerant
 
 
 def test_under_run_every_part_killed_in_turn_loses_no_acked_message_and_doubles_none(

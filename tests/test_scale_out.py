@@ -26,10 +26,10 @@ from notifications.models import Page
 from store.audit import chain_key
 from store.db import Database, make_engine
 from tests.conftest import TEST_KEY, new_postgres_database
+from tests.gateway_load import MESSAGE, assert_each_stored_and_processed_once, processed_everything
 from tests.gateway_process import ScaledOut
 from tests.pager_fixtures import NUMBERS, ROSTER
 from tests.paging_servers import SmsGateway
-from tests.test_durability import MESSAGE, assert_each_stored_and_processed_once, processed_everything
 from workflows.models import CaseEvent, CaseTimer, EventKind
 
 pytestmark = pytest.mark.slow
