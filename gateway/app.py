@@ -28,6 +28,8 @@ from gateway.request_id import RequestId
 from identity.deps import credentials_present, install_login_redirect
 from notifications import views as paging
 from presentations import views as presentations
+from store.db import RETRY_AFTER_S, STORE_ERRORS
+from store.db import unavailable as store_unavailable
 from workflows import access
 from workflows import views as case_views
 
@@ -80,6 +82,21 @@ def create_app(runtime: Runtime) -> FastAPI:
     async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
         # Under /fhir a path or method no route has is answered as FHIR clients expect (OperationOutcome).
         return unmatched_fhir_response(request, exc) or await http_exception_handler(request, exc)
+
+    async def _store_error(request: Request, exc: Exception) -> JSONResponse:
+        if store_unavailable(exc):  # PostgreSQL restarting, a dropped connection: nothing changed, retry
+            log.warning("store unavailable (%s) on %s", type(exc).__name__, request.url.path)
+            return JSONResponse(
+                {"detail": "store unavailable; the request changed nothing, try again"},
+                status_code=503,
+                headers={"Retry-After": str(RETRY_AFTER_S)},
+            )
+        return await _unexpected(request, exc)
+
+    # Registered by class, store errors are answered here and not re-raised to the server (whose log
+    # would carry the driver's text, which may quote a value).
+    for kind in STORE_ERRORS:
+        app.add_exception_handler(kind, _store_error)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -23,7 +23,8 @@ from sqlalchemy import (
     event,
 )
 from sqlalchemy.engine import Dialect
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -223,6 +224,23 @@ def driver_transaction(engine: Engine, *, write: bool) -> Iterator[DriverSQL]:
 def is_busy(exc: DBAPIError) -> bool:
     """True for SQLite's "another connection holds the lock" (recognised by its code, not its text)."""
     return getattr(exc.orig, "sqlite_errorname", "") in ("SQLITE_BUSY", "SQLITE_LOCKED")
+
+
+# What a 503 for an unavailable store tells the client to wait (a PostgreSQL restart takes seconds).
+RETRY_AFTER_S = 5
+
+
+# Every error a store call raises (a driver's, the pool's): what an app's error handler registers for.
+STORE_ERRORS: tuple[type[Exception], ...] = (DBAPIError, DisconnectionError, PoolTimeout)
+
+
+def unavailable(exc: BaseException) -> bool:
+    """True when the store could not be reached or could not answer right now (PostgreSQL restarting or
+    gone, a dropped connection, an exhausted pool, SQLite busy): the request changed nothing and is worth
+    sending again, so callers answer 503 (or AR 207) rather than 500."""
+    if isinstance(exc, OperationalError | InterfaceError | DisconnectionError | PoolTimeout):
+        return True
+    return isinstance(exc, DBAPIError) and exc.connection_invalidated
 
 
 ClaimQuery = TypeVar("ClaimQuery", bound=Select)

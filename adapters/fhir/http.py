@@ -27,6 +27,8 @@ from starlette.responses import Response
 
 from adapters.fhir.outcome import FhirError, Issue, IssueType, operation_outcome
 from adapters.fhir.validate import fhirpath
+from store.db import RETRY_AFTER_S
+from store.db import unavailable as store_unavailable
 
 log = logging.getLogger(__name__)
 FHIR_JSON = "application/fhir+json"
@@ -114,6 +116,10 @@ class FhirRoute(APIRoute):
             except RequestValidationError as exc:
                 return outcome_response(FhirError(400, [_param_issue(e) for e in exc.errors()[:20]]))
             except Exception as exc:
+                if store_unavailable(exc):  # nothing changed: a FHIR client retries a transient issue
+                    log.warning("store unavailable (%s) on %s", type(exc).__name__, request.url.path)
+                    error = FhirError.one(503, IssueType.TRANSIENT, "store unavailable; retry")
+                    return outcome_response(error, headers={"Retry-After": str(RETRY_AFTER_S)})
                 log.error("unhandled %s on %s %s", type(exc).__name__, request.method, request.url.path)
                 error = FhirError.one(500, IssueType.EXCEPTION, "internal error; the request changed nothing")
                 return outcome_response(error)
