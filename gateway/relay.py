@@ -18,7 +18,7 @@ from celery import Celery
 from core.runtime import Runtime
 from gateway.heartbeat import Heartbeat
 from gateway.worker import TASK_NAME
-from store.outbox import claim_for_dispatch
+from store.outbox import claim_for_dispatch, release_dispatch
 from store.periodic import registered_jobs
 
 log = logging.getLogger(__name__)
@@ -36,9 +36,17 @@ def relay_once(runtime: Runtime, celery: Celery) -> int:
     by_topic: dict[str, list[int]] = defaultdict(list)
     for item_id, topic in claimed:
         by_topic[topic].append(item_id)
-    for ids in by_topic.values():
-        for start in range(0, len(ids), TASK_BATCH):
-            celery.send_task(TASK_NAME, args=[ids[start : start + TASK_BATCH]])
+    published: set[int] = set()
+    try:
+        for ids in by_topic.values():
+            for start in range(0, len(ids), TASK_BATCH):
+                batch = ids[start : start + TASK_BATCH]
+                celery.send_task(TASK_NAME, args=[batch])
+                published.update(batch)
+    except Exception:
+        # The broker is away: what it did not take is due again next round, not after the redelivery wait.
+        release_dispatch(runtime.db, [item_id for item_id, _ in claimed if item_id not in published])
+        raise
     return len(claimed)
 
 

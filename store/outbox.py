@@ -116,6 +116,19 @@ def claim_for_dispatch(
         return rows
 
 
+def release_dispatch(db: Database, item_ids: list[int]) -> None:
+    """Make claimed rows due again at once: the broker did not take them (it is down), so waiting out
+    `redeliver_after` would only delay the catch-up once it is back."""
+    if not item_ids:
+        return
+    with db.write() as session:
+        session.execute(
+            update(OutboxItem)
+            .where(OutboxItem.id.in_(item_ids), OutboxItem.done_at.is_(None))
+            .values(dispatched_at=None)
+        )
+
+
 def mark_done(session: Session, item_ids: int | list[int]) -> int:
     """Mark done inside the work's transaction; returns how many were not already done."""
     ids = [item_ids] if isinstance(item_ids, int) else item_ids
