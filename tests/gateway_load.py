@@ -46,9 +46,13 @@ class Sender(threading.Thread):
         self.negative: Counter[str] = Counter()
         self.deadline = time.monotonic() + deadline_s
 
+    def more(self) -> bool:
+        """Whether there is a next message once `pending` is empty (a fixed list: no)."""
+        return False
+
     def run(self) -> None:
         client: MLLPClient | None = None
-        while self.pending and time.monotonic() < self.deadline:
+        while (self.pending or self.more()) and time.monotonic() < self.deadline:
             cid = self.pending[0]
             try:
                 if client is None:
@@ -72,6 +76,23 @@ class Sender(threading.Thread):
                 time.sleep(0.2)  # as an interface engine waits before it resends
         if client is not None:
             client.close()
+
+
+class StreamingSender(Sender):
+    """Sends `prefix-0`, `prefix-1`, … until `stop` is set (the message in hand still gets its ACK)."""
+
+    def __init__(self, port: int, prefix: str, stop: threading.Event, **kwargs: Any) -> None:
+        super().__init__(port, [], **kwargs)
+        self.prefix = prefix
+        self.stop = stop
+        self.sent = 0
+
+    def more(self) -> bool:
+        if self.stop.is_set():
+            return False
+        self.pending.append(f"{self.prefix}-{self.sent}")
+        self.sent += 1
+        return True
 
 
 def processed_everything(gateway: GatewayProcesses, expected: int) -> bool:

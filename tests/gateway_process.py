@@ -8,6 +8,7 @@ it), which is how the durability tests prove that nothing is lost or doubled.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -101,6 +102,18 @@ class GatewayProcesses:
         pid = self.supervised()[part]
         os.kill(pid, signal.SIGKILL)
         return pid
+
+    def kill_run_and_every_part(self) -> None:
+        """SIGKILL `run` and every part it supervises, each part's process group too (uvicorn's workers),
+        at once, as a power cut or a killed container would: nobody gets to stop gracefully (SIGKILLing
+        only the supervisor would let the parts stop on the parent-death signal)."""
+        parts = list(self.supervised().values())
+        run = self.procs.pop("run")
+        for pid in parts:
+            with contextlib.suppress(ProcessLookupError):  # a part that died just now
+                os.killpg(os.getpgid(pid), signal.SIGKILL)
+        os.killpg(run.pid, signal.SIGKILL)
+        run.wait(timeout=10)
 
     def wait_restarted(self, part: str, old_pid: int, timeout_s: float = 60) -> int:
         self.wait_for(
