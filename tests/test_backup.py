@@ -22,8 +22,8 @@ from core.settings import Settings
 from store import audit
 from store.inbox import InboxMessage, read_raw
 from tests.conftest import new_postgres_database
+from tests.gateway_load import Sender, processed_everything
 from tests.gateway_process import ROOT, GatewayProcesses
-from tests.test_durability import Sender, processed_everything
 from workflows.models import Case
 
 pytestmark = pytest.mark.slow

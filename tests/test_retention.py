@@ -27,8 +27,8 @@ from store.db import Base, Database, utcnow
 from store.inbox import PROCESS_TOPIC, InboxMessage, MessageStatus, NewMessage, dedupe_key, store_one
 from store.outbox import OutboxItem
 from store.periodic import registered_jobs
+from tests.gateway_load import Sender, processed_everything
 from tests.gateway_process import ROOT, GatewayProcesses
-from tests.test_durability import Sender, processed_everything
 from tests.test_workflow_scenarios import complete_checklist
 from tests.workflow_fixtures import (
     NOW,
