@@ -258,7 +258,7 @@ class Settings(BaseSettings):
         description="a closed case is deleted with everything about it this long after closing; 0 = never",
     )
     retention_batch_size: int = Field(
-        default=500, ge=1, le=10_000, description="rows per retention transaction (each one short)"
+        default=200, ge=1, le=10_000, description="rows per retention transaction (each one short)"
     )
 
     # Sign-in through the hospital's identity provider, and the SMART App Launch from the EHR

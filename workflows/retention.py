@@ -73,7 +73,7 @@ class Policy:
     raw_message_days: int = 30
     dismissed_days: int = 90
     closed_case_days: int = 730  # 0: closed cases are kept
-    batch_size: int = 500
+    batch_size: int = 200  # SQLite: about 12 ms of write lock per batch (bench/retention.py)
 
     @classmethod
     def of(cls, settings: Settings) -> Policy:
