@@ -16,7 +16,12 @@ sending one message at a time and waiting for its ACK:
 Printed: the median and the worst of the rounds (never the best), and the ratio against the bare server.
 Targets (2-core machine): >= 2,000 msg/s sustained; p99 <= 20 ms at 500 msg/s during the drain.
 
+On SQLite, `--without-journal` also runs a second gateway with `SPOEDPLEIN_MLLP_JOURNAL=false` (the MLLP
+writer commits to the database itself, competing with the worker for its write lock), its rounds
+alternating with the others, so the journal's effect is measured under the same load.
+
     .venv/bin/python bench/mllp_ingest.py [--rounds 3] [--seconds 5] [--postgres] [--synchronous FULL]
+        [--without-journal]
 """
 
 from __future__ import annotations
@@ -60,6 +65,7 @@ class RunningGateway:
 
     def __init__(self, work: Path, env: dict[str, str]) -> None:
         self.mllp_port, self.http_port = free_port(), free_port()
+        work.mkdir(parents=True, exist_ok=True)
         self.log_path = work / "run.log"
         data_dir = work / "var"
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("SPOEDPLEIN_")}
@@ -180,28 +186,34 @@ async def main(args: argparse.Namespace) -> int:
         }
         store = "PostgreSQL + Redis"
     bare, bare_port = _spawn_bare_server()
-    gateway: RunningGateway | None = None
+    gateways: dict[str, RunningGateway] = {}
     try:
-        gateway = RunningGateway(work, env)
+        gateways["spoedplein run"] = RunningGateway(work / "run", env)
+        if args.without_journal and not args.postgres:
+            no_journal = {**env, "SPOEDPLEIN_MLLP_JOURNAL": "false"}
+            gateways["spoedplein run, no MLLP journal"] = RunningGateway(work / "no-journal", no_journal)
         # Warm-up: imports, connections and caches of every process, then let the worker catch up.
-        await run_load("127.0.0.1", gateway.mllp_port, connections=args.connections, duration_s=1.5)
+        for gateway in gateways.values():
+            await run_load("127.0.0.1", gateway.mllp_port, connections=args.connections, duration_s=1.5)
         await run_load("127.0.0.1", bare_port, connections=args.connections, duration_s=1.5)
-        while gateway.backlog() > 0:
-            await asyncio.sleep(0.25)
-        results: dict[str, list[Round]] = {"bare": [], "gateway": []}
-        for number in range(1, args.rounds + 1):  # alternate, so drift on a noisy machine hits both alike
+        for gateway in gateways.values():
+            while gateway.backlog() > 0:
+                await asyncio.sleep(0.25)
+        results: dict[str, list[Round]] = {"bare": [], **{label: [] for label in gateways}}
+        for number in range(1, args.rounds + 1):  # alternate, so drift on a noisy machine hits all alike
             results["bare"].append(await one_round(bare_port, args, None, args.drain_limit))
-            results["gateway"].append(
-                await one_round(gateway.mllp_port, args, gateway.backlog, args.drain_limit)
-            )
-            latest = results["gateway"][-1]
-            print(
-                f"round {number}: gateway {latest.sustained.messages_per_s:.0f} msg/s, at {RATE_PER_S}/s"
-                f" p99 {latest.at_rate.p99_ms:.1f} ms, drained in {latest.drain_s:.1f} s",
-                flush=True,
-            )
+            for label, gateway in gateways.items():
+                results[label].append(
+                    await one_round(gateway.mllp_port, args, gateway.backlog, args.drain_limit)
+                )
+                latest = results[label][-1]
+                print(
+                    f"round {number}: {label}: {latest.sustained.messages_per_s:.0f} msg/s, at"
+                    f" {RATE_PER_S}/s p99 {latest.at_rate.p99_ms:.1f} ms, drained in {latest.drain_s:.1f} s",
+                    flush=True,
+                )
     finally:
-        if gateway is not None:
+        for gateway in gateways.values():
             gateway.stop()
         bare.terminate()
         bare.wait(timeout=30)
@@ -216,8 +228,9 @@ async def main(args: argparse.Namespace) -> int:
         f" {args.seconds:.0f} s at {RATE_PER_S}/s; load average at the end {load:.1f}"
     )
     report("bare ACK server (stores nothing)", results["bare"])
-    report("spoedplein run", results["gateway"])
-    gw, bare_rounds = results["gateway"], results["bare"]
+    for label in gateways:
+        report(label, results[label])
+    gw, bare_rounds = results["spoedplein run"], results["bare"]
     worst_rate = min(r.sustained.messages_per_s for r in gw)
     worst_p99 = max(r.at_rate.p99_ms for r in gw)
 
@@ -246,6 +259,11 @@ if __name__ == "__main__":
     parser.add_argument("--synchronous", default="FULL", choices=["NORMAL", "FULL"])
     parser.add_argument(
         "--postgres", action="store_true", help="PostgreSQL + Redis instead of the embedded store"
+    )
+    parser.add_argument(
+        "--without-journal",
+        action="store_true",
+        help="SQLite: also measure a gateway whose MLLP writer commits to the database itself",
     )
     parser.add_argument(
         "--drain-limit", type=float, default=300.0, help="give up waiting for the drain after s"

@@ -95,6 +95,11 @@ class Settings(BaseSettings):
     mllp_max_connections: int = Field(
         default=64, ge=1, description="MLLP connections served at once; more are closed at once, logged"
     )
+    mllp_journal: bool = Field(
+        default=True,
+        description="SQLite: the MLLP part commits ACKed messages to a file of its own (moved into the"
+        " database at once), so the worker's writes never delay an ACK",
+    )
     mllp_frame_deadline_s: float = Field(
         default=60.0, gt=0, description="a message not complete this long after its first byte is dropped"
     )

@@ -32,6 +32,7 @@ from gateway.supervisor import listen
 from gateway.warmup import prepare_to_serve
 from notifications.pager import start_watchdog
 from store.group_commit import GroupCommitWriter
+from store.journal import journal_path
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +56,12 @@ METRICS_FLUSH_S = 1.0
 async def mllp_listener(runtime: Runtime, sock: socket.socket | None) -> AsyncIterator[MLLPServer]:
     """The MLLP server with its receiver and writer, accepting until the block ends, then drained."""
     settings = runtime.settings
-    writer = GroupCommitWriter(runtime.db, runtime.cipher, sqlite_synchronous=settings.sqlite_synchronous)
+    writer = GroupCommitWriter(
+        runtime.db,
+        runtime.cipher,
+        sqlite_synchronous=settings.sqlite_synchronous,
+        journal=journal_path(settings.resolved_database_url) if settings.mllp_journal else None,
+    )
     receiver = HL7Receiver(
         writer,
         default_charset=settings.hl7_default_charset,

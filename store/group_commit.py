@@ -20,12 +20,14 @@ import logging
 import queue
 import threading
 import time
+from pathlib import Path
 
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from store.crypto import FieldCipher
 from store.db import Database, DriverSQL, driver_transaction, is_busy, make_engine
 from store.inbox import NewMessage, StoredAnswer, write_messages
+from store.journal import JournalMover, journal_engine, write_journal
 
 log = logging.getLogger(__name__)
 BUSY_RETRY_S = 0.0002  # how soon to try the write lock again while another process holds it
@@ -40,8 +42,21 @@ class StoreUnavailable(Exception):
 
 class GroupCommitWriter:
     def __init__(
-        self, db: Database, cipher: FieldCipher, *, max_batch: int = 128, sqlite_synchronous: str = "FULL"
+        self,
+        db: Database,
+        cipher: FieldCipher,
+        *,
+        max_batch: int = 128,
+        sqlite_synchronous: str = "FULL",
+        journal: Path | None = None,
     ) -> None:
+        """`journal` (SQLite only): commit to that file of its own instead of the database, and move
+        the rows into the database in a thread of this process (`store.journal`)."""
+        self._journal = None
+        self._mover = None
+        if db.is_sqlite and journal is not None:
+            self._journal = journal_engine(journal, sqlite_synchronous=sqlite_synchronous, busy_timeout_ms=0)
+            self._mover = JournalMover(journal, db, sqlite_synchronous=sqlite_synchronous)
         if db.is_sqlite:
             url = db.engine.url.render_as_string(hide_password=False)
             # Its own connection, without SQLite's sleeping busy handler (see the module docstring).
@@ -76,6 +91,10 @@ class GroupCommitWriter:
     def close(self) -> None:
         self._queue.put(_STOP)
         self._thread.join(timeout=30)
+        if self._mover is not None:
+            self._mover.close()
+        if self._journal is not None:
+            self._journal.dispose()
         if self._own_db is not None:
             self._own_db.dispose()
 
@@ -132,19 +151,25 @@ class GroupCommitWriter:
         if not self._db.is_sqlite:
             with driver_transaction(self._db.engine, write=True) as sql:
                 return write_messages(sql, self._cipher, messages)
-        raw = self._db.engine.raw_connection()
+        engine = self._journal if self._journal is not None else self._db.engine
+        raw = engine.raw_connection()
         try:
-            sql = DriverSQL(self._db.engine.dialect, raw.driver_connection)
+            sql = DriverSQL(engine.dialect, raw.driver_connection)
             _begin_immediate(sql)
             try:
-                answers = write_messages(sql, self._cipher, messages)
+                if self._journal is not None:
+                    answers = write_journal(sql, self._db.engine, self._cipher, messages)
+                else:
+                    answers = write_messages(sql, self._cipher, messages)
                 sql.rows("COMMIT", ())
             except BaseException:
                 raw.rollback()
                 raise
-            return answers
         finally:
             raw.close()
+        if self._mover is not None:
+            self._mover.wake()
+        return answers
 
 
 def _begin_immediate(sql: DriverSQL) -> None:

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
@@ -114,33 +115,8 @@ def write_messages(sql: DriverSQL, cipher: FieldCipher, batch: list[NewMessage])
     `control_id_reused`, and processed like any other. The caller commits; nothing may be acknowledged
     before that commit returns.
     """
-    wanted = list(dict.fromkeys(key for m in batch for key in (m.dedupe_key, reuse_key(m))))
-    # key -> (answer, content hash) for every stored message a message of this batch could repeat.
-    known: dict[str, tuple[StoredAnswer, str]] = {
-        row[1]: (StoredAnswer(row[0], row[2], bytes(row[3]), duplicate=True), row[4])
-        for row in sql.rows(
-            "SELECT id, dedupe_key, ack_code, ack, content_hash FROM inbox_message"
-            f" WHERE dedupe_key IN ({sql.marks(len(wanted))})",
-            wanted,
-        )
-    }
-    resent: list[int] = []  # stored rows whose resend count goes up
-    resent_in_batch: dict[str, int] = {}  # new rows resent within this batch already
-    fresh: dict[str, tuple[NewMessage, bool]] = {}  # key -> (message, control id reused), insert order
-    decided: list[tuple[str, bool]] = []  # per message of the batch: its key, and whether it is new
-    for message in batch:
-        key = _resend_of(known, fresh, message)
-        if key is not None:
-            if key in known:
-                resent.append(known[key][0].message_id)
-            else:
-                resent_in_batch[key] = resent_in_batch.get(key, 0) + 1
-            decided.append((key, False))
-            continue
-        taken = message.dedupe_key in known or message.dedupe_key in fresh
-        key = reuse_key(message) if taken else message.dedupe_key
-        fresh[key] = (message, taken)
-        decided.append((key, True))
+    plan = plan_batch(batch, lookup_stored(sql, "inbox_message", wanted_keys(batch)))
+    resent = [plan.known[key][0].message_id for key in plan.resent if key in plan.known]
     if resent:
         ids = list(dict.fromkeys(resent))
         sql.rows(
@@ -149,48 +125,116 @@ def write_messages(sql: DriverSQL, cipher: FieldCipher, batch: list[NewMessage])
             ids,
         )
     new_ids: dict[str, int] = {}
-    if fresh:
+    if plan.fresh:
+        resent_in_batch = Counter(key for key in plan.resent if key not in plan.known)
         now = sql.timestamp(utcnow())
-        values: list[object] = []
-        for key, (m, reused) in fresh.items():
-            values += [m.channel, key, m.content_hash, m.sender, m.control_id, m.message_type, now]
-            values += [cipher.encrypt(m.raw, RAW_AAD), m.ack_code, m.ack, MessageStatus.RECEIVED.value, ""]
-            values += [resent_in_batch.get(key, 0), reused, False]
-        row_marks = ", ".join(f"({sql.marks(15)})" for _ in fresh)
-        new_ids = {
-            key: message_id
-            for message_id, key in sql.rows(
-                "INSERT INTO inbox_message (channel, dedupe_key, content_hash, sender, control_id,"
-                " message_type, received_at, raw, ack_code, ack, status, status_reason, resend_count,"
-                f" control_id_reused, needs_review) VALUES {row_marks}"
-                " RETURNING id, dedupe_key",
-                values,
+        rows = [
+            (key, m, reused, cipher.encrypt(m.raw, RAW_AAD), now, resent_in_batch[key])
+            for key, (m, reused) in plan.fresh.items()
+        ]
+        new_ids = insert_inbox_rows(sql, rows)
+    return plan.answers(new_ids)
+
+
+# What `insert_inbox_rows` takes per message: key, message, reused, encrypted raw, received at, resends.
+InboxRow = tuple[str, NewMessage, bool, bytes, object, int]
+
+
+def insert_inbox_rows(sql: DriverSQL, rows: list[InboxRow]) -> dict[str, int]:
+    """Insert inbox rows (status received) and their `inbox.process` outbox rows; key -> new id."""
+    if not rows:
+        return {}
+    values: list[object] = []
+    for key, m, reused, raw, received_at, resends in rows:
+        values += [m.channel, key, m.content_hash, m.sender, m.control_id, m.message_type, received_at]
+        values += [raw, m.ack_code, m.ack, MessageStatus.RECEIVED.value, "", resends, reused, False]
+    row_marks = ", ".join(f"({sql.marks(15)})" for _ in rows)
+    new_ids = {
+        key: message_id
+        for message_id, key in sql.rows(
+            "INSERT INTO inbox_message (channel, dedupe_key, content_hash, sender, control_id,"
+            " message_type, received_at, raw, ack_code, ack, status, status_reason, resend_count,"
+            f" control_id_reused, needs_review) VALUES {row_marks}"
+            " RETURNING id, dedupe_key",
+            values,
+        )
+    }
+    now = sql.timestamp(utcnow())
+    outbox_values: list[object] = []
+    for message_id in new_ids.values():
+        payload = json.dumps({"message_id": message_id})
+        outbox_values += [PROCESS_TOPIC, f"{PROCESS_TOPIC}:{message_id}", payload, now, now, 0, ""]
+    sql.rows(
+        "INSERT INTO outbox_item (topic, key, payload, created_at, available_at, dispatch_count,"
+        f" last_error) VALUES {', '.join(f'({sql.marks(7)})' for _ in new_ids)} RETURNING id",
+        outbox_values,
+    )
+    return new_ids
+
+
+def wanted_keys(batch: list[NewMessage]) -> list[str]:
+    """Every stored key a message of the batch could repeat: its control id's key and its reuse key."""
+    return list(dict.fromkeys(key for m in batch for key in (m.dedupe_key, reuse_key(m))))
+
+
+Known = dict[str, tuple[StoredAnswer, str]]  # key -> (the stored answer, its content hash)
+
+
+def lookup_stored(sql: DriverSQL, table: str, keys: list[str]) -> Known:
+    """The stored messages (in `table`: the inbox, or the MLLP journal) under any of `keys`."""
+    if not keys:
+        return {}
+    return {
+        row[1]: (StoredAnswer(row[0], row[2], bytes(row[3]), duplicate=True), row[4])
+        for row in sql.rows(
+            f"SELECT id, dedupe_key, ack_code, ack, content_hash FROM {table}"
+            f" WHERE dedupe_key IN ({sql.marks(len(keys))})",
+            keys,
+        )
+    }
+
+
+@dataclass
+class BatchPlan:
+    """What to do with each message of a batch, given what is stored: resend, or new (and under which key)."""
+
+    known: Known
+    resent: list[str] = field(default_factory=list)  # per resend in the batch: the key it repeats
+    fresh: dict[str, tuple[NewMessage, bool]] = field(default_factory=dict)  # key -> (message, reused)
+    decided: list[tuple[str, bool]] = field(default_factory=list)  # per message: its key, and if new
+
+    def answers(self, new_ids: dict[str, int]) -> list[StoredAnswer]:
+        """Each message's answer, in batch order, once the fresh ones have their ids."""
+        answers: list[StoredAnswer] = []
+        for key, new in self.decided:
+            if key in self.known:
+                answers.append(self.known[key][0])
+                continue
+            first, reused = self.fresh[key]
+            answers.append(
+                StoredAnswer(
+                    new_ids[key], first.ack_code, first.ack, duplicate=not new, control_id_reused=reused
+                )
             )
-        }
-        outbox_values: list[object] = []
-        for message_id in new_ids.values():
-            payload = json.dumps({"message_id": message_id})
-            outbox_values += [PROCESS_TOPIC, f"{PROCESS_TOPIC}:{message_id}", payload, now, now, 0, ""]
-        sql.rows(
-            "INSERT INTO outbox_item (topic, key, payload, created_at, available_at, dispatch_count,"
-            f" last_error) VALUES {', '.join(f'({sql.marks(7)})' for _ in new_ids)} RETURNING id",
-            outbox_values,
-        )
-    answers: list[StoredAnswer] = []
-    for key, new in decided:
-        if key in known:
-            answers.append(known[key][0])
+        return answers
+
+
+def plan_batch(batch: list[NewMessage], known: Known) -> BatchPlan:
+    plan = BatchPlan(known)
+    for message in batch:
+        key = _resend_of(known, plan.fresh, message)
+        if key is not None:
+            plan.resent.append(key)
+            plan.decided.append((key, False))
             continue
-        first, reused = fresh[key]
-        answers.append(
-            StoredAnswer(new_ids[key], first.ack_code, first.ack, duplicate=not new, control_id_reused=reused)
-        )
-    return answers
+        taken = message.dedupe_key in known or message.dedupe_key in plan.fresh
+        key = reuse_key(message) if taken else message.dedupe_key
+        plan.fresh[key] = (message, taken)
+        plan.decided.append((key, True))
+    return plan
 
 
-def _resend_of(
-    known: dict[str, tuple[StoredAnswer, str]], fresh: dict[str, tuple[NewMessage, bool]], message: NewMessage
-) -> str | None:
+def _resend_of(known: Known, fresh: dict[str, tuple[NewMessage, bool]], message: NewMessage) -> str | None:
     """The key of the stored (or earlier in the batch) message this one repeats, or None if it is new."""
     for key in (message.dedupe_key, reuse_key(message)):
         if key in known and known[key][1] == message.content_hash:
