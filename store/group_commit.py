@@ -11,6 +11,10 @@ own connection without a busy handler and tries `BEGIN IMMEDIATE` again every `B
 refused try costs microseconds: plain driver calls, no SQLAlchemy session): it takes the lock within a
 fraction of a millisecond of its release, ahead of the others still asleep. The ACK path comes first;
 processing may wait.
+
+With a `journal` (what the MLLP part uses on SQLite) the writer commits to that file of its own instead
+(`store.journal`), whose lock only the journal's mover takes, briefly: then it waits for nobody's write
+transaction at all.
 """
 
 from __future__ import annotations
