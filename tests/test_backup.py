@@ -9,8 +9,6 @@ from __future__ import annotations
 import itertools
 import os
 import shutil
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,22 +21,12 @@ from store import audit
 from store.inbox import InboxMessage, read_raw
 from tests.conftest import new_postgres_database
 from tests.gateway_load import Sender, processed_everything
-from tests.gateway_process import ROOT, GatewayProcesses
+from tests.gateway_process import GatewayProcesses
+from tests.test_retention import cli, spoedplein
 from workflows.models import Case
 
 pytestmark = pytest.mark.slow
 _names = itertools.count()
-
-
-def spoedplein(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "gateway", *args],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -73,12 +61,12 @@ def test_backup_while_running_then_restore_into_an_empty_installation_keeps_mess
         during.start()  # messages keep arriving while the backup is taken
         gateway.wait_for(lambda: len(during.acked) >= 5, what="messages during the backup")
         acked_before_backup = list(during.acked)
-        made = spoedplein(gateway.env, "backup", str(out))
+        made = cli(gateway.env, "backup", str(out))
         assert made.returncode == 0, made.stderr
         assert "holds no keys" in made.stdout
         during.join(timeout=180)
         assert len(during.acked) == 60
-        again = spoedplein(gateway.env, "backup", str(out))
+        again = cli(gateway.env, "backup", str(out))
         assert again.returncode == 2 and "exists" in again.stderr  # an existing backup is not overwritten
     finally:
         gateway.stop_all()
@@ -86,15 +74,15 @@ def test_backup_while_running_then_restore_into_an_empty_installation_keeps_mess
     restored = tmp_path / "restored"
     env = {k: v for k, v in gateway.env.items() if k != "SPOEDPLEIN_DATABASE_URL"}
     env.update({"SPOEDPLEIN_DATA_DIR": str(restored), **target_env})
-    keyless = spoedplein(env, "restore", str(out))
+    keyless = cli(env, "restore", str(out))
     assert keyless.returncode == 2 and "no encryption key" in keyless.stderr
     # The key is a separate secret, backed up apart from the data: the operator puts it back first.
     (restored / "secrets").mkdir(parents=True)
     shutil.copy2(gateway.data_dir / "secrets" / "field-encryption.key", restored / "secrets")
-    done = spoedplein(env, "restore", str(out))
+    done = cli(env, "restore", str(out))
     assert done.returncode == 0, done.stderr
     assert "audit log intact" in done.stdout
-    verified = spoedplein(env, "audit", "verify")
+    verified = cli(env, "audit", "verify")
     assert verified.returncode == 0, verified.stdout + verified.stderr
     assert "audit log intact" in verified.stdout
 
@@ -120,26 +108,24 @@ def test_backup_while_running_then_restore_into_an_empty_installation_keeps_mess
     finally:
         runtime.close()
 
-    refused = spoedplein(env, "restore", str(out))
+    refused = cli(env, "restore", str(out))
     assert refused.returncode == 2 and "not empty" in refused.stderr
-    forced = spoedplein(env, "restore", "--force", str(out))
+    forced = cli(env, "restore", "--force", str(out))
     assert forced.returncode == 0, forced.stderr
-    assert spoedplein(env, "audit", "verify").returncode == 0
+    assert cli(env, "audit", "verify").returncode == 0
 
 
 def test_a_backup_of_one_kind_is_not_restored_into_the_other_and_junk_is_refused(tmp_path: Path) -> None:
     data_dir = tmp_path / "var"
     Runtime.start(Settings(data_dir=data_dir)).close()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SPOEDPLEIN_")}
-    env.update({"SPOEDPLEIN_DATA_DIR": str(tmp_path / "other"), "PYTHONPATH": str(ROOT)})
     (tmp_path / "other" / "secrets").mkdir(parents=True)
     shutil.copy2(data_dir / "secrets" / "field-encryption.key", tmp_path / "other" / "secrets")
     junk = tmp_path / "junk.backup"
     junk.write_bytes(b"not a backup at all")
-    refused = spoedplein(env, "restore", str(junk))
+    refused = spoedplein(tmp_path / "other", "restore", str(junk))
     assert refused.returncode == 1 and "neither a SQLite backup nor a pg_dump archive" in refused.stderr
     dump = tmp_path / "pg.backup"
     dump.write_bytes(b"PGDMP" + bytes(100))
-    refused = spoedplein(env, "restore", str(dump))
+    refused = spoedplein(tmp_path / "other", "restore", str(dump))
     assert refused.returncode == 1 and "is a postgresql backup" in refused.stderr
     assert not (tmp_path / "other" / "spoedplein.sqlite").exists()

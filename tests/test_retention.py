@@ -341,14 +341,25 @@ def test_the_beat_runs_retention_daily_and_continues_a_backlog_at_the_next_check
     assert len(runs()) == 5
 
 
+def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """`spoedplein ARGS` in a process of its own, with exactly the environment `env`."""
+    return subprocess.run(
+        [sys.executable, "-m", "gateway", *args],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
 def spoedplein(
     data_dir: Path, *args: str, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
+    """`spoedplein ARGS` on the installation in `data_dir`, no other SPOEDPLEIN_ setting but `env`."""
     environment = {k: v for k, v in os.environ.items() if not k.startswith("SPOEDPLEIN_")}
     environment.update({"SPOEDPLEIN_DATA_DIR": str(data_dir), "PYTHONPATH": str(ROOT), **(env or {})})
-    return subprocess.run(
-        [sys.executable, "-m", "gateway", *args], env=environment, capture_output=True, text=True, timeout=120
-    )
+    return cli(environment, *args)
 
 
 def test_the_retention_command_reports_first_then_prunes_and_records_its_run(tmp_path: Path) -> None:
