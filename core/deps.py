@@ -44,6 +44,16 @@ class Actor(Protocol):
     @property
     def display_name(self) -> str: ...
 
+    @property
+    def purpose(self) -> str:
+        """Why this actor reads, when it is not the routine care of the case ("break-the-glass")."""
+        ...
+
+    @property
+    def reason(self) -> str:
+        """The reason the actor gave for that purpose (the break-the-glass reason), else empty."""
+        ...
+
 
 @dataclass(frozen=True)
 class Caller:
@@ -54,6 +64,8 @@ class Caller:
     role: str = ""
     organisation: str = ""
     display_name: str = ""
+    purpose: str = ""
+    reason: str = ""
 
 
 def read_session(runtime: RuntimeDep) -> Iterator[Session]:
@@ -110,7 +122,8 @@ def audit_access(
 ) -> None:
     """Log any access to patient data (read, change, export, disclosure) by `caller` in its transaction:
     the one audit call, so who, role, organisation and where are filled the same way everywhere.
-    `source` says through what (api, fhir, page, cds, cli)."""
+    `source` says through what (api, fhir, page, cds, cli). An actor that broke the glass carries its
+    purpose and reason, so every one of its reads says so without each handler passing them."""
     audit.record(
         session,
         actor=caller.actor,
@@ -124,6 +137,6 @@ def audit_access(
         case_id=case_id,
         client=caller.client,
         source=source,
-        purpose=purpose,
-        reason=reason,
+        purpose=purpose or caller.purpose,
+        reason=reason or caller.reason,
     )

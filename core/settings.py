@@ -219,6 +219,18 @@ class Settings(BaseSettings):
     login_lockout_minutes: float = Field(
         default=15.0, gt=0, description="how long a locked account stays locked"
     )
+    case_scope_after_close_hours: float = Field(
+        default=72.0,
+        ge=0,
+        description="ED staff open a dismissed or closed case this long after its last change without "
+        "breaking the glass; after that only with a reason (docs/identity.md)",
+    )
+    break_glass_minutes: float = Field(
+        default=60.0,
+        gt=0,
+        le=720,
+        description="how long a page login's break-the-glass access to a case lasts",
+    )
     ed_address: str = Field(
         default="Spoedeisende Hulp, Elisabeth-TweeSteden Ziekenhuis, Doctor Deelenlaan 5, 5042 AD Tilburg",
         max_length=300,

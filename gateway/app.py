@@ -19,6 +19,7 @@ from core.runtime import Runtime
 from gateway import metrics
 from gateway.api import health
 from gateway.pages import board as board_pages
+from gateway.pages import break_glass as break_glass_pages
 from gateway.pages import figures as figure_pages
 from gateway.pages import sso as page_sso
 from gateway.pages import views as page_views
@@ -62,6 +63,7 @@ def create_app(runtime: Runtime) -> FastAPI:
         board_pages.router,
         figure_pages.router,
         page_sso.router,
+        break_glass_pages.router,
     ):
         app.include_router(router)
     if runtime.settings.cds_cors_origins:

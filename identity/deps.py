@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from http.cookies import SimpleCookie
 from typing import Annotated, Protocol
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 from fastapi import Depends, FastAPI, HTTPException, Request, status
 from fastapi.responses import RedirectResponse, Response
@@ -53,6 +53,10 @@ class Principal:
     client: str
     csrf: str = ""  # the session's form token (pages); empty for a bearer token
     session_id: str | None = None
+    # Set by the access policy when this request reads a case outside the person's scope with a reason
+    # (break-the-glass): every audit entry of the request carries both.
+    purpose: str = ""
+    reason: str = ""
 
     @property
     def actor(self) -> str:
@@ -195,16 +199,26 @@ def current_principal(
     # below the domains whose rows (pages, consents) the policy reads.
     policy: AccessPolicy | None = getattr(request.app.state, "access_policy", None)
     if policy is not None:
-        refusal = policy(runtime, principal, request.method, request.url.path)
-        if refusal is not None:
-            raise HTTPException(status.HTTP_403_FORBIDDEN, detail=f"not allowed: {refusal}")
+        reason = unquote(request.headers.get(BREAK_GLASS_HEADER, ""))
+        decided = policy(runtime, principal, request.method, request.url.path, break_glass_reason=reason)
+        if not isinstance(decided, Principal):
+            raise HTTPException(status.HTTP_403_FORBIDDEN, detail=f"not allowed: {decided}")
+        principal = decided
     return principal
 
 
-class AccessPolicy(Protocol):
-    """Checks (and audits when it refuses) one request of a principal: None when allowed, else why not."""
+# An API user's break-the-glass reason, sent with each request that reads a case outside their scope
+# (percent-encoded UTF-8, so a Dutch reason survives an HTTP header).
+BREAK_GLASS_HEADER = "X-Break-Glass-Reason"
 
-    def __call__(self, runtime: Runtime, principal: Principal, method: str, path: str) -> object | None: ...
+
+class AccessPolicy(Protocol):
+    """Checks (and audits when it refuses) one request of a principal: the principal to act as when
+    allowed (with a break-the-glass purpose when a reason opened the case), else why not."""
+
+    def __call__(
+        self, runtime: Runtime, principal: Principal, method: str, path: str, *, break_glass_reason: str = ""
+    ) -> Principal | object: ...
 
 
 CurrentPrincipalDep = Annotated[Principal, Depends(current_principal)]

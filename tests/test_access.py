@@ -2,19 +2,22 @@
 new route without an entry in workflows/access.py fails here), over real HTTP, with the role's own token
 and login session. Plus the refusals that matter most: police on a case whose victim refused police,
 and a forensic doctor on a case forensic medicine was not paged for — each a 403 and an audit entry.
+And break-the-glass: every role × (no reason, too short, a reason) on a case closed long ago, the page's
+reason form, the grant for the session, and the coordinator's list.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from consent.models import ConsentDecision, Consenter, Party
 from consent.service import record_consent
@@ -30,7 +33,8 @@ from store.db import Database, make_engine
 from tests.conftest import TEST_KEY, new_sqlite_database
 from tests.fhir_helpers import GatewayServer
 from tests.workflow_fixtures import finding, flagged_case, presentation, runtime_for, years_ago
-from workflows.access import PARTY_OF_ROLE, ROUTES, Access
+from workflows.access import BREAK_GLASS_PURPOSE, PARTY_OF_ROLE, ROUTES, SCOPED_ROLES, Access
+from workflows.models import BreakGlassGrant, Case
 
 NOW = datetime(2026, 12, 2, 10, 0, tzinfo=UTC)
 
@@ -67,6 +71,7 @@ class World:
     people: dict[Role, Person]
     paged_case: int  # forensic and police paged; forensic has consent, police was refused
     other_case: int  # nobody paged
+    old_case: int  # closed ten days ago: outside a physician's and a coordinator's scope
 
 
 def add_page(runtime: Runtime, case_id: int, party: Party) -> None:
@@ -110,9 +115,12 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         flagged_case(
             db, cipher, pseudonyms, presentation(visit=f"V-AC{n}", birth_date=years_ago(30)), [strangled]
         )
-        for n in range(2)
+        for n in range(3)
     ]
-    paged, other = cases
+    paged, other, old = cases
+    with db.write() as session:
+        ten_days_ago = datetime.now(UTC) - timedelta(days=10)
+        session.execute(update(Case).where(Case.id == old).values(state="closed", updated_at=ten_days_ago))
     add_page(runtime, paged, Party.FORENSIC)
     add_page(runtime, paged, Party.POLICE)
     consent(runtime, paged, Party.FORENSIC, ConsentDecision.PERMIT)
@@ -136,12 +144,14 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             assert row is not None
             people[role] = Person(role, token, cookie, row.csrf_secret, user.id)
     with GatewayServer(runtime) as server:
-        yield World(runtime, server, people, paged, other)
+        yield World(runtime, server, people, paged, other, old)
     db.dispose()
 
 
 def allowed(access: Access, role: Role) -> bool:
     """What the table promises for `paged_case`, where only forensic was paged with consent."""
+    if access == Access.COORDINATION:
+        return role in (Role.COORDINATOR, Role.ADMIN)
     if role in ED_ROLES:
         return True
     if access == Access.ED_OR_INTEGRATION:
@@ -258,3 +268,134 @@ def test_anonymous_requests_to_non_public_routes_are_refused(world: World) -> No
             path = fill(template, world, Role.PHYSICIAN)
             with client.stream(method, path, json={} if method != "GET" else None) as response:
                 assert response.status_code in (401, 303, 403), (method, template, response.status_code)
+
+
+# --- break-the-glass ---------------------------------------------------------------------------------
+
+GOOD_REASON = "Patiënt opnieuw op SEH, eerdere casus nodig voor beleid"
+
+
+def audit_rows(world: World, **where: str) -> list[AuditEntry]:
+    with world.runtime.db.read() as db:
+        query = select(AuditEntry)
+        for name, value in where.items():
+            query = query.where(getattr(AuditEntry, name) == value)
+        return list(db.execute(query.order_by(AuditEntry.seq)).scalars())
+
+
+def glass_expected(role: Role, reason: str) -> int:
+    """The table: who reads the old case through the API, with which reason."""
+    if role == Role.ADMIN:
+        return 200  # not narrowed (the shared bootstrap token acts as one)
+    if role in SCOPED_ROLES:
+        return 200 if len(reason) >= 10 else 403
+    return 403  # outside parties and machines: a reason opens nothing
+
+
+@pytest.mark.parametrize("role", list(Role))
+@pytest.mark.parametrize("reason", ["", "kort", GOOD_REASON])
+def test_break_the_glass_over_the_api_for_each_role(world: World, role: Role, reason: str) -> None:
+    person = world.people[role]
+    headers = {"Authorization": f"Bearer {person.token}"}
+    if reason:
+        headers["X-Break-Glass-Reason"] = quote(reason)
+    actor = f"user:{person.user_id} (Test {role.value})"
+    glass_before = len(audit_rows(world, action="break_glass", actor=actor))
+    with httpx.Client(base_url=world.server.url, timeout=30, headers=headers) as client:
+        answer = client.get(f"/api/cases/{world.old_case}")
+    assert answer.status_code == glass_expected(role, reason), answer.text
+    glass = audit_rows(world, action="break_glass", actor=actor)
+    if role in SCOPED_ROLES:
+        if answer.status_code == 403:
+            assert "break-the-glass" in answer.json()["detail"] and "gewurgd" not in answer.text
+            assert len(glass) == glass_before  # refused: no grant, no break-the-glass entry
+        else:
+            # The reason is recorded, and the read itself carries the purpose and the reason.
+            assert glass[-1].reason == reason and glass[-1].purpose == BREAK_GLASS_PURPOSE
+            reads = audit_rows(
+                world,
+                action="read",
+                actor=actor,
+                resource_id=str(world.old_case),
+                resource_type="Case",
+                outcome="success",
+            )
+            assert reads[-1].purpose == BREAK_GLASS_PURPOSE and reads[-1].reason == reason
+    else:
+        assert len(glass) == glass_before
+
+
+def page_client(world: World, role: Role) -> httpx.Client:
+    client = httpx.Client(base_url=world.server.url, timeout=30, follow_redirects=False)
+    client.cookies.set(sessions.COOKIE_NAME, world.people[role].cookie)
+    return client
+
+
+def test_a_physician_breaks_the_glass_on_the_case_page_and_the_coordinator_sees_it(world: World) -> None:
+    physician = world.people[Role.PHYSICIAN]
+    case = f"/cases/{world.old_case}"
+    with page_client(world, Role.PHYSICIAN) as client:
+        asked = client.get(case)
+        assert asked.status_code == 403 and "Noodtoegang" in asked.text and 'name="reason"' in asked.text
+        assert "gewurgd" not in asked.text
+        # Empty, then too short: the form again, saying what to fix; nothing granted.
+        empty = client.post(f"{case}/break-glass", data={"csrf": physician.csrf, "reason": " "})
+        assert empty.status_code == 403 and "Geef de reden op" in empty.text
+        short = client.post(f"{case}/break-glass", data={"csrf": physician.csrf, "reason": "even kijken"[:8]})
+        assert short.status_code == 403 and "te kort" in short.text
+        forged = client.post(f"{case}/break-glass", data={"csrf": "wrong", "reason": GOOD_REASON})
+        assert forged.status_code == 403
+        with world.runtime.db.read() as db:
+            assert (
+                db.execute(select(BreakGlassGrant).where(BreakGlassGrant.case_id == world.old_case)).first()
+                is None
+            )
+        granted = client.post(f"{case}/break-glass", data={"csrf": physician.csrf, "reason": GOOD_REASON})
+        assert granted.status_code == 303 and granted.headers["location"] == case
+        opened = client.get(case)
+        assert opened.status_code == 200 and "gewurgd" in opened.text
+        # A coordinator-only page stays closed to the physician.
+        assert client.get("/break-glass").status_code == 403
+    actor = f"user:{physician.user_id} (Test physician)"
+    reads = audit_rows(
+        world,
+        action="read",
+        actor=actor,
+        resource_id=str(world.old_case),
+        resource_type="Case",
+        outcome="success",
+    )
+    assert reads and all((r.purpose, r.reason) == (BREAK_GLASS_PURPOSE, GOOD_REASON) for r in reads)
+    # The grant is this session's only: the same person's API token still needs a reason.
+    with httpx.Client(base_url=world.server.url, timeout=30) as api:
+        token = {"Authorization": f"Bearer {physician.token}"}
+        assert api.get(f"/api/cases/{world.old_case}", headers=token).status_code == 403
+    with page_client(world, Role.COORDINATOR) as client:
+        listing = client.get("/break-glass")
+        assert listing.status_code == 200
+        assert "Test physician" in listing.text and GOOD_REASON in listing.text
+        assert f'href="/cases/{world.old_case}"' in listing.text
+        assert "Noodtoegang" in client.get("/board").text  # the way there from the board
+    # Reading that list is itself in the audit trail.
+    coordinator = world.people[Role.COORDINATOR]
+    assert audit_rows(world, resource_type="AuditLog", actor=f"user:{coordinator.user_id} (Test coordinator)")
+
+
+def test_a_grant_ends_after_its_time(world: World) -> None:
+    coordinator = world.people[Role.COORDINATOR]
+    case = f"/cases/{world.old_case}"
+    with page_client(world, Role.COORDINATOR) as client:
+        assert (
+            client.post(
+                f"{case}/break-glass", data={"csrf": coordinator.csrf, "reason": GOOD_REASON}
+            ).status_code
+            == 303
+        )
+        assert client.get(case).status_code == 200
+        with world.runtime.db.write() as db:
+            db.execute(
+                update(BreakGlassGrant)
+                .where(BreakGlassGrant.user_id == coordinator.user_id)
+                .values(expires_at=datetime.now(UTC) - timedelta(seconds=1))
+            )
+        assert client.get(case).status_code == 403

@@ -9,6 +9,13 @@ new route without an entry fails). The rules:
   own party, and only the fields `decide_disclosure` allows it; a case with nothing it may see (the
   victim refused that party and there is no legal basis) is refused.
 - `integration` (the EHR, the SMS gateway) uses the feed and FHIR routes, not the people's routes.
+- Break-the-glass: a physician's or coordinator's scope is the open cases and the cases dismissed or
+  closed less than `SPOEDPLEIN_CASE_SCOPE_AFTER_CLOSE_HOURS` ago. An older case opens only with a reason
+  (at least `REASON_MIN` characters): a page login asks for it and keeps a grant for the session, for
+  `SPOEDPLEIN_BREAK_GLASS_MINUTES`; an API user sends it with every such request (`X-Break-Glass-Reason`).
+  The reason is an audit entry (`break_glass`), and every read under it carries the purpose
+  `break-the-glass` and the reason. Administrators are not narrowed (the shared bootstrap token acts
+  as one); outside parties cannot break the glass (their scope is what they were paged for).
 
 A refusal is a 403 and an audit entry (outcome `denied`) written in its own transaction, so it stays
 when the request's own transaction rolls back.
@@ -17,21 +24,25 @@ when the request's own transaction rolls back.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 from starlette.routing import compile_path
 
 from consent.models import Party
 from consent.service import DisclosureField, decide_disclosure
 from core.runtime import Runtime
+from core.settings import Settings
 from identity.deps import Principal
 from identity.models import ED_ROLES, Role
+from identity.service import clean_text
 from notifications.models import Page
 from store import audit
 from store.db import get_by_id
-from workflows.models import Case
+from workflows.models import OPEN_STATES, BreakGlassGrant, Case
 
 
 class Access(StrEnum):
@@ -42,6 +53,14 @@ class Access(StrEnum):
     CASE_PARTY = (
         "case_party"  # one case: ED staff, or the party paged for it (its own party, what it may see)
     )
+    COORDINATION = "coordination"  # the coordinator's oversight pages: coordinator and administrator
+
+
+BREAK_GLASS_PURPOSE = "break-the-glass"
+REASON_MIN = 10
+REASON_MAX = 500
+# ED staff whose case scope is narrowed (everyone in ED_ROLES but the administrator).
+SCOPED_ROLES = frozenset({Role.PHYSICIAN, Role.COORDINATOR})
 
 
 PARTY_OF_ROLE: dict[Role, Party] = {
@@ -169,6 +188,10 @@ ROUTES: dict[tuple[str, str], Access] = {
     ("GET", "/api/figures"): Access.ED,
     ("GET", "/api/figures.csv"): Access.ED,
     ("GET", "/figures"): Access.ED,
+    # break-the-glass: the reason form's answer (ED staff; the case's scope is what it opens) and the
+    # coordinator's list of who broke the glass
+    ("POST", "/cases/{case_id}/break-glass"): Access.ED,
+    ("GET", "/break-glass"): Access.COORDINATION,
 }
 
 _COMPILED = [(method, compile_path(path)[0], access, path) for (method, path), access in ROUTES.items()]
@@ -190,24 +213,56 @@ def access_of(method: str, path: str) -> tuple[Access, dict[str, str]] | None:
 class Refusal:
     reason: str  # for the audit trail and the 403's detail (no patient data)
     case_id: int | None = None
+    break_glass: bool = False  # ED staff outside their scope: a reason would open the case
 
     def __str__(self) -> str:
         return self.reason
 
 
-def decide(runtime: Runtime, principal: Principal, method: str, path: str) -> Refusal | None:
-    """None when `principal` may make this request, else why not. Reads only."""
+@dataclass(frozen=True)
+class Glass:
+    """A case outside the person's scope, opened with a reason: a page login's grant, or (`new`) the
+    reason an API request sent, which is recorded as a `break_glass` entry when the request is allowed."""
+
+    case_id: int
+    reason: str
+    patient_ref: str
+    new: bool
+
+
+def in_scope(case: Case, now: datetime, settings: Settings) -> bool:
+    """Is the case within a physician's or coordinator's everyday scope (open, or recently closed)?"""
+    if case.state in OPEN_STATES:
+        return True
+    return now - case.updated_at <= timedelta(hours=settings.case_scope_after_close_hours)
+
+
+def clean_reason(raw: str) -> str:
+    return clean_text(raw, limit=REASON_MAX)
+
+
+def decide(
+    runtime: Runtime, principal: Principal, method: str, path: str, *, break_glass_reason: str = ""
+) -> Refusal | Glass | None:
+    """None when `principal` may make this request, a `Glass` when only its reason opens the case, else
+    why not. Reads only."""
     found = access_of(method, path)
     if found is None:
         # A route without an entry (the table test keeps this from shipping): ED staff only.
         return None if principal.role in ED_ROLES else Refusal("route without an access entry")
     access, params = found
     role = principal.role
-    if access == Access.PUBLIC or role in ED_ROLES:
+    if access == Access.PUBLIC:
+        return None
+    if role in ED_ROLES:
+        if access == Access.COORDINATION and role not in (Role.COORDINATOR, Role.ADMIN):
+            return Refusal(f"role {role.value} does not coordinate")
+        if access in (Access.CASE, Access.CASE_PARTY) and role in SCOPED_ROLES:
+            return _scope(runtime, principal, _int(params.get("case_id")), break_glass_reason)
         return None
     if access == Access.ED_OR_INTEGRATION:
         return None if role == Role.INTEGRATION else Refusal(f"role {role.value} does not use this route")
-    if access == Access.ED:
+    if access in (Access.ED, Access.COORDINATION):
         return Refusal(f"role {role.value} is not ED staff")
     case_id = _int(params.get("case_id"))
     party = PARTY_OF_ROLE.get(role)
@@ -228,6 +283,82 @@ def decide(runtime: Runtime, principal: Principal, method: str, path: str) -> Re
             for field in DisclosureField
         ):
             return Refusal(f"nothing of this case may be disclosed to {party.value}", case_id)
+    return None
+
+
+def _scope(
+    runtime: Runtime, principal: Principal, case_id: int | None, header: str
+) -> Refusal | Glass | None:
+    if case_id is None:
+        return None  # the handler answers 404
+    now = runtime.clock.now()
+    with runtime.db.read() as db:
+        case = db.get(Case, case_id)
+        if case is None or in_scope(case, now, runtime.settings):
+            return None
+        if principal.session_id:
+            grant = db.execute(
+                select(BreakGlassGrant.reason)
+                .where(
+                    BreakGlassGrant.session_id == principal.session_id,
+                    BreakGlassGrant.case_id == case_id,
+                    BreakGlassGrant.expires_at > now,
+                )
+                .order_by(BreakGlassGrant.id.desc())
+                .limit(1)
+            ).scalar_one_or_none()
+            if grant is not None:
+                return Glass(case_id, grant, case.patient_ref, new=False)
+        patient_ref = case.patient_ref
+    reason = clean_reason(header)
+    if not reason:
+        return Refusal("this case is outside your scope: give a break-the-glass reason", case_id, True)
+    if len(reason) < REASON_MIN:
+        return Refusal(f"the break-the-glass reason needs at least {REASON_MIN} characters", case_id, True)
+    return Glass(case_id, reason, patient_ref, new=True)
+
+
+def _record_glass(db: Session, principal: Principal, glass: Glass, source: str) -> None:
+    audit.record(
+        db,
+        actor=principal.actor,
+        action=audit.AuditAction.BREAK_GLASS,
+        resource_type="Case",
+        resource_id=glass.case_id,
+        patient_ref=glass.patient_ref,
+        case_id=glass.case_id,
+        client=principal.client,
+        purpose=BREAK_GLASS_PURPOSE,
+        reason=glass.reason,
+        source=source,
+        actor_role=principal.role.value,
+        actor_org=principal.organisation,
+        actor_name=principal.display_name,
+    )
+
+
+def break_glass(runtime: Runtime, principal: Principal, case_id: int, raw_reason: str) -> Refusal | None:
+    """A page login breaks the glass on a case: with a reason of at least `REASON_MIN` characters, a
+    grant for this session (`SPOEDPLEIN_BREAK_GLASS_MINUTES`) and a `break_glass` audit entry; else why
+    not (nothing is written). A case within scope needs no grant (None, nothing written)."""
+    if principal.role not in SCOPED_ROLES or principal.session_id is None:
+        return None
+    decided = _scope(runtime, replace(principal, session_id=None), case_id, raw_reason)
+    if not isinstance(decided, Glass):
+        return decided
+    now = runtime.clock.now()
+    with runtime.db.write() as db:
+        db.add(
+            BreakGlassGrant(
+                session_id=principal.session_id,
+                user_id=principal.user_id,
+                case_id=case_id,
+                reason=decided.reason,
+                granted_at=now,
+                expires_at=now + timedelta(minutes=runtime.settings.break_glass_minutes),
+            )
+        )
+        _record_glass(db, principal, decided, "page")  # the grant and its audit entry commit together
     return None
 
 
@@ -256,12 +387,21 @@ def record_refusal(runtime: Runtime, principal: Principal, method: str, path: st
         )
 
 
-def check(runtime: Runtime, principal: Principal, method: str, path: str) -> Refusal | None:
-    """`decide`, and the audit entry when refused."""
-    refusal = decide(runtime, principal, method, path)
-    if refusal is not None:
-        record_refusal(runtime, principal, method, path, refusal)
-    return refusal
+def check(
+    runtime: Runtime, principal: Principal, method: str, path: str, *, break_glass_reason: str = ""
+) -> Principal | Refusal:
+    """`decide`: the principal to act as (with the break-the-glass purpose and reason when a reason
+    opened the case; a new reason is recorded first), or the refusal, recorded in the audit trail."""
+    decided = decide(runtime, principal, method, path, break_glass_reason=break_glass_reason)
+    if isinstance(decided, Refusal):
+        record_refusal(runtime, principal, method, path, decided)
+        return decided
+    if decided is None:
+        return principal
+    if decided.new:
+        with runtime.db.write() as db:
+            _record_glass(db, principal, decided, principal.auth_method.value)
+    return replace(principal, purpose=BREAK_GLASS_PURPOSE, reason=decided.reason)
 
 
 def _route_of(method: str, path: str) -> str:

@@ -264,3 +264,18 @@ class SilentFlag(Base):
     fingerprint: Mapped[str] = mapped_column(String(64))
     source: Mapped[str] = mapped_column(String(16))  # hl7, fhir, cds
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
+class BreakGlassGrant(Base):
+    """A page login's access to a case outside its scope, for a bounded time, with the reason given
+    (workflows/access.py). API users send the reason with each request instead: no grant is kept."""
+
+    __tablename__ = "break_glass_grant"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    session_id: Mapped[str] = mapped_column(String(64), index=True)  # identity's user_sessions.id
+    user_id: Mapped[int] = mapped_column(BigIntPK)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
+    reason: Mapped[str] = mapped_column(String(500))  # as in the audit entry (audit_entry.reason)
+    granted_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)

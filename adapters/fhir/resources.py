@@ -370,14 +370,16 @@ def audit_event(
     and the data touched as entities, why as purposeOfEvent (break-the-glass as `BTG` with its reason)."""
     event_type, subtype = _AUDIT_TYPE.get(action, _AUDIT_TYPE["read"])
     purposes = []
-    if reason or action == "break_glass":
+    # Only break-the-glass is BTG: a refused request's `reason` says why it was refused, not why it was made.
+    glass = action == "break_glass" or purpose == "break-the-glass"
+    if glass:
         purposes.append(
             {
                 "coding": [{"system": _ACT_REASON, "code": "BTG", "display": "break the glass"}],
                 "text": reason or None,
             }
         )
-    if purpose:
+    if purpose and not glass:
         purposes.append({"text": purpose})
     user = {
         "type": {

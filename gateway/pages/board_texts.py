@@ -193,6 +193,43 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "series_cases": ("casussen", "cases"),
     "series_silent": ("stil", "silent"),
     "minutes_value": ("{value} min", "{value} min"),
+    # break-the-glass: the reason form and the coordinator's list
+    "nav_break_glass": ("Noodtoegang", "Break-the-glass"),
+    "bg_title": ("Noodtoegang tot deze casus", "Emergency access to this case"),
+    "bg_intro": (
+        "Deze casus valt buiten uw gewone toegang (hij is langer geleden afgesloten). U kunt hem openen "
+        "als dat nodig is voor de zorg: geef de reden op. De reden, uw naam en het tijdstip worden "
+        "vastgelegd en zijn zichtbaar voor de coördinator. De toegang geldt {minutes} minuten, zolang u "
+        "ingelogd blijft.",
+        "This case is outside your everyday access (it was closed some time ago). You can open it when "
+        "care requires it: give the reason. The reason, your name and the time are recorded and shown to "
+        "the coordinator. Access lasts {minutes} minutes, as long as you stay logged in.",
+    ),
+    "bg_fix": ("Pas het volgende aan:", "Please fix:"),
+    "bg_reason": ("Reden (minstens {min} tekens)", "Reason (at least {min} characters)"),
+    "bg_reason_missing": (
+        "Geef de reden op waarom u deze casus opent.",
+        "Give the reason for opening this case.",
+    ),
+    "bg_reason_short": (
+        "De reden is te kort: schrijf minstens {min} tekens.",
+        "The reason is too short: write at least {min} characters.",
+    ),
+    "bg_submit": ("Casus openen met noodtoegang", "Open the case with emergency access"),
+    "bg_hint": (
+        "Twijfelt u? Open de casus niet en overleg met de coördinator.",
+        "In doubt? Do not open the case; ask the coordinator.",
+    ),
+    "bgl_title": ("Noodtoegang: wie opende welke casus", "Break-the-glass: who opened which case"),
+    "bgl_intro": (
+        "Casussen die buiten de gewone toegang zijn geopend, met de opgegeven reden (nieuwste eerst).",
+        "Cases opened outside everyday access, with the reason given (newest first).",
+    ),
+    "bgl_caption": ("{count} keer noodtoegang", "{count} break-the-glass accesses"),
+    "bgl_when": ("Wanneer", "When"),
+    "bgl_who": ("Wie", "Who"),
+    "bgl_why": ("Reden", "Reason"),
+    "bgl_empty": ("Nog geen noodtoegang.", "No break-the-glass access yet."),
 }
 
 i18n.MESSAGES.update(MESSAGES)

@@ -32,27 +32,37 @@ NOTE_MAX = 4000
 
 
 class PageRefused(Exception):
-    """The access policy refused a page request; `refused_page` (installed on the app) answers 403."""
+    """The access policy refused a page request; `refused_page` (installed on the app) answers 403, or
+    the break-the-glass form when a reason would open the case."""
 
-    def __init__(self, session: Principal) -> None:
+    def __init__(self, session: Principal, refusal: access.Refusal | None = None) -> None:
         super().__init__("refused by the access policy")
         self.session = session
+        self.refusal = refusal
 
 
 def current_session(request: Request, runtime: Runtime) -> Principal | None:
     """The logged-in person of a page request, or None (the one place that reads the login). The access
     policy (workflows/access.py) is applied here, for every page: a refusal is audited there and raises
-    `PageRefused`, so no page renders anything for a person the policy refuses."""
+    `PageRefused`, so no page renders anything for a person the policy refuses. A person who broke the
+    glass on this case comes back with the purpose and reason that every audit entry then carries."""
     session = principal_from_cookie(runtime, request.cookies.get(auth.COOKIE_NAME), client_of(request))
-    if session is not None and access.check(runtime, session, request.method, request.url.path) is not None:
-        raise PageRefused(session)
-    return session
+    if session is None:
+        return None
+    decided = access.check(runtime, session, request.method, request.url.path)
+    if isinstance(decided, access.Refusal):
+        raise PageRefused(session, decided)
+    return decided
 
 
 async def refused_page(request: Request, exc: Exception) -> HTMLResponse:
-    """The 403 page of a `PageRefused`: no case data, the person's language."""
+    """The 403 page of a `PageRefused`: no case data, the person's language. A case outside an ED staff
+    member's scope gets the form that asks for the break-the-glass reason instead."""
     assert isinstance(exc, PageRefused)
     tr = translator(request)
+    refusal = exc.refusal
+    if refusal is not None and refusal.break_glass and refusal.case_id is not None:
+        return break_glass_form(request, exc.session, refusal.case_id)
     return render(
         request,
         "message.html",
@@ -60,6 +70,24 @@ async def refused_page(request: Request, exc: Exception) -> HTMLResponse:
         session=exc.session,
         title=tr.t("forbidden_title"),
         message=tr.t("forbidden"),
+    )
+
+
+def break_glass_form(
+    request: Request, session: Principal, case_id: int, *, reason: str = "", error: str = ""
+) -> HTMLResponse:
+    """The page that asks why a case outside the person's scope must be opened (nothing of the case)."""
+    return render(
+        request,
+        "break_glass.html",
+        403,
+        session=session,
+        case_id=case_id,
+        reason=reason,
+        error=error,
+        reason_min=access.REASON_MIN,
+        reason_max=access.REASON_MAX,
+        minutes=int(request.app.state.runtime.settings.break_glass_minutes),
     )
 
 
