@@ -10,6 +10,7 @@ import hmac
 import json
 import re
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,8 @@ from adapters.fhir.cds.cards import MAX_SUMMARY
 from adapters.fhir.models import CdsFeedback, CdsJwtId
 from adapters.fhir.validate import validate_resource
 from presentations.models import PresentationRecord
+from store import audit, audit_batch
+from store.audit import AuditEntry
 from tests import cds_helpers as cds
 from tests.fhir_helpers import EhrFhirServer, GatewayServer, auth, make_runtime
 from workflows.discharge import record_discharge_check
@@ -166,14 +169,43 @@ def test_patient_view_without_signals_answers_no_cards_and_opens_nothing(setup: 
     assert count(setup, Case) == 0
 
 
-def test_repeated_hook_gives_the_same_card_and_writes_nothing_new(setup: Setup) -> None:
-    first = setup.call(SIGNALS_PV, cds.hook_request("patient-view", cds.prefetch()))
+def card_entries(setup: Setup) -> list[AuditEntry]:
+    with setup.gateway.runtime.db.read() as session:
+        query = select(AuditEntry).where(AuditEntry.resource_type == "Case/cds-card")
+        return list(session.execute(query.order_by(AuditEntry.seq)).scalars())
+
+
+def test_repeated_hook_gives_the_same_card_and_writes_nothing_new_but_its_audit_entry(setup: Setup) -> None:
+    body = cds.hook_request(
+        "patient-view", cds.prefetch(), context={"patientId": "p-1", "userId": "Practitioner/dr-7"}
+    )
+    first = setup.call(SIGNALS_PV, body)
     presentations_after_first = count(setup, PresentationRecord)
-    again = setup.call(SIGNALS_PV, cds.hook_request("patient-view", cds.prefetch()))
+    again = setup.call(SIGNALS_PV, body)
 
     assert first.json()["cards"][0]["uuid"] == again.json()["cards"][0]["uuid"]
     assert count(setup, Case) == 1
     assert count(setup, PresentationRecord) == presentations_after_first == 1
+    # The repeated answer (case and card known: the cache-hit path) is a read of the case: audited too,
+    # with the EHR's user, the patient's pseudonym and the case, like the first.
+    entries = card_entries(setup)
+    assert [e.action for e in entries] == ["create", "read"]
+    assert entries[1].actor == entries[0].actor and entries[1].actor.startswith("ehr:Practitioner/")
+    assert entries[1].source == "cds"
+    assert entries[1].patient_ref == entries[0].patient_ref != "" and entries[1].case_id == entries[0].case_id
+
+
+def test_simultaneous_repeated_hooks_are_each_audited_in_shared_commits(setup: Setup) -> None:
+    body = cds.hook_request("patient-view", cds.prefetch())
+    assert setup.call(SIGNALS_PV, body).status_code == 200
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        answers = list(pool.map(lambda _: setup.call(SIGNALS_PV, body), range(24)))
+    assert [a.status_code for a in answers] == [200] * 24
+    assert len(card_entries(setup)) == 25
+    appender = audit_batch.appender(setup.gateway.runtime.db)
+    assert appender.entries == 24 and appender.batches <= 24
+    with setup.gateway.runtime.db.read() as session:
+        assert audit.verify_chain(session) is None  # one chain, no fork, however the commits were shared
 
 
 def test_encounter_start_fetches_missing_prefetch_from_the_fhir_server_with_the_given_token(

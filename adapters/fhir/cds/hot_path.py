@@ -15,8 +15,9 @@ The measures, and why (measured on that machine; docs/fhir-and-cds-hooks.md has 
   cached model objects (the p99 tail).
 - rendered-answer cache, `remembered_answer`: building the card validates two FHIR resources and encodes
   JSON; the same case and rule set give the same bytes.
-- raw SQL, `known_case`: the case lookup is the whole database work of a repeated call; two driver
-  statements, where SQLAlchemy's layers cost ~150 µs per statement.
+- raw SQL, `known_case`: the case lookup is the whole reading of a repeated call; two driver
+  statements, where SQLAlchemy's layers cost ~150 µs per statement. Its audit entry is group-committed
+  (`store.audit_batch`): calls that arrive together share one transaction and one commit.
 - GC tuning, `tune_gc`: full collections walked the app's long-lived graph (routes, models, rules) and
   stalled calls for tens of milliseconds.
 - concurrency limit, `hook_limiter`: the work is CPU-bound under one interpreter lock; twenty calls
@@ -125,18 +126,19 @@ def known_case(
     *,
     fingerprints: frozenset[tuple[str, str]],
     card_for: Callable[[str], str],
-) -> cards.CaseRef | None:
-    """The encounter's open case when it already holds these findings and the card `card_for(case
-    reference)`, else None: on a repeated call the whole of its database work, in plain driver SQL."""
+) -> tuple[cards.CaseRef, str] | None:
+    """The encounter's open case (and its patient reference, for the audit entry) when it already holds
+    these findings and the card `card_for(case reference)`, else None: on a repeated call the whole of
+    its reading, in plain driver SQL."""
     with driver_transaction(db.engine, write=False) as sql:
         case = sql.rows(
-            "SELECT id, reference, highest_severity, opened_at FROM cases WHERE encounter_ref = "
+            "SELECT id, reference, highest_severity, opened_at, patient_ref FROM cases WHERE encounter_ref = "
             f"{sql.marks(1)} AND state IN ({sql.marks(len(_OPEN_STATE_VALUES))}) ORDER BY id DESC LIMIT 1",
             (encounter_ref, *_OPEN_STATE_VALUES),
         )
         if not case:
             return None
-        case_id, reference, severity, opened_at = case[0]
+        case_id, reference, severity, opened_at, patient_ref = case[0]
         uid = card_for(reference)
         known = sql.rows(
             f"SELECT rule_id, fingerprint FROM case_finding WHERE case_id = {sql.marks(1)} UNION ALL "
@@ -144,7 +146,8 @@ def known_case(
             (case_id, _CARD, uid),
         )
         if fingerprints <= set(known) and (_CARD, uid) in known:
-            return cards.CaseRef(case_id, reference, Severity(severity), sql.read_timestamp(opened_at))
+            ref = cards.CaseRef(case_id, reference, Severity(severity), sql.read_timestamp(opened_at))
+            return ref, str(patient_ref)
     return None
 
 

@@ -30,6 +30,7 @@ from core.deps import Actor, Caller, audit_access
 from core.runtime import Runtime
 from detection.models import Presentation, Severity
 from presentations import service as presentations
+from store import audit, audit_batch
 from store.audit import AuditAction
 from store.db import utcnow
 from workflows import silent
@@ -190,12 +191,36 @@ def _audit_card(session: Any, actor: Actor | None, action: AuditAction, case: Ca
         )
 
 
+def _audit_known(runtime: Runtime, actor: Actor, case_id: int, patient_ref: str) -> None:
+    """The audit entry of a card about a case already known (the same fields as `_audit_card`)."""
+    entry = audit.Entry(
+        actor=actor.actor,
+        actor_role=str(actor.role),
+        actor_org=actor.organisation,
+        actor_name=actor.display_name,
+        action=AuditAction.READ,
+        resource_type="Case/cds-card",
+        resource_id=case_id,
+        patient_ref=patient_ref,
+        case_id=case_id,
+        client=actor.client,
+        source="cds",
+        purpose=actor.purpose,
+        reason=actor.reason,
+    )
+    try:
+        audit_batch.appender(runtime.db).append(entry)
+    except audit_batch.AuditUnavailable:
+        # No log, no card: the EHR shows nothing and may call again.
+        raise FhirError.one(503, IssueType.TRANSIENT, "the access could not be recorded; try again") from None
+
+
 def ensure_case(
     runtime: Runtime, service: Service, analysis: Analysis, actor: Actor | None = None
 ) -> cards.CaseRef:
     """The encounter's open case holding these findings, written only when something is new. A repeated
-    call whose case and card are already known (`hot_path.known_case`) writes nothing, and so is not
-    audited: the first card about the case was (docs/audit.md, known gaps)."""
+    call whose case and card are already known (`hot_path.known_case`) writes only its audit entry, group
+    committed with the other calls of the moment (`store.audit_batch`), before the card is answered."""
     systems = presentations.IdentifierSystems.of(runtime.settings)
     encounter_ref = presentations.encounter_ref(runtime.pseudonyms, analysis.identity, systems)
     rule_ids = list(analysis.rule_ids)
@@ -206,7 +231,10 @@ def ensure_case(
         card_for=lambda reference: cards.card_uuid(service.id, reference, rule_ids),
     )
     if known is not None:
-        return known
+        case_ref, patient_ref = known
+        if actor is not None:
+            _audit_known(runtime, actor, case_ref.id, patient_ref)
+        return case_ref
     # Mapped and detected again before the write transaction, never inside it (on SQLite that
     # transaction holds the one write lock, which the ACK path needs).
     presentation, findings = analysis.derive()
