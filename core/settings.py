@@ -231,6 +231,10 @@ class Settings(BaseSettings):
         le=720,
         description="how long a page login's break-the-glass access to a case lasts",
     )
+    totp_required_for_parties: bool = Field(
+        default=False,
+        description="outside parties' local logins need a TOTP code (enrol: spoedplein user totp NAME)",
+    )
     ed_address: str = Field(
         default="Spoedeisende Hulp, Elisabeth-TweeSteden Ziekenhuis, Doctor Deelenlaan 5, 5042 AD Tilburg",
         max_length=300,

@@ -9,10 +9,13 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Integer, LargeBinary, String
+from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from store.db import Base, BigIntPK, UTCDateTime, utcnow
+from store.encrypted import Encrypted
+
+TOTP_AAD = b"users:totp_secret"
 
 
 class Role(StrEnum):
@@ -79,7 +82,9 @@ class User(Base):
     source: Mapped[str] = mapped_column(String(200), default="local")
     external_subject: Mapped[str | None] = mapped_column(String(255), nullable=True)
     password_hash: Mapped[str | None] = mapped_column(String(200), nullable=True)
-    totp_secret: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)  # encrypted
+    # The TOTP secret (base32), encrypted at rest with the field key (transparently: rotated with the rest).
+    totp_secret: Mapped[bytes | None] = mapped_column(Encrypted(TOTP_AAD, transparent=True), nullable=True)
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger, nullable=True)  # a code is good once
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

@@ -90,3 +90,54 @@ def take(
 def forget(response: Response) -> None:
     """Delete the cookie: a login's state is used once."""
     response.delete_cookie(COOKIE_NAME, path="/", httponly=True, samesite="lax")
+
+
+# --- the second step of a local login (TOTP) -------------------------------------------------------------
+
+SECOND_STEP_COOKIE = "spoedplein_tweede_stap"
+SECOND_STEP_MAX_AGE_S = 300
+_SECOND_AAD = b"identity:second-step"
+
+
+def keep_second_step(
+    response: Response,
+    request: Request,
+    cipher: FieldCipher,
+    *,
+    user_id: int,
+    next_path: str,
+    public_base_url: str | None,
+) -> None:
+    """The password was right and a code is asked: the browser carries who (encrypted, five minutes) to
+    the code form's answer. No session exists until the code is right too."""
+    body = json.dumps({"u": user_id, "t": time.time(), "n": next_path}).encode()
+    response.set_cookie(
+        SECOND_STEP_COOKIE,
+        base64.urlsafe_b64encode(cipher.encrypt(body, _SECOND_AAD)).decode(),
+        max_age=SECOND_STEP_MAX_AGE_S,
+        path="/login",
+        httponly=True,
+        samesite="strict",
+        secure=_secure(request, public_base_url),
+    )
+
+
+def take_second_step(
+    request: Request, cipher: FieldCipher, *, now: float | None = None
+) -> tuple[int, str] | None:
+    """(user id, where to go after) of a login waiting for its code, if fresh; else None."""
+    raw = request.cookies.get(SECOND_STEP_COOKIE)
+    if not raw or len(raw) > 1000:
+        return None
+    try:
+        data = json.loads(cipher.decrypt(base64.urlsafe_b64decode(raw.encode()), _SECOND_AAD))
+        user_id, started, next_path = int(data["u"]), float(data["t"]), str(data["n"])
+    except (DecryptionError, binascii.Error, ValueError, KeyError, TypeError):
+        return None
+    if (now if now is not None else time.time()) - started > SECOND_STEP_MAX_AGE_S:
+        return None
+    return user_id, next_path
+
+
+def forget_second_step(response: Response) -> None:
+    response.delete_cookie(SECOND_STEP_COOKIE, path="/login", httponly=True, samesite="strict")

@@ -129,6 +129,8 @@ class LoginRefused(StrEnum):
     NO_PASSWORD = "no_password"
     DISABLED = "disabled"
     LOCKED = "locked"
+    WRONG_CODE = "wrong_code"  # the TOTP code (identity/totp.py)
+    NO_SECOND_FACTOR = "no_second_factor"  # a code is required and the user has none enrolled
 
 
 @dataclass(frozen=True)
@@ -166,7 +168,10 @@ def check_password(
         return PasswordCheck(user, LoginRefused.WRONG_PASSWORD)
     if user.disabled:
         return PasswordCheck(user, LoginRefused.DISABLED)
-    user.failed_logins, user.locked_until = 0, None
+    if user.totp_secret is None:
+        # With a second factor the count goes on until the code is right too: else the password alone
+        # would reset it and the code could be guessed without ever locking the account.
+        user.failed_logins, user.locked_until = 0, None
     if _hasher.check_needs_rehash(user.password_hash):
         user.password_hash = _hasher.hash(password)
     return PasswordCheck(user, None)

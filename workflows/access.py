@@ -156,6 +156,7 @@ ROUTES: dict[tuple[str, str], Access] = {
     ("GET", "/kindcheck"): Access.PUBLIC,
     ("GET", "/login"): Access.PUBLIC,
     ("POST", "/login"): Access.PUBLIC,
+    ("POST", "/login/code"): Access.PUBLIC,  # the second step of a login (its own encrypted cookie)
     ("POST", "/logout"): Access.PUBLIC,
     # hospital login (OIDC) and the SMART EHR launch: the identity provider / EHR authorises
     ("GET", "/login/oidc"): Access.PUBLIC,

@@ -1,5 +1,5 @@
-"""`spoedplein user add|disable|enable|list` and `spoedplein token create|revoke|list`: local accounts and
-API tokens, straight on the database (`--data-dir` / SPOEDPLEIN_DATABASE_URL, like `run`).
+"""`spoedplein user add|disable|enable|password|totp|list` and `spoedplein token create|revoke|list`:
+local accounts and API tokens, straight on the database (`--data-dir` / SPOEDPLEIN_DATABASE_URL, like `run`).
 
 A password comes from standard input when that is not a terminal (first line), else it is asked twice
 without echo. A token is printed once; only its hash is kept.
@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from core.runtime import Runtime
 from core.settings import get_settings
 from gateway.commands import CliError
-from identity import service, tokens
+from identity import service, sessions, tokens, totp
 from identity.models import ROLE_LABELS_NL, Role
 from identity.service import IdentityError
 
@@ -113,10 +113,32 @@ def user_password(username: str, data_dir: DataDir = None) -> None:
         if user is None:
             raise CliError(f"no user {username!r}", code=2)
         service.set_password(session, user=user, password=password)
-        from identity import sessions
-
         sessions.revoke_all(session, user_id=user.id)
         typer.echo(f"password of {username} changed")
+
+
+@user_app.command("totp")
+def user_totp(
+    username: str,
+    remove: Annotated[bool, typer.Option("--remove", help="switch the second factor off")] = False,
+    data_dir: DataDir = None,
+) -> None:
+    """Enrol a TOTP second factor (a new secret replaces any earlier one; ends the user's sessions).
+    Prints the otpauth URI (for a QR code) and the secret once; only the encrypted secret is kept."""
+    with _database(data_dir) as (_, session):
+        if remove:
+            totp.remove(session, username=username)
+            typer.echo(f"second factor of {username} removed")
+            return
+        secret, uri = totp.enrol(session, username=username)
+        user = service.get_by_username(session, username)
+        if user is not None:
+            sessions.revoke_all(session, user_id=user.id)
+        typer.echo(uri)
+        typer.echo(f"secret: {secret}")
+        typer.echo(
+            "Shown once: add it to the authenticator app now (scan the URI as a QR code or type the secret)."
+        )
 
 
 @user_app.command("list")

@@ -57,6 +57,33 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "This account is locked for a while after too many failed attempts. Try again later or contact "
         "the administrator.",
     ),
+    # the second step of a local login: a TOTP code (identity/totp.py)
+    "totp_code_title": ("Code uit uw authenticator-app", "Code from your authenticator app"),
+    "totp_code_intro": (
+        "Uw wachtwoord klopt. Vul de code van 6 cijfers in die uw authenticator-app nu toont.",
+        "Your password is right. Enter the 6-digit code your authenticator app shows now.",
+    ),
+    "totp_code_label": ("Code (6 cijfers)", "Code (6 digits)"),
+    "totp_code_submit": ("Bevestigen", "Confirm"),
+    "totp_code_failed": (
+        "Inloggen is nog niet gelukt. Pas het volgende aan:",
+        "Not logged in yet. Please fix:",
+    ),
+    "err_code_missing": ("Vul de code in.", "Enter the code."),
+    "err_code_wrong": (
+        "Deze code klopt niet (of is al gebruikt). Wacht op de volgende code en probeer het opnieuw.",
+        "This code is not right (or was used already). Wait for the next code and try again.",
+    ),
+    "err_code_expired": (
+        "Het inloggen duurde te lang. Log opnieuw in met uw gebruikersnaam en wachtwoord.",
+        "Logging in took too long. Log in again with your username and password.",
+    ),
+    "err_login_no_totp": (
+        "Voor uw account is een code uit een authenticator-app verplicht, maar er is nog geen ingesteld. "
+        "Neem contact op met de beheerder.",
+        "Your account requires a code from an authenticator app, and none is set up yet. Contact the "
+        "administrator.",
+    ),
     # logging in through the hospital (OpenID Connect) or from the EHR (SMART launch): gateway/pages/sso.py
     "login_oidc": ("Inloggen via het ziekenhuis", "Log in through the hospital"),
     "login_or_local": ("Of log in met een Spoedplein-account:", "Or log in with a Spoedplein account:"),
