@@ -22,11 +22,11 @@ CLAUSE_BREAK = "."
 # match at every character of the text.
 
 # "Dr. Burns", "i.v.m." and decimal numbers must not split a clause at their full stop: drop the stop.
+# Matched in the reversed text ("dr." reads ".rd"), so that the pattern starts at the full stop.
 _TITLES = ("dr", "drs", "dhr", "mw", "mevr", "mr", "mrs", "ms", "prof", "ca", "bijv", "vs", "st", "nr")
+_DOTTED_TITLES = ("o.a", "i.v.m", "z.n", "m.n", "e.c")
 _ABBREVIATION_DOT = re.compile(
-    r"\.(?:"
-    + "|".join(rf"(?<=\b{w}\.)" for w in (*_TITLES, r"o\.a", r"i\.v\.m", r"z\.n", r"m\.n", r"e\.c"))
-    + ")"
+    r"\.(?=(?:" + "|".join(re.escape(w[::-1]) for w in (*_TITLES, *_DOTTED_TITLES)) + r")\b)"
 )
 _DOTTED = re.compile(r"\b([a-z])\.([a-z])\.(?:([a-z])\.)?")  # "i.v.m." → "ivm", "z.n." → "zn"
 _DOTTED_HINT = re.compile(r"\.[a-z]\.")  # every match of _DOTTED holds one
@@ -60,7 +60,7 @@ def tokenize(text: str, abbreviations: frozenset[str] = frozenset()) -> list[str
     stop, not the end of the clause; several breaks in a row are one. A few regular-expression passes
     over the text and no Python work per token: linear in its length.
     """
-    folded = _ABBREVIATION_DOT.sub("", fold(text))
+    folded = _ABBREVIATION_DOT.sub("", fold(text)[::-1])[::-1]
     if _DOTTED_HINT.search(folded):
         folded = _DOTTED.sub(lambda m: "".join(g for g in m.groups() if g), folded)
     if _DECIMAL_HINT.search(folded):
