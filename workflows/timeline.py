@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from notifications.hooks import PageEvent, PageEventKind
@@ -67,13 +67,13 @@ def add_pager_events(
     session: Session,
     cipher: FieldCipher,
     items: Sequence[PageEvent],
-) -> list[CaseEvent]:
-    """Pager events on the timelines of their cases: two reads and one flush for the whole batch. An
-    event whose `dedupe_key` was written before, or whose case is gone, is skipped. They do not bump the
-    case's version: a delivery report arriving while the physician edits the case must not turn their
-    change into a conflict."""
+) -> int:
+    """Pager events on the timelines of their cases: two reads and one multi-row insert for the whole
+    batch; returns how many were written. An event whose `dedupe_key` was written before, or whose case is
+    gone, is skipped. They do not bump the case's version: a delivery report arriving while the physician
+    edits the case must not turn their change into a conflict."""
     if not items:
-        return []
+        return 0
     keys = [item.dedupe_key for item in items]
     seen = set(session.execute(select(CaseEvent.dedupe_key).where(CaseEvent.dedupe_key.in_(keys))).scalars())
     states = {
@@ -82,31 +82,33 @@ def add_pager_events(
             select(Case.id, Case.state).where(Case.id.in_({item.case_id for item in items}))
         )
     }
-    added = []
+    rows: list[dict[str, Any]] = []
     for item in items:
         if item.dedupe_key in seen or item.case_id not in states:
             continue
         seen.add(item.dedupe_key)
-        severity = EventSeverity.WARNING if item.warning else EventSeverity.INFO
         detail = item.detail
-        added.append(
-            CaseEvent(
-                case_id=item.case_id,
-                at=utcnow(),
-                actor="spoedplein-pager",
-                kind=EventKind(item.kind.value).value,
-                to_state=states[item.case_id],
-                severity=severity.value,
-                code=item.code,
-                detail=cipher.encrypt(json.dumps(detail, default=str).encode(), EVENT_AAD)
+        rows.append(
+            {
+                "case_id": item.case_id,
+                "at": utcnow(),
+                "actor": "spoedplein-pager",
+                "kind": EventKind(item.kind.value).value,
+                "action": "",
+                "from_state": "",
+                "to_state": states[item.case_id],
+                "severity": (EventSeverity.WARNING if item.warning else EventSeverity.INFO).value,
+                "code": item.code,
+                "detail": cipher.encrypt(json.dumps(detail, default=str).encode(), EVENT_AAD)
                 if detail
                 else None,
-                dedupe_key=item.dedupe_key,
-            )
+                "dedupe_key": item.dedupe_key,
+            }
         )
-    session.add_all(added)
-    session.flush()
-    return added
+    if rows:
+        # A Core insert: no ORM objects to build and flush (the pager writes hundreds at once).
+        session.execute(insert(CaseEvent), rows)
+    return len(rows)
 
 
 class _PagerHooks:
