@@ -24,6 +24,7 @@ from gateway.pages import figures as figure_pages
 from gateway.pages import sso as page_sso
 from gateway.pages import views as page_views
 from gateway.pages.case_common import PageRefused, refused_page
+from gateway.pages.rendering import render, translator, wants_page
 from gateway.request_guard import RequestGuard
 from gateway.request_id import RequestId
 from identity.deps import credentials_present, install_login_redirect
@@ -85,15 +86,21 @@ def create_app(runtime: Runtime) -> FastAPI:
         # Under /fhir a path or method no route has is answered as FHIR clients expect (OperationOutcome).
         return unmatched_fhir_response(request, exc) or await http_exception_handler(request, exc)
 
-    async def _store_error(request: Request, exc: Exception) -> JSONResponse:
-        if store_unavailable(exc):  # PostgreSQL restarting, a dropped connection: nothing changed, retry
-            log.warning("store unavailable (%s) on %s", type(exc).__name__, request.url.path)
-            return JSONResponse(
-                {"detail": "store unavailable; the request changed nothing, try again"},
-                status_code=503,
-                headers={"Retry-After": str(RETRY_AFTER_S)},
-            )
-        return await _unexpected(request, exc)
+    async def _store_error(request: Request, exc: Exception) -> Response:
+        if not store_unavailable(exc):
+            return await _unexpected(request, exc)
+        # PostgreSQL restarting, a dropped connection: nothing changed, worth trying again.
+        log.warning("store unavailable (%s) on %s", type(exc).__name__, request.url.path)
+        retry = {"Retry-After": str(RETRY_AFTER_S)}
+        if wants_page(request):  # a person at a web page: the message in their language
+            tr = translator(request)
+            title, message = tr.t("store_unavailable_title"), tr.t("store_unavailable")
+            return render(request, "message.html", 503, headers=retry, title=title, message=message)
+        return JSONResponse(
+            {"detail": "store unavailable; the request changed nothing, try again"},
+            status_code=503,
+            headers=retry,
+        )
 
     # Registered by class, store errors are answered here and not re-raised to the server (whose log
     # would carry the driver's text, which may quote a value).

@@ -1,6 +1,7 @@
 """A store that cannot be reached (PostgreSQL restarting, connections dropped) is a 503 with Retry-After
-that says nothing changed — on the API and, as a transient OperationOutcome, on FHIR — not a 500. The
-PostgreSQL fault test (tests/test_faults.py) found the 500; this shows the answer on its own, fast."""
+that says nothing changed — on the API, as a transient OperationOutcome on FHIR, as a page in the
+person's language in a browser — not a 500. The PostgreSQL fault test (tests/test_faults.py) found the
+500; this shows the answer on its own, fast. (MLLP's AR 207: tests/test_store_unavailable.py.)"""
 
 from __future__ import annotations
 
@@ -54,6 +55,15 @@ def test_the_api_and_fhir_answer_503_retry_while_the_store_is_away_and_work_agai
         assert fhir.headers["Retry-After"] == "5"
         (issue,) = fhir.json()["issue"]
         assert (issue["severity"], issue["code"]) == ("error", "transient")
+        page = httpx.post(
+            f"{gateway.url}/login",
+            data={"username": "arts", "password": "geheim-wachtwoord"},
+            headers={"Accept": "text/html"},
+            timeout=30,
+        )
+        assert page.status_code == 503, page.text
+        assert page.headers["content-type"].startswith("text/html")
+        assert "De gegevens zijn even niet bereikbaar. Er is niets gewijzigd" in page.text
     finally:
         refuse_connections(postgres_server, database, refuse=False)
     again = httpx.get(f"{gateway.url}/api/cases", headers=auth(), timeout=30)

@@ -172,6 +172,12 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "U heeft geen toegang tot deze pagina. Deze poging is vastgelegd in het toegangslog.",
         "You have no access to this page. This attempt is recorded in the access log.",
     ),
+    "store_unavailable_title": ("Even niet beschikbaar", "Briefly unavailable"),
+    "store_unavailable": (
+        "De gegevens zijn even niet bereikbaar. Er is niets gewijzigd; probeer het over een paar seconden "
+        "opnieuw.",
+        "The data cannot be reached just now. Nothing was changed; try again in a few seconds.",
+    ),
     "form_expired_title": ("Formulier verlopen", "Form expired"),
     "form_expired": (
         "Dit formulier hoort niet bij uw huidige sessie. Laad de pagina opnieuw en probeer het nog eens.",

@@ -86,6 +86,13 @@ def _switch_links(request: Request, here: str | None) -> list[dict[str, Any]]:
     ]
 
 
+def wants_page(request: Request) -> bool:
+    """A browser asking for a page (not the API, FHIR or CDS Hooks, whose clients read JSON)."""
+    if request.url.path.startswith(("/api", "/fhir", "/cds-services")):
+        return False
+    return "text/html" in request.headers.get("accept", "")
+
+
 def render(
     request: Request,
     template: str,
