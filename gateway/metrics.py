@@ -102,7 +102,15 @@ class DatabaseCollector(Collector):
             "spoedplein_processing_lag_seconds", "Age of the oldest stored message not yet processed"
         )
         lag.add_metric([], _age_s(now, oldest))
-        return (stored, reused, lag)
+        # The lowest id is the oldest row (an indexed look-up, no scan): with retention running it stays
+        # under SPOEDPLEIN_RETENTION_RAW_MESSAGE_DAYS plus a day, so a higher value says retention stopped.
+        first = session.scalar(select(InboxMessage.received_at).order_by(InboxMessage.id).limit(1))
+        kept = GaugeMetricFamily(
+            "spoedplein_oldest_stored_message_age_seconds",
+            "Age of the oldest raw message still stored (retention deletes them after their period)",
+        )
+        kept.add_metric([], _age_s(now, first))
+        return (stored, reused, lag, kept)
 
     def _outbox(self, session: Session) -> Iterable[GaugeMetricFamily]:
         depth = GaugeMetricFamily(

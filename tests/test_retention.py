@@ -271,6 +271,27 @@ def test_a_resend_inside_the_window_is_still_recognised_after_retention(runtime:
         assert session.get(InboxMessage, old_id) is None
 
 
+def test_the_oldest_stored_message_age_on_metrics_shows_whether_retention_runs(runtime: Runtime) -> None:
+    from gateway.metrics import DatabaseCollector
+
+    def oldest_age_days() -> float:
+        [gauge] = [m for m in DatabaseCollector(runtime).collect() if m.name.startswith("spoedplein_oldest")]
+        return float(gauge.samples[0].value) / 86400
+
+    assert oldest_age_days() == 0  # nothing stored
+    first = store(runtime, message("AGE-1"))
+    store(runtime, message("AGE-2"))
+    with runtime.db.write() as session:
+        session.execute(
+            update(InboxMessage)
+            .where(InboxMessage.id == first)
+            .values(received_at=utcnow() - timedelta(days=40))
+        )
+    assert 39.9 < oldest_age_days() < 40.1  # retention has not run: past the 30 days
+    retention.apply(runtime.db, runtime.cipher, POLICY, utcnow())
+    assert oldest_age_days() < 0.01  # the message left is the new one
+
+
 def test_the_audit_log_is_never_pruned_and_still_verifies_after_retention(
     runtime: Runtime, cipher: FieldCipher, pseudonyms: Pseudonymizer, tmp_path: Path
 ) -> None:
