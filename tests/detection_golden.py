@@ -20,6 +20,7 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
+from bench.detect import TRIAGE_NOTE  # the long ordinary note the benchmark adds (about 90 words)
 from detection.configuration import default_config
 from detection.engine import detect
 from detection.models import Finding, Note, Presentation
@@ -37,17 +38,6 @@ TESTS = Path(__file__).resolve().parent
 GOLDEN = TESTS / "detection_golden.json"
 VIGNETTES = TESTS / "vignettes"
 CORPUS = TESTS / "corpus"
-
-# The same long ordinary note as bench/detect.py uses (about 90 words).
-TRIAGE_NOTE = (
-    "Patiënt meldt zich op de SEH met klachten sinds gisteravond. Anamnese: geen koorts, geen braken, "
-    "eetlust wisselend. Medicatie: paracetamol zo nodig. Allergieën: geen bekend. Lichamelijk onderzoek: "
-    "alert, goed aanspreekbaar, huid normaal van kleur, geen blauwe plekken, buik soepel, geen drukpijn. "
-    "Vitale parameters stabiel, saturatie 98% zonder zuurstof. Triage ManchesterTriage geel. Beleid: "
-    "laboratorium, urineonderzoek, herbeoordeling na uitslagen; patiënt en begeleider zijn geïnformeerd "
-    "over de wachttijd. Follow-up via huisarts indien klachten aanhouden. Seen and discussed with the "
-    "attending physician, plan agreed, no further concerns raised by the family at this time."
-)
 
 # Tokenizer corners: abbreviation stops, runs of breaks, decimals, symbols, leading and trailing breaks.
 EDGE_TEXTS = (
