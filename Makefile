@@ -44,8 +44,19 @@ lint: $(DEV_STAMP)
 typecheck: $(DEV_STAMP)
 	$(BIN)/mypy .
 
+## The suite in two passes: everything not marked `serial` on PYTEST_WORKERS processes (one per core, at
+## most 4), each file's tests on one worker so module fixtures start once; then the `serial` tests alone,
+## because they time things, load the machine or kill processes under load. Both passes always run; a
+## pass that selects nothing (PYTEST_ARGS naming non-serial tests only) is not a failure unless both do.
+PYTEST_WORKERS ?= $(shell n=$$(nproc 2>/dev/null || echo 1); [ $$n -gt 4 ] && n=4; echo $$n)
+PYTEST := $(BIN)/python -m pytest -q -p no:cacheprovider
+
 unit: $(DEV_STAMP) system-packages
-	$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+	@parallel=0; serial=0; \
+	$(PYTEST) -n $(PYTEST_WORKERS) --dist loadfile -m "not serial" $(PYTEST_ARGS) || parallel=$$?; \
+	$(PYTEST) -m serial $(PYTEST_ARGS) || serial=$$?; \
+	if [ $$parallel -eq 5 ] && [ $$serial -eq 5 ]; then exit 5; fi; \
+	for rc in $$parallel $$serial; do [ $$rc -eq 0 ] || [ $$rc -eq 5 ] || exit $$rc; done
 
 test: lint typecheck unit
 

@@ -151,6 +151,7 @@ def session_cookie(gateway: GatewayProcesses, username: str = COORDINATOR) -> di
         return dict(client.cookies)
 
 
+@pytest.mark.serial  # asserts how long it took: a busy parallel worker would fail it
 def test_a_reconnect_with_an_old_last_event_id_gets_the_current_board_at_once(
     gateway: GatewayProcesses,
 ) -> None:

@@ -19,7 +19,7 @@ from tests.conftest import new_postgres_database
 from tests.gateway_load import Sender, answered, assert_each_stored_and_processed_once, processed_everything
 from tests.gateway_process import GatewayProcesses
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.serial
 
 
 @pytest.fixture(params=["embedded", "postgresql+redis"])

@@ -109,7 +109,7 @@ def test_a_request_id_is_kept_when_plain_and_made_when_not(gateway: GatewayServe
     assert httpx.get(f"{gateway.url}/healthz").headers["x-request-id"]
 
 
-@pytest.mark.slow
+@pytest.mark.serial
 def test_under_run_the_http_part_shows_what_the_mllp_part_counted_and_no_patient_data(tmp_path: Path) -> None:
     gateway = GatewayProcesses(tmp_path / "gw")
     gateway.run()

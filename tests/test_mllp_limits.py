@@ -62,6 +62,7 @@ async def read_frame(reader: asyncio.StreamReader, timeout_s: float = 10) -> byt
                 return event.payload
 
 
+@pytest.mark.serial  # asserts how long it took: a busy parallel worker would fail it
 def test_a_frame_trickling_in_past_the_deadline_is_refused_with_its_msh_and_the_connection_closed(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -174,7 +175,7 @@ def rss_bytes(pid: int) -> int:
     raise AssertionError("no VmRSS")
 
 
-@pytest.mark.slow
+@pytest.mark.serial
 def test_many_slow_partial_frames_do_not_take_unbounded_memory_in_the_mllp_process(tmp_path: Path) -> None:
     """300 connections each push 512 KiB of a frame that never ends into `spoedplein mllp` (limit 20
     connections, deadline 3 s): its memory grows by at most the limit's worth, and every partial frame

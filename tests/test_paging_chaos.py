@@ -31,7 +31,7 @@ from tests.workflow_fixtures import finding, flagged_case, presentation, record_
 from workflows import intake, service
 from workflows.schemas import ConfirmFacts, Melder
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.serial
 CASES = 50
 
 

@@ -191,6 +191,7 @@ def test_duplicate_and_out_of_order_delivery_reports_change_the_state_once_and_o
     assert len(pager.sms.accepted) == 1  # no next channel: it was delivered
 
 
+@pytest.mark.serial  # asserts how long it took: a busy parallel worker would fail it
 def test_a_slow_provider_for_one_number_does_not_hold_up_the_others(
     pager: Pager, cipher: FieldCipher, pseudonyms: Pseudonymizer, hooks: WebhookReceiver
 ) -> None:

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import httpx
+import httpx2
 import pytest
 from sqlalchemy import select
 
@@ -70,14 +70,14 @@ def on_call_forensic(pager: Pager) -> str:
     return person
 
 
-def reply(pager: Pager, sender: str, text: str, message_id: str) -> httpx.Response:
+def reply(pager: Pager, sender: str, text: str, message_id: str) -> httpx2.Response:
     """The SMS provider posts an inbound reply to the gateway's webhook (the real ASGI app, real HTTP)."""
     return webhook(pager, "inbound", params={"from": sender, "message": text, "id": message_id})
 
 
 def webhook(
     pager: Pager, kind: str, *, params: dict[str, str] | None = None, json: object = None
-) -> httpx.Response:
+) -> httpx2.Response:
     from fastapi.testclient import TestClient
 
     from gateway.app import create_app

@@ -26,7 +26,7 @@ from tests import cds_helpers as cds
 from tests.gateway_process import ROOT, GatewayProcesses, children_of, mllp_probe, niceness
 from tests.servers import free_port
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.serial
 TCP_LISTEN = "0A"
 
 

@@ -65,6 +65,7 @@ def write_lock_held_elsewhere(runtime: Runtime) -> Iterator[None]:
         pg.rollback()
 
 
+@pytest.mark.serial  # asserts how long it took: a busy parallel worker would fail it
 def test_not_ready_while_something_else_holds_the_stores_write_lock(
     gateway: GatewayServer, runtime: Runtime
 ) -> None:

@@ -24,7 +24,7 @@ from store.db import Database, make_engine
 from tests.conftest import TEST_KEY, new_postgres_database
 from tests.gateway_process import API_TOKEN, GatewayProcesses
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.serial
 
 MESSAGE = (
     "MSH|^~\\&|HIX|ETZ|SPOEDPLEIN|ETZ|20261123100000+0100||ADT^{event}^ADT_A01|{cid}|P|2.5\r"
