@@ -20,6 +20,8 @@ from tests.workflow_fixtures import drain_outbox, runtime_for
 from workflows.models import Case, SilentFlag
 
 SIGNALS_PV = "spoedplein-signals-patient-view"
+# httpx gives up after 5 s by default; a shared CI machine under a parallel run can take longer to answer.
+SLOW_MACHINE_S = 30
 
 
 def count(runtime: Runtime, model: type) -> int:
@@ -66,14 +68,17 @@ def test_a_cds_call_in_silent_mode_shows_no_card_and_the_figures_count_the_flag(
             url = f"{gateway.url}/cds-services/{SIGNALS_PV}"
             body = cds.hook_request("patient-view", cds.prefetch())
             for _ in range(2):  # the chart opened twice: counted once
-                reply = httpx.post(url, json=body, headers={"Authorization": f"Bearer {key.token(url)}"})
+                token = {"Authorization": f"Bearer {key.token(url)}"}
+                reply = httpx.post(url, json=body, headers=token, timeout=SLOW_MACHINE_S)
                 assert reply.status_code == 200, reply.text
                 assert reply.json() == {"cards": []}
             assert count(runtime, Case) == 0
             flags = count(runtime, SilentFlag)
             assert flags >= 1
             figures = httpx.get(
-                f"{gateway.url}/api/figures", headers={"Authorization": f"Bearer {runtime.api_token}"}
+                f"{gateway.url}/api/figures",
+                headers={"Authorization": f"Bearer {runtime.api_token}"},
+                timeout=SLOW_MACHINE_S,
             ).json()
             assert figures["silent"]["flags"] == flags
             assert figures["silent"]["encounters"] == 1
