@@ -10,6 +10,7 @@ from __future__ import annotations
 import glob
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -115,7 +116,15 @@ class PostgresServer:
             conn.execute(sql)
 
     def stop(self) -> None:
-        self.proc.terminate()
+        # The cluster is thrown away: an immediate shutdown (SIGQUIT to the postmaster) skips the shutdown
+        # checkpoint, which with fsync on wrote every database the session created (14 MB each, hundreds
+        # per worker) to disk first: 97 s against 0.2 s for 100 databases, measured on a busy machine.
+        # The postmaster is signalled directly: under `runuser` (root) its parent only forwards SIGTERM.
+        try:
+            postmaster = int((self.data / "postmaster.pid").read_text().split()[0])
+            os.kill(postmaster, signal.SIGQUIT)
+        except (OSError, ValueError, IndexError):
+            self.proc.terminate()
         try:
             self.proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
