@@ -22,6 +22,14 @@ TEST_KEY = bytes(range(32))
 _db_counter = itertools.count()
 
 
+@pytest.hookimpl(tryfirst=True)  # before `-m` selects: the added mark must already be there
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A `slow` test (kill/restart, load) is also `serial`: `make unit` runs it after the parallel pass."""
+    for item in items:
+        if item.get_closest_marker("slow") and not item.get_closest_marker("serial"):
+            item.add_marker(pytest.mark.serial)
+
+
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[PostgresServer]:
     server = PostgresServer()

@@ -22,6 +22,8 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 import gateway.handlers  # noqa: F401  (registers every outbox topic)
 from adapters.hl7.ack import build_ack
 from adapters.hl7.msh import read_header
@@ -59,6 +61,7 @@ def new_message(cid: str, complaint: str = "blauwe plek op de wang") -> NewMessa
     )
 
 
+@pytest.mark.serial  # asserts a 50 ms bound: a busy parallel worker would fail it
 def test_an_ack_waiting_for_the_write_lock_is_stored_as_soon_as_the_lock_is_free(tmp_path: Path) -> None:
     """Another process holds the write lock for 430 ms. SQLite's own busy handler would wake the waiter
     at 328, 428 and 528 ms (its sleeps grow to 100 ms), 98 ms after the release; ours tries every
