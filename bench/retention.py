@@ -87,9 +87,9 @@ def timed_retention(db: Database, size: int) -> tuple[float, list[float]]:
         while True:
             begin = time.perf_counter()
             with db.write() as session:
-                taken = retention._batch(session, cipher, category, cutoff, size)
+                chosen, _done = retention._batch(session, cipher, category, cutoff, size)
             batches.append(time.perf_counter() - begin)
-            if taken < size:
+            if chosen < size:
                 break
     return time.perf_counter() - started, batches
 

@@ -137,11 +137,12 @@ def _table(model: type[Base]) -> Table:
 
 def _pseudonymise(
     session: Session, cipher: FieldCipher, condition: ColumnElement[bool], ids: list[int]
-) -> None:
+) -> int:
     """Pseudonymise the dismissed cases `ids` (see the module docstring). The case row is changed only if
     it is still due (compare-and-set on its version), and without a new version or change time: nothing
     a person did, so the EHR write-back and the figures see no change."""
     cases = session.execute(select(Case).where(Case.id.in_(ids), condition)).scalars().all()
+    done = 0
     for case in cases:
         pseudonym = PSEUDONYM_PREFIX + secrets.token_hex(16)
         changed = session.execute(
@@ -152,6 +153,7 @@ def _pseudonymise(
         )
         if changed.rowcount != 1:  # type: ignore[attr-defined]
             continue  # reopened (or changed) meanwhile: no longer due
+        done += 1
         for row in session.execute(select(CaseFinding).where(CaseFinding.case_id == case.id)).scalars():
             finding = Finding.model_validate_json(cipher.decrypt(row.data, FINDING_AAD))
             stripped = finding.model_copy(update={"evidence": []})
@@ -171,30 +173,33 @@ def _pseudonymise(
             record.patient_ref = record.encounter_ref = pseudonym
         clear_free_text(session, Base.metadata, _table(Case), Case.id == case.id)
     session.flush()
+    return done
 
 
-def _batch(session: Session, cipher: FieldCipher, category: Category, cutoff: datetime, size: int) -> int:
-    """One batch of one category inside the caller's transaction; returns how many rows it took."""
+def _batch(
+    session: Session, cipher: FieldCipher, category: Category, cutoff: datetime, size: int
+) -> tuple[int, int]:
+    """One batch of one category inside the caller's transaction: how many rows it chose, and how many it
+    deleted or pseudonymised (fewer when another run, a second beat, took some of them first)."""
     column, condition = _due(category, cutoff)
     ids = list(session.execute(select(column).where(condition).order_by(column).limit(size)).scalars())
     if not ids:
-        return 0
+        return 0, 0
     # The condition is applied again on the change itself: a row that stopped being due is left alone.
     chosen = and_(column.in_(ids), condition)
     if category is Category.DISMISSED_FLAGS:
-        _pseudonymise(session, cipher, condition, ids)
-    elif category is Category.RAW_MESSAGES:
-        delete_with_dependents(
+        return len(ids), _pseudonymise(session, cipher, condition, ids)
+    if category is Category.RAW_MESSAGES:
+        done = delete_with_dependents(
             session,
             Base.metadata,
             _table(InboxMessage),
             chosen,
             clear=frozenset({"presentation.inbox_message_id"}),
         )
-    else:
-        table = _table(Case if category is Category.CLOSED_CASES else PresentationRecord)
-        delete_with_dependents(session, Base.metadata, table, chosen)
-    return len(ids)
+        return len(ids), done
+    table = _table(Case if category is Category.CLOSED_CASES else PresentationRecord)
+    return len(ids), delete_with_dependents(session, Base.metadata, table, chosen)
 
 
 @dataclass
@@ -223,9 +228,9 @@ def apply(
             continue
         while True:
             with db.write() as session:
-                taken = _batch(session, cipher, category, cutoff, policy.batch_size)
-            result.counts[category] += taken
-            if taken < policy.batch_size:
+                chosen, done = _batch(session, cipher, category, cutoff, policy.batch_size)
+            result.counts[category] += done
+            if chosen < policy.batch_size:
                 break
             # Checked after a batch, so even a tiny budget moves a backlog forward by one batch.
             if deadline is not None and time.monotonic() > deadline:
