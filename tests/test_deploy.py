@@ -106,7 +106,11 @@ def test_health_of_worker_and_beat_follows_their_heartbeat(tmp_path: Path) -> No
         deadline = time.monotonic() + 60
         healthy: dict[str, bool] = {}
         while time.monotonic() < deadline and not all(healthy.get(p) for p in procs):
-            healthy = {p: cli("health", p, env=env).returncode == 0 for p in procs}
+            # Ask `health` (a process of its own each time) only once the part has written a heartbeat.
+            healthy = {
+                p: (tmp_path / "heartbeat" / p).exists() and cli("health", p, env=env).returncode == 0
+                for p in procs
+            }
             time.sleep(0.5)
         assert all(healthy.values()), healthy
     finally:
