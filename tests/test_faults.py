@@ -160,9 +160,9 @@ def keep_streaming_after(rig: Rig, load: Load, *, messages: int) -> None:
     load.stop.set()
 
 
-def finish_and_assert_nothing_lost_or_doubled(rig: Rig, load: Load) -> None:
+def finish_and_assert_nothing_lost_or_doubled(rig: Rig, load: Load, *, recovered_at: float) -> None:
     """Every sender done, every case paged, every timer fired; then count everything once more after a
-    pause, so that anything doubled late would be seen."""
+    pause, so that anything doubled late would be seen. Prints what happened (`pytest -s` shows it)."""
     for sender in load.senders:
         sender.join(timeout=600)
     acked = [cid for s in load.senders for cid in s.acked]
@@ -191,8 +191,15 @@ def finish_and_assert_nothing_lost_or_doubled(rig: Rig, load: Load) -> None:
     gateway.wait_for(
         lambda: all(a.state == "accepted" for a in attempts(rig)), timeout_s=180, what="attempts recorded"
     )
+    caught_up = time.monotonic() - recovered_at
     time.sleep(3.0)
     load.readiness.finish.set()
+    print(
+        f"\n{cases} visits, {len(rig.sms.accepted)} SMS; negative ACKs {dict(load.negative())}, "
+        f"sender reconnects {sum(s.failures for s in load.senders)}, physician 503s "
+        f"{len(load.physician.refused)} and transport errors {load.physician.transport_errors}; every page "
+        f"out {caught_up:.0f} s after the fault ended"
+    )
 
     assert_each_stored_and_processed_once(gateway, acked)
     assert sms_per_number() == numbers, "a page was lost or doubled"
@@ -230,7 +237,7 @@ def test_postgresql_restarted_under_load_loses_and_doubles_nothing(rig: Rig) -> 
     rig.postgres.restart(down_s=3.0)
     up = time.monotonic()
     keep_streaming_after(rig, load, messages=10)
-    finish_and_assert_nothing_lost_or_doubled(rig, load)
+    finish_and_assert_nothing_lost_or_doubled(rig, load, recovered_at=up)
     # While the store was away the MLLP listener answered AR with error 207 (send again), and the
     # readiness check said so; the senders' resends were then taken.
     assert "AR 207" in load.negative(), load.negative()
@@ -250,7 +257,8 @@ def test_redis_stopped_for_a_minute_under_load_loses_and_doubles_nothing(rig: Ri
     rig.redis.restart()  # empty: whatever the broker held is gone
     acked_while_down = load.acked_between(down, up)
     keep_streaming_after(rig, load, messages=10)
-    finish_and_assert_nothing_lost_or_doubled(rig, load)
+    finish_and_assert_nothing_lost_or_doubled(rig, load, recovered_at=up)
+    print(f"acknowledged (AA) while Redis was down for {up - down:.0f} s: {acked_while_down}")
     # The store was there, so messages kept being acknowledged (AA) while the broker was away; the
     # readiness check named the broker; the work waited in the outbox and was caught up afterwards.
     assert acked_while_down > 0
@@ -264,6 +272,7 @@ def test_the_whole_gateway_killed_under_load_loses_and_doubles_nothing(rig: Rig)
     wait_for_pages_under_way(rig)
     rig.gateway.kill_run_and_every_part()  # mid-stream and mid-paging
     rig.gateway.run()
+    up = time.monotonic()
     keep_streaming_after(rig, load, messages=10)
-    finish_and_assert_nothing_lost_or_doubled(rig, load)
+    finish_and_assert_nothing_lost_or_doubled(rig, load, recovered_at=up)
     assert sum(s.failures for s in load.senders) > 0, "the kill did not interrupt the stream"
