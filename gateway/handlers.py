@@ -10,5 +10,6 @@ import notifications.handlers
 import notifications.pager  # noqa: F401  (the pager's tick and auditor, a periodic job)
 import store.audit  # the audit chain anchor (periodic)
 import store.checkpoint
-import store.encrypted  # noqa: F401  (key rotation, a periodic job)
+import store.encrypted
+import store.journal  # noqa: F401  (the beat moves the MLLP journal into the database, a periodic job)
 from workflows import retention, timers  # noqa: F401  (periodic jobs: daily retention, the timer tick)

@@ -23,6 +23,7 @@ from sqlalchemy import inspect
 from sqlalchemy.engine import make_url
 
 from store.db import make_engine
+from store.journal import copy_pending, journal_path
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 PG_DUMP_MAGIC = b"PGDMP"
@@ -95,13 +96,20 @@ def _copy_sqlite(source: Path, target: Path) -> None:
         src.close()
 
 
+def _copy_sqlite_and_journal(source: Path, target: Path) -> None:
+    """The database, then what its MLLP journal holds that was not moved into it yet (acknowledged in
+    the last milliseconds): those are in the backup too, as ordinary inbox rows waiting for the worker."""
+    _copy_sqlite(source, target)
+    copy_pending(source, target)
+
+
 def backup(url: str, out: Path) -> BackupKind:
     """Back up the database at `url` into the file `out` (replaced atomically)."""
     if kind_of_url(url) is BackupKind.SQLITE:
         source = sqlite_path(url)
         if not source.exists():
             raise BackupError(f"no database at {source}")
-        _write_atomically(out, lambda tmp: _copy_sqlite(source, tmp))
+        _write_atomically(out, lambda tmp: _copy_sqlite_and_journal(source, tmp))
         return BackupKind.SQLITE
     _write_atomically(
         out,
@@ -137,6 +145,10 @@ def restore(url: str, source: Path, *, force: bool = False) -> None:
         path = sqlite_path(url)
         path.parent.mkdir(parents=True, exist_ok=True)
         _copy_sqlite(source, path)  # through SQLite, so a -wal file of the old database cannot mix in
+        journal = journal_path(url)
+        for name in ("", "-wal", "-shm"):  # the replaced database's journal is not the backup's
+            if journal is not None:
+                journal.with_name(journal.name + name).unlink(missing_ok=True)
         return
     args = ["--no-owner", "--no-privileges", "--single-transaction", "--exit-on-error"]
     if force:

@@ -13,7 +13,7 @@ fraction of a millisecond of its release, ahead of the others still asleep. The 
 processing may wait.
 
 With a `journal` (what the MLLP part uses on SQLite) the writer commits to that file of its own instead
-(`store.journal`), whose lock only the journal's mover takes, briefly: then it waits for nobody's write
+(`store.journal`), whose lock only the beat's mover takes, briefly: then it waits for nobody's write
 transaction at all.
 """
 
@@ -31,7 +31,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from store.crypto import FieldCipher
 from store.db import Database, DriverSQL, driver_transaction, is_busy, make_engine
 from store.inbox import NewMessage, StoredAnswer, write_messages
-from store.journal import JournalMover, journal_engine, write_journal
+from store.journal import journal_engine, write_journal
 
 log = logging.getLogger(__name__)
 BUSY_RETRY_S = 0.0002  # how soon to try the write lock again while another process holds it
@@ -54,13 +54,11 @@ class GroupCommitWriter:
         sqlite_synchronous: str = "FULL",
         journal: Path | None = None,
     ) -> None:
-        """`journal` (SQLite only): commit to that file of its own instead of the database, and move
-        the rows into the database in a thread of this process (`store.journal`)."""
+        """`journal` (SQLite only): commit to that file of its own instead of the database; the beat
+        moves the rows into the database (`store.journal`)."""
         self._journal = None
-        self._mover = None
         if db.is_sqlite and journal is not None:
             self._journal = journal_engine(journal, sqlite_synchronous=sqlite_synchronous, busy_timeout_ms=0)
-            self._mover = JournalMover(journal, db, sqlite_synchronous=sqlite_synchronous)
         if db.is_sqlite:
             url = db.engine.url.render_as_string(hide_password=False)
             # Its own connection, without SQLite's sleeping busy handler (see the module docstring).
@@ -95,8 +93,6 @@ class GroupCommitWriter:
     def close(self) -> None:
         self._queue.put(_STOP)
         self._thread.join(timeout=30)
-        if self._mover is not None:
-            self._mover.close()
         if self._journal is not None:
             self._journal.dispose()
         if self._own_db is not None:
@@ -171,8 +167,6 @@ class GroupCommitWriter:
                 raise
         finally:
             raw.close()
-        if self._mover is not None:
-            self._mover.wake()
         return answers
 
 

@@ -7,12 +7,14 @@ So the MLLP writer commits each group of messages (encrypted raw bytes, the ACK,
 file of its own, next to the database (`<database>.mllp-journal`), and acknowledges after that commit;
 the only other writer of that file is the mover below, in short transactions.
 
-The **mover** (a thread in the MLLP process, started with the writer) copies journal rows into the main
+The **mover** (a periodic job of the beat, run every relay round) copies journal rows into the main
 database as ordinary `inbox_message` rows with their `inbox.process` outbox rows, in one main-database
-transaction per batch (it waits for the worker there, off the ACK path), and then deletes them from the
-journal. A crash between the two leaves rows in both: the next round finds their keys already stored and
-only deletes them, so nothing is lost or stored twice. Messages appear in `/api/messages` once moved
-(milliseconds; the journal is empty whenever the feed is quiet).
+transaction per 500 rows (it waits for the worker there, off the ACK path), and then deletes them from
+the journal. A crash between the two leaves rows in both: the next round finds their keys already
+stored and only deletes them, so nothing is lost or stored twice. Messages appear in `/api/messages`
+once moved (within a relay round, 0.2 s; the journal is empty whenever the feed is quiet). It runs in
+the beat, not in the MLLP part, because copying costs about as much CPU as storing did: on two cores the
+MLLP part's CPU is what limits the ACK rate, and the beat runs at a lower priority.
 
 Dedupe stays exact across both files: the writer looks a key up in the journal first (inside its journal
 write transaction, so the mover cannot delete meanwhile) and then in the main database; a row the mover
@@ -25,11 +27,10 @@ PostgreSQL has row locks and needs none of this: there the writer writes the inb
 
 from __future__ import annotations
 
-import logging
-import threading
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
@@ -46,11 +47,11 @@ from store.inbox import (
     plan_batch,
     wanted_keys,
 )
+from store.periodic import every
 
-log = logging.getLogger(__name__)
 JOURNAL_SUFFIX = ".mllp-journal"
 MOVE_BATCH = 500  # journal rows per main-database transaction of the mover
-CHECKPOINT_EVERY_S = 1.0  # the mover copies the journal's WAL back this often (never inside an ACK)
+CHECKPOINT_EVERY_S = 1.0  # the beat copies the journal's WAL back this often (never inside an ACK)
 _JOURNAL_COLUMNS = (
     "channel, dedupe_key, content_hash, sender, control_id, message_type, received_at, raw, ack_code,"
     " ack, control_id_reused"
@@ -127,37 +128,54 @@ def write_journal(
     return plan.answers(new_ids)
 
 
-def move_once(journal: Engine, db: Database, *, limit: int = MOVE_BATCH) -> int:
-    """Move up to `limit` journal rows (and the resends counted so far) into the main database; returns
-    how many rows left the journal."""
+JournalRows = tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]  # messages, resend counts
+
+
+def _read(journal: Engine, limit: int) -> JournalRows:
     with driver_transaction(journal, write=False) as sql:
         rows = sql.rows(f"SELECT id, {_JOURNAL_COLUMNS} FROM journal_message ORDER BY id LIMIT ?", (limit,))
         resends = sql.rows("SELECT dedupe_key, count FROM journal_resend", ())
+    return rows, resends
+
+
+def _store(
+    sql: DriverSQL, rows: list[tuple[Any, ...]], resends: list[tuple[Any, ...]]
+) -> list[tuple[str, int]]:
+    """Store journal rows in the inbox (in `sql`'s transaction) unless their key is there already (moved
+    before a crash), and add the resends whose message is there; returns the resends added."""
+    keys = [row[2] for row in rows]
+    stored = set(lookup_stored(sql, "inbox_message", keys))
+    inbox_rows = [
+        (
+            row[2],
+            NewMessage(row[1], row[2], row[4], row[5], row[6], b"", row[9], bytes(row[10]), row[3]),
+            bool(row[11]),
+            bytes(row[8]),
+            row[7],
+            0,
+        )
+        for row in rows
+        if row[2] not in stored
+    ]
+    insert_inbox_rows(sql, inbox_rows)
+    applied: list[tuple[str, int]] = []
+    for key, count in resends:
+        if sql.rows(
+            "UPDATE inbox_message SET resend_count = resend_count + ? WHERE dedupe_key = ? RETURNING id",
+            (count, key),
+        ):
+            applied.append((key, count))  # the others' messages are still in the journal
+    return applied
+
+
+def move_once(journal: Engine, db: Database, *, limit: int = MOVE_BATCH) -> int:
+    """Move up to `limit` journal rows (and the resends counted so far) into the main database; returns
+    how many rows left the journal."""
+    rows, resends = _read(journal, limit)
     if not rows and not resends:
         return 0
-    applied: list[tuple[str, int]] = []
     with driver_transaction(db.engine, write=True) as sql:
-        keys = [row[2] for row in rows]
-        stored = set(lookup_stored(sql, "inbox_message", keys)) if keys else set()  # moved before a crash
-        inbox_rows = [
-            (
-                row[2],
-                NewMessage(row[1], row[2], row[4], row[5], row[6], b"", row[9], bytes(row[10]), row[3]),
-                bool(row[11]),
-                bytes(row[8]),
-                row[7],
-                0,
-            )
-            for row in rows
-            if row[2] not in stored
-        ]
-        insert_inbox_rows(sql, inbox_rows)
-        for key, count in resends:
-            if sql.rows(
-                "UPDATE inbox_message SET resend_count = resend_count + ? WHERE dedupe_key = ? RETURNING id",
-                (count, key),
-            ):
-                applied.append((key, count))  # the others' messages are still in the journal
+        applied = _store(sql, rows, resends)
     with driver_transaction(journal, write=True) as sql:
         if rows:
             ids = [row[0] for row in rows]
@@ -169,60 +187,56 @@ def move_once(journal: Engine, db: Database, *, limit: int = MOVE_BATCH) -> int:
     return len(rows)
 
 
+def copy_pending(database: Path, target: Path) -> int:
+    """Copy what the journal of the SQLite `database` holds into the SQLite file `target` (a backup of
+    it), leaving the journal as it is: a backup then holds every message acknowledged before it."""
+    path = journal_path(f"sqlite:///{database}")
+    if path is None or not path.exists():
+        return 0
+    journal = make_engine(f"sqlite:///{path}", pool_size=1)
+    backup = make_engine(f"sqlite:///{target}", pool_size=1)
+    try:
+        rows, resends = _read(journal, -1)  # LIMIT -1: all of them
+        if rows or resends:
+            with driver_transaction(backup, write=True) as sql:
+                _store(sql, rows, resends)
+        return len(rows)
+    finally:
+        journal.dispose()
+        backup.dispose()
+
+
 def pending(journal: Engine) -> int:
     """Journal rows not yet in the main database."""
     with driver_transaction(journal, write=False) as sql:
         return int(sql.rows("SELECT count(*) FROM journal_message", ())[0][0])
 
 
-class JournalMover:
-    """The thread that moves journal rows into the main database as soon as the writer committed them."""
+_engines: dict[Path, Engine] = {}  # the beat's engine per journal file, kept between rounds
+_checkpointed_at: dict[Path, float] = {}
+ROUNDS_PER_RELAY_ROUND = 8  # at most 4,000 rows a relay round, then the relay and the other jobs go
 
-    def __init__(self, path: Path, db: Database, *, sqlite_synchronous: str) -> None:
-        url = db.engine.url.render_as_string(hide_password=False)
-        # The mover's own connections: it waits for the worker's write lock (SQLite's busy handler), the
-        # ACK path does not.
-        self._db = Database(make_engine(url, sqlite_synchronous=sqlite_synchronous, pool_size=1))
-        self._journal = journal_engine(path, sqlite_synchronous=sqlite_synchronous, busy_timeout_ms=30_000)
-        self._wake = threading.Event()
-        self._stopping = False
-        self._checkpointed_at = 0.0
-        self._wake.set()  # what an earlier run left in the journal goes first
-        self._thread = threading.Thread(target=self._run, name="inbox-journal-mover", daemon=True)
-        self._thread.start()
 
-    def wake(self) -> None:
-        """Called after each journal commit."""
-        self._wake.set()
-
-    def close(self) -> None:
-        """Move what is left, then stop."""
-        self._stopping = True
-        self._wake.set()
-        self._thread.join(timeout=60)
-        self._journal.dispose()
-        self._db.dispose()
-
-    def _run(self) -> None:
-        while True:
-            self._wake.wait(timeout=1.0)
-            self._wake.clear()
-            stopping = self._stopping
-            try:
-                while move_once(self._journal, self._db) == MOVE_BATCH:
-                    pass
-                self._checkpoint()
-            except Exception:
-                # The rows stay in the journal; the next round (or the next start) moves them.
-                log.exception("moving the MLLP journal into the database failed; trying again")
-                time.sleep(1.0)
-                continue
-            if stopping:
-                return
-
-    def _checkpoint(self) -> None:
-        now = time.monotonic()
-        if now - self._checkpointed_at >= CHECKPOINT_EVERY_S:
-            self._checkpointed_at = now
-            with self._journal.connect() as connection:
-                connection.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+@every(0.0, name="store.mllp_journal")
+def move_journal_job(runtime: Any) -> None:
+    """The beat's mover: every relay round (0.2 s apart while idle), what the MLLP part acknowledged is
+    moved into the database; the relay hands it to the worker next round."""
+    settings = runtime.settings
+    if not runtime.db.is_sqlite or not settings.mllp_journal:
+        return
+    path = journal_path(settings.resolved_database_url)
+    if path is None or not path.exists():
+        return
+    engine = _engines.get(path)
+    if engine is None:
+        engine = _engines[path] = journal_engine(
+            path, sqlite_synchronous=settings.sqlite_synchronous, busy_timeout_ms=30_000
+        )
+    for _ in range(ROUNDS_PER_RELAY_ROUND):
+        if move_once(engine, runtime.db) < MOVE_BATCH:
+            break
+    now = time.monotonic()
+    if now - _checkpointed_at.get(path, 0.0) >= CHECKPOINT_EVERY_S:
+        _checkpointed_at[path] = now
+        with engine.connect() as connection:
+            connection.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")

@@ -21,6 +21,7 @@ import sqlite3
 import threading
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -28,6 +29,7 @@ import gateway.handlers  # noqa: F401  (registers every outbox topic)
 from adapters.hl7.ack import build_ack
 from adapters.hl7.msh import read_header
 from adapters.hl7.receiver import content_fingerprint
+from store.backup import backup
 from store.checkpoint import checkpoint_wal
 from store.crypto import FieldCipher
 from store.db import Database, make_engine
@@ -124,11 +126,11 @@ def _inbox(url: str) -> list[tuple[object, ...]]:
         ).fetchall()
 
 
-def _wait(predicate: object, what: str) -> None:
-    deadline = time.monotonic() + 30  # a limit for a broken mover, not a measured time
-    while not predicate():  # type: ignore[operator]
-        assert time.monotonic() < deadline, f"not {what} within 30 s"
-        time.sleep(0.01)
+def _beat_moves(url: str, db: Database) -> None:
+    """One round of the beat's periodic job that moves the journal into the database."""
+    settings = SimpleNamespace(mllp_journal=True, resolved_database_url=url, sqlite_synchronous="FULL")
+    [job] = [job for job in registered_jobs() if job.name == "store.mllp_journal"]
+    job.run(SimpleNamespace(db=db, settings=settings))
 
 
 def test_acks_are_given_while_the_worker_holds_the_databases_write_lock(tmp_path: Path) -> None:
@@ -153,7 +155,7 @@ def test_acks_are_given_while_the_worker_holds_the_databases_write_lock(tmp_path
         assert asyncio.run(send_while_locked()) == [True] * 20
         assert _inbox(url) == []  # still in the journal: the database was locked throughout
         holder.execute("COMMIT")
-        _wait(lambda: len(_inbox(url)) == 20, "moved")
+        _beat_moves(url, db)
         assert _inbox(url) == [(f"LOCKED-{n}", 0, 0, "inbox.process") for n in range(20)]
     finally:
         holder.close()
@@ -176,16 +178,18 @@ def test_resends_and_reused_control_ids_are_told_apart_across_journal_and_databa
     try:
         ack, duplicate, _ = asyncio.run(send(first))
         assert not duplicate
-        _wait(lambda: len(_inbox(url)) == 1, "moved")
+        _beat_moves(url, db)
         # The first copy is in the database now: a resend (MSH-7 may differ) gets the same bytes.
         resend = new_message("R-1")
         resend = dataclasses.replace(resend, raw=resend.raw.replace(b"20261123100000", b"20261123100500"))
         assert asyncio.run(send(resend)) == (ack, True, False)
         _, duplicate, reused = asyncio.run(send(new_message("R-1", complaint="val van de trap")))
         assert (duplicate, reused) == (False, True)
-        _wait(lambda: [row[:3] for row in _inbox(url)] == [("R-1", 1, 0), ("R-1", 0, 1)], "moved")
+        _beat_moves(url, db)
+        assert [row[:3] for row in _inbox(url)] == [("R-1", 1, 0), ("R-1", 0, 1)]
         assert asyncio.run(send(new_message("R-1", complaint="val van de trap")))[1:] == (True, False)
-        _wait(lambda: [row[1] for row in _inbox(url)] == [1, 1], "the resend counted")
+        _beat_moves(url, db)
+        assert [row[1] for row in _inbox(url)] == [1, 1]
     finally:
         writer.close()
         db.dispose()
@@ -201,8 +205,9 @@ def test_rows_moved_before_a_crash_are_not_stored_twice(tmp_path: Path) -> None:
     writer = GroupCommitWriter(db, FieldCipher(TEST_KEY), journal=path)
     try:
         asyncio.run(writer.submit(new_message("CRASH-1")))
+        _beat_moves(url, db)
     finally:
-        writer.close()  # moves what is left
+        writer.close()
     engine = journal_engine(path, sqlite_synchronous="FULL", busy_timeout_ms=1000)
     assert pending(engine) == 0
     # The state a kill between the mover's two commits leaves: the row back in the journal.
@@ -218,4 +223,27 @@ def test_rows_moved_before_a_crash_are_not_stored_twice(tmp_path: Path) -> None:
         assert [row[0] for row in _inbox(url)] == ["CRASH-1"]
     finally:
         engine.dispose()
+        db.dispose()
+
+
+def test_a_backup_holds_the_messages_still_in_the_journal(tmp_path: Path) -> None:
+    """Acknowledged but not yet moved (the worker holds the database's lock): `spoedplein backup`'s copy
+    has them as inbox rows waiting for the worker, and the live journal still moves them afterwards."""
+    url = new_sqlite_database(tmp_path)
+    db = Database(make_engine(url))
+    writer = GroupCommitWriter(db, FieldCipher(TEST_KEY), journal=journal_path(url))
+    holder = sqlite3.connect(tmp_path / "spoedplein.sqlite", isolation_level=None, check_same_thread=False)
+    out = tmp_path / "backups" / "spoedplein.db"
+    try:
+        holder.execute("BEGIN IMMEDIATE")
+        answer = asyncio.run(asyncio.wait_for(writer.submit(new_message("BACKED-1")), timeout=20))
+        assert answer.ack_code == "AA"
+        backup(url, out)
+        holder.execute("COMMIT")
+        assert _inbox(f"sqlite:///{out}") == [("BACKED-1", 0, 0, "inbox.process")]
+        _beat_moves(url, db)
+        assert len(_inbox(url)) == 1
+    finally:
+        holder.close()
+        writer.close()
         db.dispose()
