@@ -53,14 +53,19 @@ METRICS_FLUSH_S = 1.0
 
 
 @asynccontextmanager
-async def mllp_listener(runtime: Runtime, sock: socket.socket | None) -> AsyncIterator[MLLPServer]:
-    """The MLLP server with its receiver and writer, accepting until the block ends, then drained."""
+async def mllp_listener(
+    runtime: Runtime, sock: socket.socket | None, *, journal: bool
+) -> AsyncIterator[MLLPServer]:
+    """The MLLP server with its receiver and writer, accepting until the block ends, then drained.
+
+    `journal`: on SQLite, commit to the MLLP journal, which the beat moves into the database
+    (`store.journal`); else the database itself."""
     settings = runtime.settings
     writer = GroupCommitWriter(
         runtime.db,
         runtime.cipher,
         sqlite_synchronous=settings.sqlite_synchronous,
-        journal=journal_path(settings.resolved_database_url) if settings.mllp_journal else None,
+        journal=journal_path(settings.resolved_database_url) if journal else None,
     )
     receiver = HL7Receiver(
         writer,
@@ -111,7 +116,7 @@ def _stop_on_signals() -> asyncio.Event:
 async def serve_mllp(runtime: Runtime, sock: socket.socket | None = None) -> None:
     """MLLP only, until SIGTERM/SIGINT (`spoedplein mllp`)."""
     stop = _stop_on_signals()
-    async with mllp_listener(runtime, sock) as mllp:
+    async with mllp_listener(runtime, sock, journal=runtime.settings.mllp_journal) as mllp:
         # What the process built at start is out of the collector's reach (as hot_path.tune_gc does for
         # HTTP): a full collection walking it would stall the ACKs of that moment.
         gc.collect()
@@ -135,7 +140,9 @@ async def serve(
     stop = _stop_on_signals()
     # The pager's watchdog lives here, not in the beat it watches: a stalled beat cannot report itself.
     watchdog = start_watchdog(runtime)
-    async with mllp_listener(runtime, mllp_socket) as mllp:
+    # No journal here: `serve` is HTTP and MLLP of a small deployment, and an ACK from it means the message
+    # is in the database (what /api/messages shows), whether or not a beat runs beside it.
+    async with mllp_listener(runtime, mllp_socket, journal=False) as mllp:
         prepare_to_serve()
         http_task = asyncio.create_task(http.serve(sockets=[http_socket]))
         while not http.started and not http_task.done():
