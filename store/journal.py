@@ -206,12 +206,6 @@ def copy_pending(database: Path, target: Path) -> int:
         backup.dispose()
 
 
-def pending(journal: Engine) -> int:
-    """Journal rows not yet in the main database."""
-    with driver_transaction(journal, write=False) as sql:
-        return int(sql.rows("SELECT count(*) FROM journal_message", ())[0][0])
-
-
 _engines: dict[Path, Engine] = {}  # the beat's engine per journal file, kept between rounds
 _checkpointed_at: dict[Path, float] = {}
 ROUNDS_PER_RELAY_ROUND = 8  # at most 4,000 rows a relay round, then the relay and the other jobs go
