@@ -32,6 +32,7 @@ import os
 import shutil
 import signal
 import socket
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -48,6 +49,7 @@ from sqlalchemy import text  # noqa: E402
 
 from bench._mllp_load import LoadResult, _spawn_bare_server, is_aa, run_load  # noqa: E402
 from store.db import make_engine  # noqa: E402
+from store.journal import journal_path  # noqa: E402
 from tests.servers import PostgresServer, RedisServer, free_port  # noqa: E402
 
 RATE_PER_S = 500
@@ -104,9 +106,16 @@ class RunningGateway:
         raise RuntimeError("spoedplein run did not start listening")
 
     def backlog(self) -> int:
-        """Stored messages the worker has not processed yet."""
+        """Messages the worker has not processed yet (in the database, or still in the MLLP journal)."""
         with self.engine.connect() as conn:
-            return int(conn.scalar(text("SELECT count(*) FROM inbox_message WHERE status = 'received'")) or 0)
+            waiting = int(
+                conn.scalar(text("SELECT count(*) FROM inbox_message WHERE status = 'received'")) or 0
+            )
+        journal = journal_path(self.database_url)
+        if journal is not None and journal.exists():
+            with sqlite3.connect(journal) as connection:
+                waiting += int(connection.execute("SELECT count(*) FROM journal_message").fetchone()[0])
+        return waiting
 
     def stop(self) -> None:
         self.engine.dispose()
