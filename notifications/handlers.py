@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from consent.models import Party
-from consent.service import DisclosureField, decide_disclosure
+from consent.service import DisclosureField, decide_disclosure, decide_disclosures
 from notifications import service
 from notifications.hooks import PageEventKind, hooks
 from notifications.models import Melding, PagePurpose, Urgency
@@ -40,13 +40,12 @@ def page_party(runtime: Any, session: Session, payloads: list[dict[str, Any]]) -
     now = runtime.clock.now()
     requests: list[service.PageRequest] = []
     grounds: list[str] = []
-    for payload in payloads:
-        case_id, party = int(payload["case_id"]), Party(payload["party"])
+    asked = [(int(p["case_id"]), Party(p["party"]), DisclosureField.CASE_REFERENCE) for p in payloads]
+    for payload, (case_id, party, _), decision in zip(
+        payloads, asked, decide_disclosures(session, asked), strict=True
+    ):
         key = str(payload["key"])
         reference = str(payload.get("case_reference", ""))
-        decision = decide_disclosure(
-            session, case_id=case_id, party=party, field=DisclosureField.CASE_REFERENCE
-        )
         if not decision.allowed:
             service.suppress(
                 session,
