@@ -97,8 +97,8 @@ class Settings(BaseSettings):
     )
     mllp_journal: bool = Field(
         default=True,
-        description="SQLite: the MLLP part commits ACKed messages to a file of its own (moved into the"
-        " database at once), so the worker's writes never delay an ACK",
+        description="SQLite: the MLLP part commits ACKed messages to a file of its own (the beat moves them"
+        " into the database), so the worker's writes never delay an ACK",
     )
     mllp_frame_deadline_s: float = Field(
         default=60.0, gt=0, description="a message not complete this long after its first byte is dropped"
