@@ -16,8 +16,10 @@ from adapters.fhir.cds import views as cds_views
 from adapters.fhir.cds.cors import CdsCors
 from adapters.fhir.conventions import unmatched_fhir_response
 from core.runtime import Runtime
+from core.settings import Settings
 from gateway import metrics
 from gateway.api import health
+from gateway.csrf import CsrfProtection
 from gateway.pages import board as board_pages
 from gateway.pages import break_glass as break_glass_pages
 from gateway.pages import figures as figure_pages
@@ -36,6 +38,13 @@ from workflows import access
 from workflows import views as case_views
 
 log = logging.getLogger(__name__)
+
+
+def _cookies_secure(settings: Settings) -> bool:
+    """Cookies only over https: as the session cookie decides (gateway/pages/auth.py), without a request."""
+    if settings.cookie_secure is not None:
+        return settings.cookie_secure
+    return (settings.public_base_url or "").startswith("https://")
 
 
 def create_app(runtime: Runtime) -> FastAPI:
@@ -69,6 +78,11 @@ def create_app(runtime: Runtime) -> FastAPI:
         app.include_router(router)
     if runtime.settings.cds_cors_origins:
         app.add_middleware(CdsCors, origins=runtime.settings.cds_cors_origins)
+    # Inside the guard (the body is bounded first): a form posted with cookies but without its token
+    # is refused before any route runs.
+    app.add_middleware(
+        CsrfProtection, root_key=runtime.cipher.ring.root, secure=_cookies_secure(runtime.settings)
+    )
     # Outermost of ours: a body is bounded, and not read at all without credentials, before any route.
     app.add_middleware(
         RequestGuard,

@@ -51,7 +51,6 @@ class Principal:
     organisation: str
     auth_method: AuthMethod
     client: str
-    csrf: str = ""  # the session's form token (pages); empty for a bearer token
     session_id: str | None = None
     # Set by the access policy when this request reads a case outside the person's scope with a reason
     # (break-the-glass): every audit entry of the request carries both.
@@ -73,7 +72,7 @@ class Principal:
 
 
 def principal_for(
-    user: User, *, auth_method: AuthMethod, client: str, csrf: str = "", session_id: str | None = None
+    user: User, *, auth_method: AuthMethod, client: str, session_id: str | None = None
 ) -> Principal:
     return Principal(
         user_id=user.id,
@@ -83,7 +82,6 @@ def principal_for(
         organisation=user.organisation,
         auth_method=auth_method,
         client=client,
-        csrf=csrf,
         session_id=session_id,
     )
 
@@ -164,7 +162,6 @@ def principal_from_cookie(
             live.user,
             auth_method=AuthMethod(live.row.auth_method),
             client=client,
-            csrf=live.row.csrf_secret,
             session_id=live.row.id,
         )
         needs_touch = live.needs_touch and touch

@@ -6,6 +6,7 @@ says so.
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -74,6 +75,13 @@ def enrol(gateway: GatewayProcesses, username: str) -> str:
     return secret
 
 
+def form_token(page: httpx.Response) -> dict[str, str]:
+    """The login form's CSRF field (its cookie stays in the client): posts with cookies need it."""
+    found = re.search(r'name="csrftoken" value="([^"]+)"', page.text)
+    assert found is not None
+    return {"csrftoken": found.group(1)}
+
+
 def entries(gateway: GatewayProcesses, **where: str) -> list[AuditEntry]:
     with Session(create_engine(f"sqlite:///{gateway.data_dir / 'spoedplein.sqlite'}")) as db:
         query = select(AuditEntry)
@@ -118,11 +126,12 @@ def test_wrong_codes_count_toward_the_lockout(gateway: GatewayProcesses) -> None
     add_user(gateway, "arts.gokker", "Dr. G. Okker")
     secret = enrol(gateway, "arts.gokker")
     with httpx.Client(base_url=gateway.http_url, timeout=30, follow_redirects=False) as client:
+        csrf = form_token(client.get("/login"))
 
         def password_then(code: str) -> httpx.Response:
-            asked = client.post("/login", data={"username": "arts.gokker", "password": PASSWORD})
+            asked = client.post("/login", data={**csrf, "username": "arts.gokker", "password": PASSWORD})
             assert asked.status_code == 200 and 'name="code"' in asked.text
-            return client.post("/login/code", data={"code": code})
+            return client.post("/login/code", data={**csrf, "code": code})
 
         current = pyotp.TOTP(secret).now()
         wrong = f"{(int(current) + 7) % 1_000_000:06d}"
@@ -132,7 +141,7 @@ def test_wrong_codes_count_toward_the_lockout(gateway: GatewayProcesses) -> None
         locked = password_then(wrong)
         assert locked.status_code == 401 and "tijdelijk geblokkeerd" in locked.text
         # Locked: even the right password is refused now, so no code is asked.
-        again = client.post("/login", data={"username": "arts.gokker", "password": PASSWORD})
+        again = client.post("/login", data={**csrf, "username": "arts.gokker", "password": PASSWORD})
         assert again.status_code == 401 and 'name="code"' not in again.text
         assert "spoedplein_sessie" not in client.cookies
 
@@ -155,8 +164,9 @@ def test_an_outside_party_without_a_second_factor_is_refused_when_the_setting_re
     # Enrolled, the same person logs in with the code.
     secret = enrol(gateway, "politie.zonder")
     with httpx.Client(base_url=gateway.http_url, timeout=30, follow_redirects=False) as client:
-        client.post("/login", data={"username": "politie.zonder", "password": PASSWORD})
-        done = client.post("/login/code", data={"code": pyotp.TOTP(secret).now()})
+        csrf = form_token(client.get("/login"))
+        client.post("/login", data={**csrf, "username": "politie.zonder", "password": PASSWORD})
+        done = client.post("/login/code", data={**csrf, "code": pyotp.TOTP(secret).now()})
         assert done.status_code == 303 and "spoedplein_sessie" in client.cookies
 
 

@@ -7,6 +7,7 @@ patient's data."""
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -276,20 +277,30 @@ def test_a_page_link_works_once_within_ten_minutes_and_shows_nothing_before_the_
         landing = client.get("/p")
         assert page.case_reference not in landing.text and "code" in landing.text
         assert client.get(path, follow_redirects=False).status_code == 410  # single use
-        sent = client.post("/p/code")
+        # Each form carries the CSRF token of the page it is on (gateway/csrf.py).
+        found = re.search(r'name="csrftoken" value="([^"]+)"', landing.text)
+        assert found is not None
+        token = {"csrftoken": found.group(1)}
+        sent = client.post("/p/code", data=token)
         assert sent.status_code == 200
         code_sms = [m for m in pager.sms.accepted.values() if "uw code is" in m.text]
         (code_text,) = code_sms
         code = code_text.text.split("uw code is ")[1][:6]
         assert (
-            client.post("/p/verify", data={"code": "000000" if code != "000000" else "111111"}).status_code
+            client.post(
+                "/p/verify", data={**token, "code": "000000" if code != "000000" else "111111"}
+            ).status_code
             == 403
         )
-        assert client.post("/p/verify", data={"code": code}, follow_redirects=False).status_code == 303
+        assert (
+            client.post("/p/verify", data={**token, "code": code}, follow_redirects=False).status_code == 303
+        )
         verified = client.get("/p")
         # The forensic physician has the patient's consent: decide_disclosure lets them see who it is.
         assert page.case_reference in verified.text and PATIENT.family in verified.text
-        answered = client.post("/p/answer", data={"answer": "ok", "at": "23:59"}, follow_redirects=False)
+        answered = client.post(
+            "/p/answer", data={**token, "answer": "ok", "at": "23:59"}, follow_redirects=False
+        )
         assert answered.status_code == 303
     assert pager.page(case_id, "forensic").state == "acknowledged"
     # Codes are rate-limited: three per person per quarter of an hour. Counted for someone who has asked

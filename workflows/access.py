@@ -34,6 +34,7 @@ from starlette.routing import compile_path
 
 from consent.models import Party
 from consent.service import DisclosureField, decide_disclosure
+from core.deps import audit_access
 from core.runtime import Runtime
 from core.settings import Settings
 from identity.deps import Principal
@@ -320,21 +321,17 @@ def _scope(
 
 
 def _record_glass(db: Session, principal: Principal, glass: Glass, source: str) -> None:
-    audit.record(
+    audit_access(
         db,
-        actor=principal.actor,
-        action=audit.AuditAction.BREAK_GLASS,
+        principal,
+        audit.AuditAction.BREAK_GLASS,
         resource_type="Case",
         resource_id=glass.case_id,
         patient_ref=glass.patient_ref,
         case_id=glass.case_id,
-        client=principal.client,
+        source=source,
         purpose=BREAK_GLASS_PURPOSE,
         reason=glass.reason,
-        source=source,
-        actor_role=principal.role.value,
-        actor_org=principal.organisation,
-        actor_name=principal.display_name,
     )
 
 

@@ -1,19 +1,18 @@
-"""Login for the web pages: the session cookie, CSRF and safe return paths. Users, passwords and
-sessions themselves are `identity`'s.
+"""Login for the web pages: the session cookie and safe return paths (CSRF: gateway/csrf.py). Users,
+passwords and sessions themselves are `identity`'s.
 """
 
 from __future__ import annotations
 
-import hmac
 from urllib.parse import urlsplit
 
 from fastapi import Request
 from fastapi.responses import Response
 
 from core.runtime import Runtime
-from identity.deps import COOKIE_NAME, Principal
+from identity.deps import COOKIE_NAME
 
-__all__ = ["COOKIE_NAME", "clear_session_cookie", "csrf_ok", "safe_next", "set_session_cookie"]
+__all__ = ["COOKIE_NAME", "clear_session_cookie", "safe_next", "set_session_cookie"]
 
 
 def cookie_secure(request: Request, runtime: Runtime) -> bool:
@@ -36,10 +35,6 @@ def set_session_cookie(response: Response, request: Request, runtime: Runtime, c
 
 def clear_session_cookie(response: Response) -> None:
     response.delete_cookie(COOKIE_NAME, path="/", httponly=True, samesite="strict")
-
-
-def csrf_ok(principal: Principal, posted: str) -> bool:
-    return bool(principal.csrf) and hmac.compare_digest(principal.csrf.encode(), posted.encode())
 
 
 def safe_next(target: str | None, default: str = "/login") -> str:

@@ -13,8 +13,8 @@ from fastapi.responses import Response
 from sqlalchemy import select
 
 from core.deps import RuntimeDep, audit_access
-from gateway.pages import auth, board_access
-from gateway.pages.case_common import break_glass_form, current_session, form_expired, to_login
+from gateway.pages import board_access
+from gateway.pages.case_common import break_glass_form, current_session, to_login
 from gateway.pages.rendering import redirect, translator
 from store.audit import AuditAction, AuditEntry
 from workflows import access
@@ -29,14 +29,11 @@ def break_glass(
     case_id: int,
     request: Request,
     runtime: RuntimeDep,
-    csrf: Annotated[str, Form(max_length=200)] = "",
     reason: Annotated[str, Form(max_length=4000)] = "",
 ) -> Response:
     session = current_session(request, runtime)
     if session is None:
         return to_login(request)
-    if not auth.csrf_ok(session, csrf):
-        return form_expired(request, session)
     refused = access.break_glass(runtime, session, case_id, reason)
     if refused is not None:
         tr = translator(request)

@@ -105,19 +105,6 @@ def to_login(request: Request) -> RedirectResponse:
     return redirect(login_url(here))
 
 
-def form_expired(request: Request, session: Principal | None) -> HTMLResponse:
-    tr = translator(request)
-    return render(
-        request,
-        "message.html",
-        403,
-        here="/login",
-        session=session,
-        title=tr.t("form_expired_title"),
-        message=tr.t("form_expired"),
-    )
-
-
 @dataclass
 class Outcome:
     """What went wrong with a form, for the page: messages next to fields, or one above the forms.

@@ -16,14 +16,12 @@ from sqlalchemy.orm import Session
 
 from core.deps import RuntimeDep, audit_read
 from core.runtime import Runtime
-from gateway.pages import auth
 from gateway.pages.case_common import (
     NOTE_MAX,
     Outcome,
     act,
     current_session,
     expected_version,
-    form_expired,
     not_ed_staff,
     to_login,
     validation_errors,
@@ -52,7 +50,6 @@ from workflows.views_workflow import KindcheckBody, MeldcodeBody, TransitionBody
 
 router = APIRouter(include_in_schema=False)
 
-Csrf = Annotated[str, Form(max_length=200)]
 Version = Annotated[str, Form(max_length=20)]
 Short = Annotated[str, Form(max_length=100)]
 # Long enough to hold more than the services accept, so the "too long" message comes from their rules.
@@ -60,17 +57,16 @@ Text = Annotated[str, Form(max_length=20000)]
 
 
 def guard_post(
-    request: Request, runtime: Runtime, case_id: int, csrf: str, version_raw: str
+    request: Request, runtime: Runtime, case_id: int, version_raw: str
 ) -> tuple[Principal, int] | Response:
     """The session and the case version a change form was filled in against, or the page to show
-    instead: the login, an expired form, or the case asking for a reload."""
+    instead: the login, or the case asking for a reload. (The form's CSRF token was checked before any
+    route ran: gateway/csrf.py.)"""
     session = current_session(request, runtime)
     if session is None:
         return redirect("/login")
     if not session.is_ed_staff:
         return not_ed_staff(request, session)
-    if not auth.csrf_ok(session, csrf):
-        return form_expired(request, session)
     version = expected_version(version_raw)
     if version is None:
         tr = translator(request)
@@ -83,11 +79,10 @@ def confirm_case(
     case_id: int,
     request: Request,
     runtime: RuntimeDep,
-    csrf: Csrf = "",
     expected_version: Version = "",
     reason: Annotated[str, Form()] = "",
 ) -> Response:
-    guarded = guard_post(request, runtime, case_id, csrf, expected_version)
+    guarded = guard_post(request, runtime, case_id, expected_version)
     if isinstance(guarded, Response):
         return guarded
     session, version = guarded
@@ -118,12 +113,11 @@ def dismiss_case(
     case_id: int,
     request: Request,
     runtime: RuntimeDep,
-    csrf: Csrf = "",
     expected_version: Version = "",
     reason_code: Annotated[str, Form(max_length=100)] = "",
     note: Annotated[str, Form()] = "",
 ) -> Response:
-    guarded = guard_post(request, runtime, case_id, csrf, expected_version)
+    guarded = guard_post(request, runtime, case_id, expected_version)
     if isinstance(guarded, Response):
         return guarded
     session, version = guarded
@@ -171,7 +165,6 @@ def _submit(
     runtime: Runtime,
     case_id: int,
     *,
-    csrf: str,
     version_raw: str,
     form: str,
     values: dict[str, str],
@@ -184,7 +177,7 @@ def _submit(
 ) -> Response:
     """One form: check the session token and version, validate with the JSON API's own request model
     (`body`), run the change, and show the page again with the errors or redirect to the result."""
-    guarded = guard_post(request, runtime, case_id, csrf, version_raw)
+    guarded = guard_post(request, runtime, case_id, version_raw)
     if isinstance(guarded, Response):
         return guarded
     session, version = guarded
@@ -213,7 +206,6 @@ def meldcode_step(
     step: int,
     request: Request,
     runtime: RuntimeDep,
-    csrf: Csrf = "",
     expected_version: Version = "",
     summary: Text = "",
     observed_facts: Text = "",
@@ -263,7 +255,6 @@ def meldcode_step(
         request,
         runtime,
         case_id,
-        csrf=csrf,
         version_raw=expected_version,
         form=f"meldcode{step}",
         values=values,
@@ -285,7 +276,6 @@ def kindcheck(
     case_id: int,
     request: Request,
     runtime: RuntimeDep,
-    csrf: Csrf = "",
     expected_version: Version = "",
     cares_for_minors: Short = "",
     child_name: Annotated[list[str], Form()] = [],  # noqa: B006 - FastAPI copies form defaults
@@ -308,7 +298,7 @@ def kindcheck(
         children.append({"name": name.strip(), "birth_date": birth, "school": school.strip()})
     if date_errors:
         session = current_session(request, runtime)
-        if session is not None and session.is_ed_staff and auth.csrf_ok(session, csrf):
+        if session is not None and session.is_ed_staff:
             invalid = Outcome(422, field_errors=date_errors, values=values, form="kindcheck")
             return render_case(request, runtime, session, case_id, invalid)
     data = {"cares_for_minors": cares_for_minors or None, "children": children}
@@ -329,7 +319,6 @@ def kindcheck(
         request,
         runtime,
         case_id,
-        csrf=csrf,
         version_raw=expected_version,
         form="kindcheck",
         values=values,
@@ -347,7 +336,6 @@ def consent(
     case_id: int,
     request: Request,
     runtime: RuntimeDep,
-    csrf: Csrf = "",
     expected_version: Version = "",
     party: Short = "",
     subject: Short = "patient",
@@ -394,7 +382,6 @@ def consent(
         request,
         runtime,
         case_id,
-        csrf=csrf,
         version_raw=expected_version,
         form="consent",
         values=values,
@@ -417,7 +404,6 @@ def legal_basis(
     case_id: int,
     request: Request,
     runtime: RuntimeDep,
-    csrf: Csrf = "",
     expected_version: Version = "",
     party: Short = "",
     basis: Short = "",
@@ -449,7 +435,6 @@ def legal_basis(
         request,
         runtime,
         case_id,
-        csrf=csrf,
         version_raw=expected_version,
         form="legal_basis",
         values=values,
@@ -468,7 +453,6 @@ def revoke_basis(
     basis_id: int,
     request: Request,
     runtime: RuntimeDep,
-    csrf: Csrf = "",
     expected_version: Version = "",
 ) -> Response:
     def change(db: Session, case: Case, session: Principal, version: int) -> None:
@@ -480,7 +464,6 @@ def revoke_basis(
         request,
         runtime,
         case_id,
-        csrf=csrf,
         version_raw=expected_version,
         form="revoke",
         values={},
@@ -492,7 +475,7 @@ def revoke_basis(
 
 @router.post("/cases/{case_id}/intake")
 def request_intake(
-    case_id: int, request: Request, runtime: RuntimeDep, csrf: Csrf = "", expected_version: Version = ""
+    case_id: int, request: Request, runtime: RuntimeDep, expected_version: Version = ""
 ) -> Response:
     def change(db: Session, case: Case, session: Principal, version: int) -> None:
         intake.request_intake(
@@ -503,7 +486,6 @@ def request_intake(
         request,
         runtime,
         case_id,
-        csrf=csrf,
         version_raw=expected_version,
         form="intake",
         values={},
@@ -528,7 +510,6 @@ def agree_time(
     case_id: int,
     request: Request,
     runtime: RuntimeDep,
-    csrf: Csrf = "",
     expected_version: Version = "",
     agreed_at: Short = "",
 ) -> Response:
@@ -551,7 +532,6 @@ def agree_time(
         request,
         runtime,
         case_id,
-        csrf=csrf,
         version_raw=expected_version,
         form="agree",
         values={"agreed_at": agreed_at},
@@ -569,7 +549,6 @@ def transition(
     case_id: int,
     request: Request,
     runtime: RuntimeDep,
-    csrf: Csrf = "",
     expected_version: Version = "",
     action: Short = "",
     reason: Text = "",
@@ -598,7 +577,6 @@ def transition(
         request,
         runtime,
         case_id,
-        csrf=csrf,
         version_raw=expected_version,
         form=action,
         values={"reason": reason},
@@ -616,7 +594,6 @@ def discharge_check(
     case_id: int,
     request: Request,
     runtime: RuntimeDep,
-    csrf: Csrf = "",
     expected_version: Version = "",
     safe_home_question_asked: Short = "",
     safe_home_answer: Short = "",
@@ -649,7 +626,6 @@ def discharge_check(
         request,
         runtime,
         case_id,
-        csrf=csrf,
         version_raw=expected_version,
         form="discharge",
         values={},
@@ -670,20 +646,18 @@ class _DischargeBody(DischargeChecklist):
 # --- the melding ---------------------------------------------------------------------------------------
 
 
-def _melding_guard(request: Request, runtime: Runtime, csrf: str) -> Principal | Response:
+def _melding_guard(request: Request, runtime: Runtime) -> Principal | Response:
     session = current_session(request, runtime)
     if session is None:
         return redirect("/login")
     if not session.is_ed_staff:
         return not_ed_staff(request, session)
-    if not auth.csrf_ok(session, csrf):
-        return form_expired(request, session)
     return session
 
 
 @router.post("/cases/{case_id}/melding")
 def prepare_melding(
-    case_id: int, request: Request, runtime: RuntimeDep, csrf: Csrf = "", expected_version: Version = ""
+    case_id: int, request: Request, runtime: RuntimeDep, expected_version: Version = ""
 ) -> Response:
     def change(db: Session, case: Case, session: Principal, version: int) -> None:
         melding.create_draft(db, runtime.cipher, case, actor=session.actor)
@@ -692,7 +666,6 @@ def prepare_melding(
         request,
         runtime,
         case_id,
-        csrf=csrf,
         version_raw=expected_version,
         form="melding",
         values={},
@@ -708,7 +681,6 @@ def edit_melding(
     case_id: int,
     request: Request,
     runtime: RuntimeDep,
-    csrf: Csrf = "",
     revision: Short = "",
     melder_name: Annotated[str, Form(max_length=2000)] = "",
     melder_phone: Annotated[str, Form(max_length=2000)] = "",
@@ -717,7 +689,7 @@ def edit_melding(
     support_network: Text = "",
     other_information: Text = "",
 ) -> Response:
-    guarded = _melding_guard(request, runtime, csrf)
+    guarded = _melding_guard(request, runtime)
     if isinstance(guarded, Response):
         return guarded
     session = guarded
@@ -773,10 +745,8 @@ def edit_melding(
 
 
 @router.post("/cases/{case_id}/melding/approve")
-def approve_melding(
-    case_id: int, request: Request, runtime: RuntimeDep, csrf: Csrf = "", revision: Short = ""
-) -> Response:
-    guarded = _melding_guard(request, runtime, csrf)
+def approve_melding(case_id: int, request: Request, runtime: RuntimeDep, revision: Short = "") -> Response:
+    guarded = _melding_guard(request, runtime)
     if isinstance(guarded, Response):
         return guarded
     session = guarded

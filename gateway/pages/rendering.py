@@ -37,6 +37,13 @@ SECURITY_HEADERS = {
 }
 
 
+def csrf_token(request: Request) -> str:
+    """The token a form posts back as its `csrftoken` field (the CSRF middleware, gateway/csrf.py, put the
+    function that makes it, and sets its cookie, in the request's scope)."""
+    make: Any = request.scope.get("csrftoken")
+    return str(make()) if make is not None else ""
+
+
 def local_time(value: datetime | None) -> str:
     return value.astimezone(LOCAL).strftime("%d-%m-%Y %H:%M") if value is not None else ""
 
@@ -107,6 +114,8 @@ def render(
     tr = i18n.Translator(lang)
     context.setdefault("session", None)
     context.setdefault("body_class", "")
+    # A form's CSRF token (gateway/csrf.py): asking for it sets its cookie, so only pages with a form do.
+    context.setdefault("csrf_token", lambda: csrf_token(request))
     html = templates.get_template(template).render(
         request=request,
         lang=lang,

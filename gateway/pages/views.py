@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from adapters.fhir.cds.cards import KINDCHECK_QUESTION
 from core.deps import RuntimeDep
 from gateway.pages import auth, case_forms, case_view, party
-from gateway.pages.case_common import current_session, form_expired
+from gateway.pages.case_common import current_session
 from gateway.pages.i18n import Translator
 from gateway.pages.rendering import HERE, redirect, render, translator
 from identity import oidc, pending, ratelimit, sessions, totp
@@ -285,12 +285,8 @@ def login_code(
 
 
 @router.post("/logout")
-def logout(
-    request: Request, runtime: RuntimeDep, csrf: Annotated[str, Form(max_length=200)] = ""
-) -> Response:
+def logout(request: Request, runtime: RuntimeDep) -> Response:
     session = current_session(request, runtime)
-    if session is not None and not auth.csrf_ok(session, csrf):
-        return form_expired(request, session)
     if session is not None:
         with runtime.db.write() as db:
             sessions.revoke(db, request.cookies.get(auth.COOKIE_NAME), now=runtime.clock.now())
