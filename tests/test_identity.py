@@ -5,6 +5,7 @@ API tokens per person that make every recorded actor that person — on SQLite a
 from __future__ import annotations
 
 import dataclasses
+import re
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -231,11 +232,13 @@ def test_login_over_http_locks_after_failures_and_rate_limits_fast_guessing(
     with db.write() as session:
         service.create_user(session, username=username, role=Role.CSG, password=PASSWORD)
     with GatewayServer(runtime) as server, httpx.Client(base_url=server.url, timeout=30) as client:
+        # The login form's CSRF token (gateway/csrf.py): a client that holds cookies posts it back.
+        token = re.search(r'name="csrftoken" value="([^"]+)"', client.get("/login").text)
+        assert token is not None
 
         def login(password: str) -> httpx.Response:
-            return client.post(
-                "/login", data={"username": username, "password": password}, follow_redirects=False
-            )
+            form = {"csrftoken": token.group(1), "username": username, "password": password}
+            return client.post("/login", data=form, follow_redirects=False)
 
         assert [login("fout").status_code for _ in range(2)] == [401, 401]
         locked = login("fout")

@@ -160,5 +160,6 @@ _.session_absolute_hours  # variable, core/settings.py: ditto
 _.PagePrincipalDep  # variable, identity/deps.py: the pages' dependency, documented in its module
 _.PASSWORD_TOTP  # variable, identity/models.py: identity work in progress (TOTP second factor)
 _.PAGE_LINK  # variable, identity/models.py: identity work in progress (page links)
-_.totp_secret  # variable, identity/models.py: ORM column, identity work in progress (TOTP)
 _.verify_chain  # function, store/audit.py: only tests call it now (`audit verify` is the tool); review
+_.csrf_secret  # variable, identity/models.py: NOT NULL column still written; CSRF is the middleware's now
+_.granted_at  # variable, workflows/models.py: ORM column (when the glass was broken), read by operators
