@@ -865,20 +865,6 @@ def deliver(runtime: Any, attempt_ids: list[int]) -> int:
     return len(claimed)
 
 
-def record_send(
-    session: Session,
-    runtime: Any,
-    attempt_id: int,
-    claim_token: str,
-    result: SendResult,
-    *,
-    now: datetime,
-    config: PagingConfig | None = None,
-) -> None:
-    """What one send came to (see `record_sends`)."""
-    record_sends(session, runtime, [(attempt_id, claim_token, result)], now=now, config=config)
-
-
 def record_sends(
     session: Session,
     runtime: Any,
