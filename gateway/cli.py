@@ -116,6 +116,32 @@ def require_current_schema(settings: Any) -> None:
             err=True,
         )
         raise typer.Exit(SCHEMA_NOT_CURRENT_EXIT)
+    require_fitting_key(settings)
+
+
+def require_fitting_key(settings: Any) -> None:
+    """Refuse to start (exit 78) with an encryption key that did not write this database's audit log:
+    such a part (a second machine that made its own key file) would write values no other part can read."""
+    from core.runtime import key_source
+    from store.audit import chain_key, key_fits
+    from store.db import Database, make_engine
+
+    db = Database(
+        make_engine(settings.resolved_database_url), audit_key=chain_key(key_source(settings).load().root)
+    )
+    try:
+        with db.read() as session:
+            fits = key_fits(session)
+    finally:
+        db.dispose()
+    if fits is False:
+        typer.echo(
+            "spoedplein: the encryption key does not fit this database (its newest audit entries were "
+            "written with another key); give every part the installation's key "
+            "(SPOEDPLEIN_ENCRYPTION_KEY_FILE), see docs/operations.md",
+            err=True,
+        )
+        raise typer.Exit(SCHEMA_NOT_CURRENT_EXIT)
 
 
 def configure_logging(part: str) -> None:

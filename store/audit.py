@@ -412,6 +412,25 @@ def _original_seq(session: Session, key: bytes, entry: AuditEntry) -> int | None
     return None
 
 
+def key_fits(session: Session, *, newest: int = 5) -> bool | None:
+    """Whether this session's chain key wrote any of the `newest` keyed entries (None: none written yet).
+
+    A part started with another key than the one the data was written with (a second machine that
+    generated its own key file) would write values nobody else can read; this one-query check lets it
+    refuse to start instead. Any of a few entries is enough, so one tampered entry does not stop the
+    gateway (`verify` is what names tampering)."""
+    key = session_key(session)
+    entries = session.execute(
+        select(AuditEntry).where(AuditEntry.version != 1).order_by(AuditEntry.seq.desc()).limit(newest)
+    ).scalars()
+    checked = False
+    for entry in entries:
+        checked = True
+        if hmac.compare_digest(entry_digest(key, entry, entry.prev_hash), entry.entry_hash):
+            return True
+    return False if checked else None
+
+
 def verify(session: Session, anchors: Iterable[Anchor] = ()) -> Report:
     """Walk the chain in seq order and name every entry that is not as it was written.
 

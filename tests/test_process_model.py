@@ -6,6 +6,7 @@ lines, niceness and open sockets).
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import signal
@@ -21,7 +22,10 @@ import httpx
 import pytest
 from pydantic import ValidationError
 
+from core.runtime import key_source
 from core.settings import Settings
+from store.audit import chain_key, key_fits
+from store.db import Database, make_engine
 from tests import cds_helpers as cds
 from tests.gateway_process import ROOT, GatewayProcesses, children_of, mllp_probe, niceness
 from tests.servers import free_port
@@ -255,3 +259,31 @@ def test_a_missing_mllp_certificate_stops_run_with_one_line_instead_of_restartin
     assert result.returncode == 2
     assert f"SPOEDPLEIN_MLLP_TLS_CERT {tmp_path / 'missing.pem'} is not a readable file" in result.stderr
     assert "Traceback" not in result.stderr and "is running" not in result.stdout
+
+
+def test_a_part_with_another_encryption_key_than_the_data_was_written_with_refuses_to_start(
+    tmp_path: Path,
+) -> None:
+    # A second machine set up without the installation's key makes a key of its own; it must not start
+    # writing values that no other part can read.
+    env = {"SPOEDPLEIN_DATA_DIR": str(tmp_path / "data")}
+    assert run_cli("migrate", env=env).returncode == 0
+    assert run_cli("audit", "verify", env=env).returncode == 0  # reading the log is audited: one entry
+    own_key = {**env, "SPOEDPLEIN_HTTP_PORT": "0"}
+    other_key = {**own_key, "SPOEDPLEIN_ENCRYPTION_KEY": base64.b64encode(b"k" * 32).decode()}
+
+    refused = run_cli("http", env=other_key)
+
+    assert refused.returncode == 78
+    assert "encryption key does not fit this database" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    # With the installation's own key the same database verifies, and the check lets it through.
+    settings = Settings(data_dir=tmp_path / "data")
+    db = Database(
+        make_engine(settings.resolved_database_url), audit_key=chain_key(key_source(settings).load().root)
+    )
+    try:
+        with db.read() as session:
+            assert key_fits(session) is True
+    finally:
+        db.dispose()
