@@ -25,6 +25,9 @@ from tests.conftest import TEST_KEY
 from tests.servers import free_port
 
 API_TOKEN = "test-token-fhir"
+# For requests to a GatewayServer: httpx gives up after 5 s by default, and a shared machine under a parallel
+# run can take longer to answer (a ReadTimeout is then no finding about the gateway).
+CLIENT_TIMEOUT_S = 30
 
 
 def make_runtime(database_url: str, data_dir: Path, **settings: Any) -> Runtime:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import glob
 import os
+import random
 import shutil
 import signal
 import socket
@@ -18,10 +19,32 @@ import time
 from pathlib import Path
 
 
+def _ephemeral_ports_start() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A free loopback port for a server the suite starts, drawn below the kernel's ephemeral range.
+
+    A port from bind(0) is free only until that socket closes: the kernel may then hand it to any outgoing
+    connection (of this run, a parallel worker or another program) before the server binds it, and the
+    server fails with "already in use". Ports below the range are never handed out that way. Each
+    pytest-xdist worker draws from its own slice of 1,000, so two workers never pick the same port.
+    """
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
+    slice_start = _ephemeral_ports_start() - 8000 + 1000 * (int(worker) % 8 if worker.isdigit() else 0)
+    for _ in range(200):
+        port = random.randrange(slice_start, slice_start + 1000)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port in {slice_start}-{slice_start + 999}")
 
 
 def _pg_bin(name: str) -> str:

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from adapters.fhir import views as fhir_views
 from core.deps import Caller
 from store import audit
-from tests.fhir_helpers import API_TOKEN, GatewayServer, make_runtime
+from tests.fhir_helpers import API_TOKEN, CLIENT_TIMEOUT_S, GatewayServer, make_runtime
 
 BSN = "999911120"
 OTHER_BSN = "999912345"
@@ -60,6 +60,7 @@ def test_a_patients_audit_events_are_balp_shaped_and_the_search_is_audited(gatew
         f"{gateway.url}/fhir/AuditEvent",
         params={"patient": BSN},
         headers={"Authorization": f"Bearer {API_TOKEN}"},
+        timeout=CLIENT_TIMEOUT_S,
     )
     assert answer.status_code == 200, answer.text
     events = [e["resource"] for e in answer.json()["entry"]]
